@@ -1,0 +1,59 @@
+#pragma once
+// The interface every architecture implements (lm/src/arch/<name>.cpp), a LibTorch module whose
+// named_parameters() are exactly the HF checkpoint's tensor names, so that loading is a matter of
+// matching names (see load_model.h).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include "fpokit/lm/model_config.h"
+
+namespace fpokit::lm {
+
+class Hooks;
+class KVCache;
+
+struct ForwardInput {
+  torch::Tensor input_ids;       // [batch, seq] int64
+  // [batch, past + seq], 1 for real tokens and 0 for padding; undefined = no padding. Batches are
+  // right-padded: padded positions never serve as keys, and their own outputs are garbage that the
+  // caller ignores.
+  torch::Tensor attention_mask;
+};
+
+class CausalLMImpl : public torch::nn::Module {
+ public:
+  explicit CausalLMImpl(ModelConfig config) : config_(std::move(config)) {}
+  ~CausalLMImpl() override = default;
+
+  const ModelConfig& config() const { return config_; }
+
+  // Logits [batch, seq, vocab] in the model's dtype, or an undefined tensor when `hooks` stopped
+  // the forward early. With a cache, positions continue from cache->length() and this step's keys
+  // and values are appended.
+  virtual torch::Tensor forward(const ForwardInput& input, Hooks* hooks = nullptr,
+                                KVCache* cache = nullptr) = 0;
+
+  // False for parallel-residual blocks, which have no blocks.L.hook_resid_mid.
+  virtual bool has_resid_mid() const { return true; }
+
+  // Checkpoint tensors that the model does not use and loading may skip (non-persistent buffers
+  // that old checkpoints stored, such as rotary inv_freq or GPT-2's attn.bias masks, or the
+  // lm_head.weight copy of a tied embedding).
+  virtual bool is_ignorable_checkpoint_tensor(const std::string& name) const { return false; }
+  // Checkpoint name spellings to try when the canonical one is absent, e.g. the original GPT-2
+  // checkpoints store "h.0.attn..." for "transformer.h.0.attn...". Returns (prefix, replacement).
+  virtual std::vector<std::pair<std::string, std::string>> checkpoint_prefix_aliases() const {
+    return {};
+  }
+
+ protected:
+  ModelConfig config_;
+};
+
+using CausalLM = std::shared_ptr<CausalLMImpl>;
+
+}  // namespace fpokit::lm

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Sets up (scripts/setup.sh), configures and builds fpokit into $FPOKIT_BUILD_DIR (default build/).
+# Extra arguments go to the CMake configure step (e.g. -DFPOKIT_CUDA=ON).
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+python=$("$root/scripts/setup.sh" | tail -n 1)
+build=${FPOKIT_BUILD_DIR:-$root/build}
+export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1
+generator=()
+[ -f "$build/CMakeCache.txt" ] || generator=(-G Ninja)
+cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DFPOKIT_PYTHON="$python" "$@" >&2
+cmake --build "$build" -j"$(nproc)" >&2
+echo "$build"

@@ -1,0 +1,34 @@
+#pragma once
+// Helpers shared by the test suites.
+#include <filesystem>
+#include <string>
+
+namespace fpokit::test {
+
+inline std::filesystem::path fixtures_dir() { return FPOKIT_FIXTURES_DIR; }
+inline std::filesystem::path fixture(const std::string& relative) { return fixtures_dir() / relative; }
+inline std::filesystem::path fpokit_binary() { return FPOKIT_BINARY; }
+
+// A fresh empty directory under the system temp dir, removed when the object dies.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Runs a command line through /bin/sh; returns its exit code and captures stdout/stderr.
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+CommandResult run_command(const std::string& command_line);
+
+}  // namespace fpokit::test

@@ -1,0 +1,13 @@
+#pragma once
+// Each CLI command lives in tools/commands/<name>.cpp and registers itself on the root app here.
+// A command's callback does only option handling and one library call; errors propagate to main,
+// which maps fpokit::InputError to exit code 2 and anything else to 1.
+#include <CLI/CLI.hpp>
+
+namespace fpokit::cli {
+
+void add_generate_command(CLI::App& app);
+void add_tokenize_command(CLI::App& app);
+void add_forward_command(CLI::App& app);
+
+}  // namespace fpokit::cli

@@ -1,0 +1,70 @@
+// fpokit forward: logits and residual-stream activations of a batch of token ids, in float32, to
+// a safetensors file. The batch is right-padded; positions where attention_mask is 0 are written
+// as zeros (the model's outputs there are not meaningful).
+#include <memory>
+
+#include <torch/torch.h>
+
+#include "commands.h"
+#include "fpokit/lm/errors.h"
+#include "fpokit/lm/hooks.h"
+#include "fpokit/lm/padded_batch.h"
+#include "fpokit/lm/safetensors.h"
+#include "model_options.h"
+
+namespace fpokit::cli {
+
+namespace {
+
+struct ForwardArgs {
+  ModelOptions model;
+  std::string input_ids;
+  std::string out;
+  std::vector<std::string> hooks;
+};
+
+void run_forward(const ForwardArgs& args) {
+  std::vector<lm::HookName> hook_names;
+  for (const auto& h : args.hooks) hook_names.push_back(lm::HookName::parse(h));
+  const auto sequences = lm::read_token_id_lists(args.input_ids);
+  const auto config = lm::load_model_config(args.model.model_dir);
+  const auto batch = lm::make_padded_batch(sequences, config.vocab_size, config.pad_token_id.value_or(0), args.input_ids);
+  lm::Hooks hooks;
+  for (const auto& h : hook_names) hooks.capture(h);
+  const auto model = lm::load_model(args.model.model_dir, args.model.load_options());
+  hooks.validate(model->config(), model->has_resid_mid());
+
+  torch::NoGradGuard no_grad;
+  const auto device = model->parameters().front().device();
+  const auto logits = model->forward({batch.input_ids.to(device), batch.attention_mask.to(device)}, &hooks);
+  const auto keep = batch.attention_mask.to(torch::kFloat32).unsqueeze(-1);
+  std::vector<std::pair<std::string, torch::Tensor>> out{
+      {"input_ids", batch.input_ids},
+      {"attention_mask", batch.attention_mask},
+      {"logits", logits.to(torch::kCPU, torch::kFloat32) * keep},
+  };
+  for (const auto& [name, activation] : hooks.captured()) {
+    out.emplace_back(name.str(), activation.to(torch::kCPU, torch::kFloat32) * keep);
+  }
+  lm::write_safetensors(args.out, out,
+                        {{"model", args.model.model_dir}, {"padding", "right; zeros where attention_mask == 0"}});
+}
+
+}  // namespace
+
+void add_forward_command(CLI::App& app) {
+  auto args = std::make_shared<ForwardArgs>();
+  auto* cmd = app.add_subcommand(
+      "forward", "Write logits and residual-stream activations of a batch of token ids (float32 safetensors)");
+  args->model.add_to(*cmd);
+  cmd->add_option("--input-ids", args->input_ids,
+                  "JSON file: a list of token-id lists (right-padded into one batch; padding is masked)")
+      ->required();
+  cmd->add_option("--out", args->out, "output .safetensors: logits, input_ids, attention_mask and one tensor per hook")
+      ->required();
+  cmd->add_option("--hooks", args->hooks, "comma-separated hook names, e.g. blocks.0.hook_resid_post")
+      ->delimiter(',');
+  cmd->callback([args] { run_forward(*args); });
+}
+
+}  // namespace fpokit::cli

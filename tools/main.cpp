@@ -1,0 +1,43 @@
+// fpokit: the command-line entry point. Exit codes: 0 success, 2 usage or input error (one line on
+// stderr saying what and where), 1 internal error.
+#include <cstdio>
+#include <exception>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include "commands.h"
+#include "fpokit/lm/errors.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"fpokit: interpretable preference alignment of language models", "fpokit"};
+  app.set_version_flag("--version", std::string("fpokit ") + FPOKIT_VERSION);
+  app.require_subcommand(1);
+  fpokit::cli::add_generate_command(app);
+  fpokit::cli::add_tokenize_command(app);
+  fpokit::cli::add_forward_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 prints its own message; usage errors are exit code 2 whatever CLI11's code is.
+    app.exit(e);
+    return 2;
+  } catch (const fpokit::InputError& e) {
+    std::cerr << "fpokit: error: " << e.what() << "\n";
+    return 2;
+  } catch (const c10::Error& e) {
+    std::cerr << "fpokit: internal error (LibTorch): " << e.what_without_backtrace() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "fpokit: internal error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
