@@ -20,10 +20,20 @@ TempDir::TempDir() {
   std::filesystem::create_directories(path_);
 }
 
-TempDir::~TempDir() {
+namespace {
+// Not std::filesystem::remove_all: libtorch.so (the pip wheel) exports its own copy of the
+// std::filesystem functions, which the dynamic linker binds ahead of libstdc++'s, and its
+// remove_all crashes (calls a null pointer). Iteration and remove() from that copy work.
+void remove_tree(const std::filesystem::path& p) {
   std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
+  if (std::filesystem::is_directory(std::filesystem::symlink_status(p, ec))) {
+    for (const auto& entry : std::filesystem::directory_iterator(p, ec)) remove_tree(entry.path());
+  }
+  std::filesystem::remove(p, ec);
 }
+}  // namespace
+
+TempDir::~TempDir() { remove_tree(path_); }
 
 static std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);

@@ -34,7 +34,10 @@ torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const to
                         const AttentionMask& mask, double scale, double softcap) {
   const bool grouped = k.size(1) != q.size(1);
   if (softcap <= 0.0) {
-    return at::scaled_dot_product_attention(q, k, v, mask.mask, /*dropout_p=*/0.0, mask.is_causal, scale,
+    // An undefined tensor inside the optional is not "no mask" to SDPA: pass nullopt.
+    const std::optional<at::Tensor> attn_mask =
+        mask.mask.defined() ? std::optional<at::Tensor>(mask.mask) : std::nullopt;
+    return at::scaled_dot_product_attention(q, k, v, attn_mask, /*dropout_p=*/0.0, mask.is_causal, scale,
                                             /*enable_gqa=*/grouped);
   }
   // Soft-capped logits (Gemma-2): explicit attention with a float32 softmax, as HF's eager path.

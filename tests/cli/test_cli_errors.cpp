@@ -1,11 +1,13 @@
 // Bad input through the real binary: each case gives exactly one line on stderr naming the file
 // and the problem, exit code 2, and no crash.
+// LibTorch before Catch2: c10's logging header defines its own CHECK macro.
+#include <torch/torch.h>
+
 #include <catch2/catch.hpp>
 
 #include <fstream>
 
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "fpokit/lm/safetensors.h"
 #include "test_support.h"

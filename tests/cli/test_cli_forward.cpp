@@ -1,10 +1,12 @@
 // `fpokit forward` end to end: the file it writes holds HF's logits and hidden states.
+// LibTorch before Catch2: c10's logging header defines its own CHECK macro.
+#include <torch/torch.h>
+
 #include <catch2/catch.hpp>
 
 #include <fstream>
 
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
 
 #include "fpokit/lm/safetensors.h"
 #include "test_support.h"

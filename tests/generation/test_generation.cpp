@@ -1,9 +1,11 @@
 // Generation: greedy equals HF generate(do_sample=False) on every fixture model; sampling is
 // reproducible from its seed and respects top-k / top-p / stop ids.
+// LibTorch before Catch2: c10's logging header defines its own CHECK macro.
+#include <torch/torch.h>
+
 #include <catch2/catch.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <torch/torch.h>
 
 #include "fpokit/lm/errors.h"
 #include "fpokit/lm/generation.h"

@@ -1,10 +1,15 @@
 // Golden parity with HF transformers: logits and every residual-stream hook of each fixture model
 // (tests/fixtures/models/*, made by generate_models.py) within 1e-4 max abs in float32.
+// LibTorch first: c10's logging header defines its own CHECK (fatal on failure, never counted);
+// including catch.hpp after it makes CHECK Catch's again.
+#include <torch/torch.h>
+
 #include <catch2/catch.hpp>
 
 #include <set>
 
 #include "fpokit/lm/architecture_registry.h"
+#include "fpokit/lm/errors.h"
 #include "fpokit/lm/hooks.h"
 #include "fpokit/lm/kv_cache.h"
 #include "fpokit/lm/load_model.h"

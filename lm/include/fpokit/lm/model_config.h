@@ -62,6 +62,11 @@ struct ModelConfig {
   // GPT-NeoX.
   bool use_parallel_residual = false;
 
+  // GPT-2: attention scores times 1/sqrt(head_dim) (scale_attn_weights), and additionally times
+  // 1/(layer + 1) (scale_attn_by_inverse_layer_idx).
+  bool scale_attn_weights = true;
+  bool scale_attn_by_inverse_layer_idx = false;
+
   std::optional<int64_t> bos_token_id;
   std::vector<int64_t> eos_token_ids;
   std::optional<int64_t> pad_token_id;
