@@ -1,5 +1,8 @@
 #include "fpokit/lm/architecture_registry.h"
 
+#include "fpokit/lm/arch/gemma2.h"
+#include "fpokit/lm/arch/gpt2.h"
+#include "fpokit/lm/arch/gpt_neox.h"
 #include "fpokit/lm/arch/llama.h"
 #include "fpokit/lm/errors.h"
 
@@ -12,6 +15,9 @@ const std::vector<Architecture>& architectures() {
       {"LlamaForCausalLM", {"LlamaForCausalLM"}, {"llama"}, arch::llama::parse_llama_config, arch::llama::build},
       {"MistralForCausalLM", {"MistralForCausalLM"}, {"mistral"}, arch::llama::parse_mistral_config, arch::llama::build},
       {"Qwen2ForCausalLM", {"Qwen2ForCausalLM"}, {"qwen2"}, arch::llama::parse_qwen2_config, arch::llama::build},
+      {"GPT2LMHeadModel", {"GPT2LMHeadModel"}, {"gpt2"}, arch::gpt2::parse_config, arch::gpt2::build},
+      {"GPTNeoXForCausalLM", {"GPTNeoXForCausalLM"}, {"gpt_neox"}, arch::gpt_neox::parse_config, arch::gpt_neox::build},
+      {"Gemma2ForCausalLM", {"Gemma2ForCausalLM"}, {"gemma2"}, arch::gemma2::parse_config, arch::gemma2::build},
   };
   return table;
 }
