@@ -96,7 +96,7 @@ std::string forward_cmd(const std::filesystem::path& model, const TempDir& tmp, 
 
 }  // namespace
 
-TEST_CASE("cli: --help, --version and usage errors", "[cli]") {
+TEST_CASE("cli: --help and --version and usage errors", "[cli]") {
   CHECK(run_command(fpokit_cmd("--help")).exit_code == 0);
   for (const char* cmd : {"generate", "tokenize", "forward"}) {
     const auto r = run_command(fpokit_cmd(std::string(cmd) + " --help"));
@@ -184,7 +184,7 @@ TEST_CASE("cli: a tensor of the wrong dtype", "[cli][bad-input]") {
   expect_input_error(forward_cmd(dir, tmp), {"model.norm.weight", "dtype"});
 }
 
-TEST_CASE("cli: a tensor of the wrong shape, a missing and an unexpected one, all in one line", "[cli][bad-input]") {
+TEST_CASE("cli: a mis-shaped and a missing and an unexpected tensor reported in one line", "[cli][bad-input]") {
   TempDir tmp;
   const auto dir = copy_model(tmp);
   rewrite_tensors(dir, [](auto& tensors) {

@@ -14,8 +14,11 @@ namespace fpokit::lm {
 
 class Checkpoint {
  public:
-  // Throws CheckpointError when the directory holds neither file, or the index is invalid
-  // (not JSON, no weight_map, a shard that does not exist, a tensor the shard does not hold).
+  // Prefers model.safetensors when both it and the index exist (as transformers does). Throws
+  // CheckpointError when the directory holds neither file, model.safetensors is corrupt, or the
+  // index is invalid (not JSON, no weight_map, a shard that does not exist). A shard is opened and
+  // checked (a corrupt file, a tensor the index maps to it but it does not hold) on first use:
+  // info(), file_of() and view() throw CheckpointError then.
   static Checkpoint open(const std::filesystem::path& model_dir);
 
   const std::filesystem::path& directory() const { return dir_; }

@@ -6,8 +6,9 @@
 // then the raw little-endian tensor bytes; offsets are relative to the end of the header.
 // The reader rejects (CheckpointError naming the file and the tensor): a file shorter than 8
 // bytes, a header length beyond the file or over 100 MB, JSON that is not an object of the form
-// above, an unknown dtype, offsets out of the data section, end < begin, overlapping spans, or a
-// span whose size is not prod(shape) * itemsize.
+// above, an unknown dtype, offsets out of the data section, end < begin, overlapping spans, a
+// span whose size is not prod(shape) * itemsize, or a data section the spans do not cover exactly
+// (a hole or trailing bytes; like the Rust safetensors crate, which catches truncated files so).
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -50,15 +51,17 @@ class SafetensorsFile {
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
   const std::filesystem::path& path() const { return path_; }
-  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }  // in file (offset) order
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
   const TensorInfo* find(std::string_view name) const;  // nullptr if absent
   const TensorInfo& info(std::string_view name) const;  // throws CheckpointError if absent
   const std::byte* data(const TensorInfo& info) const;
 
-  // A CPU tensor aliasing the mapping (no copy). Read-only in spirit: the mapping is private.
+  // A CPU tensor aliasing the mapping (no copy). The mapping is read-only (PROT_READ): an
+  // in-place write faults, so clone() first. A tensor not aligned to its item size in the file
+  // (never the case in files from the Python library) comes back as an aligned copy instead.
   torch::Tensor view(const TensorInfo& info) const;
-  // An owned copy, optionally converted.
+  // An owned copy.
   torch::Tensor load(std::string_view name) const;
 
  private:
@@ -72,7 +75,12 @@ class SafetensorsFile {
 };
 
 // Writes tensors (any device, contiguous or not; F64/F32/F16/BF16/int/bool) in the given order,
-// atomically: to "<path>.tmp.<pid>" then renamed over `path`. Names must be unique.
+// atomically: to "<path>.tmp.<pid>" then renamed over `path`; on failure the temporary file is
+// removed and an existing `path` is left as it was. Names must be unique (InputError otherwise).
+// The header is compact JSON padded with spaces to a multiple of 8 bytes, as the Python library
+// writes it: given the tensors in the order that library uses (by dtype: I64, F64, F32, I32,
+// BF16, F16, I16, I8, U8, BOOL; then by name) and at most one metadata entry (it keeps metadata in
+// a hash map, unordered), the file is byte-identical to its output.
 void write_safetensors(const std::filesystem::path& path,
                        const std::vector<std::pair<std::string, torch::Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
