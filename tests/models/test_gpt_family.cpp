@@ -132,7 +132,7 @@ TEST_CASE("GPT-2 positions beyond n_positions are an input error", "[models][gpt
                     Catch::Contains("n_positions"));
 }
 
-TEST_CASE("parallel-residual GPT-NeoX has no hook_resid_mid; sequential has", "[models][gpt_neox][hooks]") {
+TEST_CASE("parallel-residual GPT-NeoX has no hook_resid_mid but the sequential one has", "[models][gpt_neox][hooks]") {
   const auto parallel = lm::load_model(model_fixture("pythia-parallel"));
   const auto sequential = lm::load_model(model_fixture("neox-sequential"));
   lm::Hooks hooks;
