@@ -1,0 +1,267 @@
+// SAELens / sparsify / Gemma Scope readers against Python-written files, the atomic SAELens
+// writer's round trip, format detection, and the errors for bad input.
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "fpokit/lm/errors.h"
+#include "fpokit/sae/npz.h"
+#include "fpokit/sae/sae_io.h"
+#include "sae_test_util.h"
+
+// After every LibTorch header: c10 defines its own CHECK.
+#include <catch2/catch.hpp>
+
+using namespace fpokit;
+using namespace fpokit::sae;
+using Catch::Contains;
+using fpokit::test::max_abs_diff;
+using fpokit::test::sae_fixture;
+using fpokit::test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr double kTol = 1e-5;
+
+void copy_folder(const fs::path& from, const fs::path& to) {
+  fs::create_directories(to);
+  for (const auto& e : fs::directory_iterator(from)) fs::copy_file(e.path(), to / e.path().filename());
+}
+
+nlohmann::json read_json(const fs::path& p) {
+  std::ifstream in(p);
+  return nlohmann::json::parse(in);
+}
+
+void write_json(const fs::path& p, const nlohmann::json& j) {
+  std::ofstream out(p);
+  out << j.dump();
+}
+
+void require_same_sae(SparseAutoencoderImpl& a, SparseAutoencoderImpl& b) {
+  CHECK(a.config().architecture == b.config().architecture);
+  CHECK(a.config().d_in == b.config().d_in);
+  CHECK(a.config().d_sae == b.config().d_sae);
+  CHECK(a.config().k == b.config().k);
+  CHECK(a.config().apply_b_dec_to_input == b.config().apply_b_dec_to_input);
+  CHECK(max_abs_diff(a.W_enc, b.W_enc) == 0.0);
+  CHECK(max_abs_diff(a.W_dec, b.W_dec) == 0.0);
+  CHECK(max_abs_diff(a.b_enc, b.b_enc) == 0.0);
+  CHECK(max_abs_diff(a.b_dec, b.b_dec) == 0.0);
+  if (a.threshold.defined()) CHECK(max_abs_diff(a.threshold, b.threshold) == 0.0);
+  if (a.batch_topk_threshold().defined())
+    CHECK(a.batch_topk_threshold().item<double>() == Approx(b.batch_topk_threshold().item<double>()).epsilon(1e-7));
+}
+
+}  // namespace
+
+TEST_CASE("SAELens folders load with their config", "[sae][io]") {
+  auto topk = load_sae(sae_fixture("saelens_topk"));
+  CHECK(topk->config().architecture == Architecture::TopK);
+  CHECK(topk->config().k == 4);
+  CHECK(topk->config().d_in == 16);
+  CHECK(topk->config().d_sae == 48);
+  CHECK(topk->config().hook_name == "blocks.1.hook_resid_post");
+  CHECK(topk->config().model_name == "tiny-model");
+  CHECK(topk->config().context_size == 64);
+  CHECK_FALSE(topk->is_training());
+  CHECK(load_sae(sae_fixture("saelens_relu"))->config().architecture == Architecture::ReLU);
+  CHECK(load_sae(sae_fixture("saelens_jumprelu"))->config().architecture == Architecture::JumpReLU);
+  // Written as "jumprelu" (what SAELens loads for inference) but restored as BatchTopK.
+  CHECK(read_json(sae_fixture("saelens_batchtopk/cfg.json"))["architecture"] == "jumprelu");
+  CHECK(load_sae(sae_fixture("saelens_batchtopk"))->config().architecture == Architecture::BatchTopK);
+}
+
+TEST_CASE("save_saelens round-trips every architecture", "[sae][io]") {
+  const std::string arch = GENERATE(as<std::string>{}, "topk", "batchtopk", "relu", "jumprelu");
+  INFO("architecture " << arch);
+  TempDir tmp;
+  auto original = load_saelens(sae_fixture("saelens_" + arch));
+  const auto dir = tmp / "out";
+  save_saelens(*original, dir);
+  CHECK(fs::exists(dir / "cfg.json"));
+  CHECK(fs::exists(dir / "sae_weights.safetensors"));
+  // Nothing but the two files: the temporary folder was renamed, not left behind.
+  size_t entries = 0;
+  for (const auto& e : fs::directory_iterator(tmp.path())) {
+    (void)e;
+    ++entries;
+  }
+  CHECK(entries == 1);
+  const lm::SafetensorsFile written(dir / "sae_weights.safetensors");
+  CHECK((written.find("threshold") != nullptr) == (arch == "jumprelu" || arch == "batchtopk"));
+  auto reloaded = load_sae(dir);
+  require_same_sae(*original, *reloaded);
+  const auto x = lm::SafetensorsFile(sae_fixture("reference_" + arch + ".safetensors")).load("x");
+  CHECK(max_abs_diff(original->forward(x).reconstruction, reloaded->forward(x).reconstruction) == 0.0);
+
+  // Saving again over the existing folder replaces it.
+  save_saelens(*reloaded, dir);
+  auto again = load_sae(dir);
+  require_same_sae(*original, *again);
+}
+
+TEST_CASE("an activation scale is folded on save and gives the same reconstruction", "[sae][io]") {
+  TempDir tmp;
+  auto sae = load_saelens(sae_fixture("saelens_topk"));
+  sae->mutable_config().normalization = ActivationNormalization::ExpectedAverageOnlyIn;
+  sae->mutable_config().activation_scale = 2.5;
+  const auto x = lm::SafetensorsFile(sae_fixture("reference_topk.safetensors")).load("x");
+  const auto want = sae->reconstruct(x);
+  save_saelens(*sae, tmp / "scaled");
+  const auto cfg = read_json(tmp / "scaled" / "cfg.json");
+  CHECK(cfg["normalize_activations"] == "none");
+  auto folded = load_sae(tmp / "scaled");
+  CHECK(folded->config().normalization == ActivationNormalization::None);
+  CHECK(max_abs_diff(folded->reconstruct(x), want) < kTol);
+  // And fold_activation_scale in memory does the same.
+  sae->fold_activation_scale();
+  CHECK(max_abs_diff(sae->reconstruct(x), want) < kTol);
+}
+
+TEST_CASE("a SAELens topk SAE with rescale_acts_by_decoder_norm is folded on load", "[sae][io]") {
+  TempDir tmp;
+  const auto dir = tmp / "rescaled";
+  copy_folder(sae_fixture("saelens_topk"), dir);
+  // Scale the decoder rows: SAELens selects on pre·‖W_dec_i‖ and decodes with W_dec/‖W_dec_i‖.
+  const lm::SafetensorsFile src(dir / "sae_weights.safetensors");
+  auto W_enc = src.load("W_enc"), W_dec = src.load("W_dec"), b_enc = src.load("b_enc"), b_dec = src.load("b_dec");
+  const auto norms = torch::linspace(0.5, 2.0, W_dec.size(0));
+  auto W_dec_scaled = W_dec * norms.unsqueeze(1);
+  lm::write_safetensors(dir / "sae_weights.safetensors",
+                        {{"W_enc", W_enc}, {"W_dec", W_dec_scaled}, {"b_enc", b_enc}, {"b_dec", b_dec}});
+  auto cfg = read_json(dir / "cfg.json");
+  cfg["rescale_acts_by_decoder_norm"] = true;
+  write_json(dir / "cfg.json", cfg);
+  // SAELens's forward, written out here.
+  const auto x = lm::SafetensorsFile(sae_fixture("reference_topk.safetensors")).load("x");
+  const auto pre = ((x - b_dec).matmul(W_enc) + b_enc) * norms;
+  const auto top = torch::relu(pre).topk(4, -1);
+  const auto f = torch::zeros_like(pre).scatter(-1, std::get<1>(top), std::get<0>(top));
+  const auto want = (f / norms).matmul(W_dec_scaled) + b_dec;
+  auto sae = load_sae(dir);
+  CHECK(max_abs_diff(sae->forward(x).reconstruction, want) < kTol);
+  CHECK(max_abs_diff(sae->W_dec.norm(2, 1), torch::ones({48})) < 1e-6);
+}
+
+TEST_CASE("the sparsify reader gives the reference TopK encode/decode", "[sae][io]") {
+  const auto dir = sae_fixture("sparsify/layers.1");
+  CHECK(detect_format(dir) == SaeFormat::Sparsify);
+  auto sae = load_sae(dir);
+  CHECK(sae->config().architecture == Architecture::TopK);
+  CHECK(sae->config().k == 4);
+  CHECK(sae->config().hook_name == "blocks.1.hook_resid_post");
+  const lm::SafetensorsFile ref(sae_fixture("reference_topk.safetensors"));
+  const auto out = sae->forward(ref.load("x"));
+  CHECK(max_abs_diff(out.pre, ref.load("pre")) < kTol);
+  CHECK(max_abs_diff(out.features, ref.load("features")) < kTol);
+  CHECK(max_abs_diff(out.reconstruction, ref.load("reconstruction")) < kTol);
+}
+
+TEST_CASE("the Gemma Scope params.npz reader gives the reference JumpReLU encode/decode", "[sae][io]") {
+  const auto file = sae_fixture("gemma_scope/params.npz");
+  CHECK(detect_format(file) == SaeFormat::GemmaScope);
+  CHECK(detect_format(sae_fixture("gemma_scope")) == SaeFormat::GemmaScope);
+  auto sae = load_sae(sae_fixture("gemma_scope"));
+  CHECK(sae->config().architecture == Architecture::JumpReLU);
+  CHECK_FALSE(sae->config().apply_b_dec_to_input);
+  const lm::SafetensorsFile ref(sae_fixture("reference_gemma_scope.safetensors"));
+  const auto out = sae->forward(ref.load("x"));
+  CHECK(max_abs_diff(out.pre, ref.load("pre")) < kTol);
+  CHECK(max_abs_diff(out.features, ref.load("features")) < kTol);
+  CHECK(max_abs_diff(out.reconstruction, ref.load("reconstruction")) < kTol);
+
+  // Converted to SAELens and back: still the same SAE (apply_b_dec_to_input false kept).
+  TempDir tmp;
+  save_saelens(*sae, tmp / "converted");
+  CHECK(read_json(tmp / "converted" / "cfg.json")["apply_b_dec_to_input"] == false);
+  auto converted = load_sae(tmp / "converted");
+  CHECK(max_abs_diff(converted->forward(ref.load("x")).reconstruction, ref.load("reconstruction")) < kTol);
+
+  const auto params = read_npz(file);
+  CHECK(params.size() == 5);
+  CHECK(params.at("W_enc").sizes() == torch::IntArrayRef({16, 48}));
+}
+
+TEST_CASE("bad Gemma Scope npz files throw CheckpointError naming file and tensor", "[sae][io][errors]") {
+  auto msg = [](const std::string& name) {
+    try {
+      load_gemma_scope(sae_fixture("bad/" + name));
+    } catch (const CheckpointError& e) {
+      return std::string(e.what());
+    }
+    FAIL("no CheckpointError for " << name);
+    return std::string();
+  };
+  CHECK_THAT(msg("missing_threshold.npz"), Contains("missing_threshold.npz") && Contains("missing tensor threshold"));
+  CHECK_THAT(msg("d_in_mismatch.npz"), Contains("W_dec") && Contains("[48, 15]") && Contains("[48, 16]"));
+  CHECK_THAT(msg("int_dtype.npz"), Contains("b_enc") && Contains("dtype"));
+  CHECK_THAT(msg("fortran.npz"), Contains("W_enc.npy") && Contains("fortran_order"));
+  CHECK_THAT(msg("truncated.npz"), Contains("truncated.npz"));
+  CHECK_THAT(msg("not_a_zip.npz"), Contains("not_a_zip.npz") && Contains("zip"));
+  CHECK_THAT(msg("bad_magic.npz"), Contains("W_enc.npy") && Contains("magic"));
+  CHECK_THROWS_AS(load_gemma_scope(sae_fixture("bad/no_such_file.npz")), CheckpointError);
+}
+
+TEST_CASE("bad SAELens and sparsify folders throw InputError naming file and tensor", "[sae][io][errors]") {
+  TempDir tmp;
+  SECTION("missing tensor") {
+    const auto dir = tmp / "sae";
+    copy_folder(sae_fixture("saelens_jumprelu"), dir);
+    const lm::SafetensorsFile src(sae_fixture("saelens_jumprelu/sae_weights.safetensors"));
+    lm::write_safetensors(dir / "sae_weights.safetensors",
+                          {{"W_enc", src.load("W_enc")}, {"W_dec", src.load("W_dec")}, {"b_enc", src.load("b_enc")},
+                           {"b_dec", src.load("b_dec")}});
+    CHECK_THROWS_WITH(load_sae(dir), Contains("sae_weights.safetensors") && Contains("missing tensor threshold"));
+  }
+  SECTION("d_in in cfg.json does not match the tensors") {
+    const auto dir = tmp / "sae";
+    copy_folder(sae_fixture("saelens_topk"), dir);
+    auto cfg = read_json(dir / "cfg.json");
+    cfg["d_in"] = 32;
+    write_json(dir / "cfg.json", cfg);
+    CHECK_THROWS_AS(load_sae(dir), CheckpointError);
+    CHECK_THROWS_WITH(load_sae(dir), Contains("W_enc") && Contains("[16, 48]") && Contains("[32, 48]"));
+  }
+  SECTION("unknown architecture") {
+    const auto dir = tmp / "sae";
+    copy_folder(sae_fixture("saelens_topk"), dir);
+    auto cfg = read_json(dir / "cfg.json");
+    cfg["architecture"] = "gated";
+    write_json(dir / "cfg.json", cfg);
+    CHECK_THROWS_AS(load_sae(dir), ConfigError);
+    CHECK_THROWS_WITH(load_sae(dir), Contains("cfg.json") && Contains("gated"));
+  }
+  SECTION("k larger than d_sae") {
+    const auto dir = tmp / "sae";
+    copy_folder(sae_fixture("saelens_topk"), dir);
+    auto cfg = read_json(dir / "cfg.json");
+    cfg["k"] = 100;
+    write_json(dir / "cfg.json", cfg);
+    CHECK_THROWS_WITH(load_sae(dir), Contains("cfg.json") && Contains("k must be"));
+  }
+  SECTION("corrupt cfg.json") {
+    const auto dir = tmp / "sae";
+    copy_folder(sae_fixture("saelens_topk"), dir);
+    std::ofstream(dir / "cfg.json") << "{\"d_in\": ";
+    CHECK_THROWS_AS(load_sae(dir), ConfigError);
+  }
+  SECTION("sparsify with a missing tensor and an unsupported activation") {
+    const auto dir = tmp / "layers.2";
+    copy_folder(sae_fixture("sparsify/layers.1"), dir);
+    const lm::SafetensorsFile src(sae_fixture("sparsify/layers.1/sae.safetensors"));
+    lm::write_safetensors(dir / "sae.safetensors",
+                          {{"encoder.weight", src.load("encoder.weight")}, {"W_dec", src.load("W_dec")},
+                           {"b_dec", src.load("b_dec")}});
+    CHECK_THROWS_WITH(load_sae(dir), Contains("sae.safetensors") && Contains("encoder.bias"));
+    auto cfg = read_json(dir / "cfg.json");
+    cfg["activation"] = "groupmax";
+    write_json(dir / "cfg.json", cfg);
+    CHECK_THROWS_WITH(load_sae(dir), Contains("groupmax"));
+  }
+  SECTION("not an SAE") {
+    CHECK_THROWS_AS(load_sae(tmp.path()), CheckpointError);
+    CHECK_THROWS_AS(load_sae(tmp / "nothing"), CheckpointError);
+  }
+}
