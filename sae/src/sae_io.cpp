@@ -1,7 +1,5 @@
 #include "fpokit/sae/sae_io.h"
 
-#include <unistd.h>
-
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -10,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "fpokit/lm/atomic_output.h"
 #include "fpokit/lm/errors.h"
 #include "fpokit/lm/safetensors.h"
 #include "fpokit/sae/npz.h"
@@ -70,16 +69,6 @@ double single_threshold(const torch::Tensor& threshold, const std::string& file)
   return first;
 }
 
-// Removes a folder tree without std::filesystem::remove_all (the pip libtorch.so exports a
-// broken copy that the dynamic linker may bind instead of libstdc++'s).
-void remove_tree(const fs::path& p) {
-  std::error_code ec;
-  if (fs::is_directory(fs::symlink_status(p, ec))) {
-    for (const auto& entry : fs::directory_iterator(p, ec)) remove_tree(entry.path());
-  }
-  fs::remove(p, ec);
-}
-
 }  // namespace
 
 void save_saelens(const SparseAutoencoderImpl& sae, const fs::path& dir) {
@@ -108,41 +97,13 @@ void save_saelens(const SparseAutoencoderImpl& sae, const fs::path& dir) {
   }
   cfg.dtype = "float32";
 
-  // Write a sibling temporary folder, then swap it in with renames.
-  const fs::path target = fs::absolute(dir);
-  const std::string suffix = "." + std::to_string(::getpid());
-  const fs::path tmp = target.string() + ".tmp" + suffix;
-  const fs::path old = target.string() + ".old" + suffix;
-  std::error_code ec;
-  remove_tree(tmp);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
-  if (!fs::create_directories(tmp, ec) && ec)
-    throw InputError(tmp.string() + ": cannot create folder: " + ec.message());
-  try {
+  lm::write_directory_atomically(dir, [&](const fs::path& tmp) {
     lm::write_safetensors(tmp / kSaeLensWeights, tensors);
     std::ofstream out(tmp / kConfig, std::ios::binary);
     out << cfg.to_saelens_json().dump(2) << '\n';
     out.close();
     if (!out) throw InputError((tmp / kConfig).string() + ": write failed (disk full?)");
-  } catch (...) {
-    remove_tree(tmp);
-    throw;
-  }
-  const bool had_old = fs::exists(target);
-  if (had_old) {
-    fs::rename(target, old, ec);
-    if (ec) {
-      remove_tree(tmp);
-      throw InputError(target.string() + ": cannot replace existing folder: " + ec.message());
-    }
-  }
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    if (had_old) fs::rename(old, target);
-    remove_tree(tmp);
-    throw InputError(target.string() + ": cannot move the written SAE into place: " + ec.message());
-  }
-  if (had_old) remove_tree(old);
+  });
 }
 
 SparseAutoencoder load_saelens(const fs::path& dir) {

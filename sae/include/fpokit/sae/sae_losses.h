@@ -34,6 +34,10 @@ struct LossOptions {
   double l0_coefficient = 1.0;        // JumpReLU (SAELens default)
   double auxk_coefficient = 1.0 / 32; // TopK / BatchTopK (Gao et al.)
   int64_t k_aux = 0;                  // <= 0: d_in / 2
+  // TopK/BatchTopK: gather the selected pre-activations and decode with embedding_bag, with a
+  // sparse encoder backward (sparse_kernels.h): the same values and gradients as the dense path
+  // at ~2·d·F + O(k·d) per token instead of ~6·d·F.
+  bool sparse_kernels = false;
 };
 
 struct LossTerms {

@@ -14,6 +14,7 @@
 #include <torch/types.h>
 
 #include "fpokit/sae/sae_config.h"
+#include "fpokit/sae/sparse_kernels.h"
 
 namespace fpokit::sae {
 
@@ -35,8 +36,11 @@ class SparseAutoencoderImpl : public torch::nn::Module {
 
   struct Output {
     torch::Tensor pre;
-    torch::Tensor features;
+    torch::Tensor features;  // dense [.., d_sae]; undefined on the sparse training path
     torch::Tensor reconstruction;
+    // Sparse training path (sae_losses.h, sparse_kernels.h): the selected entries and values.
+    SparseSelection selection;
+    torch::Tensor values;
   };
   Output forward(const torch::Tensor& x) const;
 
