@@ -9,5 +9,11 @@ namespace fpokit::cli {
 void add_generate_command(CLI::App& app);
 void add_tokenize_command(CLI::App& app);
 void add_forward_command(CLI::App& app);
+void add_acts_command(CLI::App& app);
+// `fpokit sae train|eval|encode`, each in tools/commands/sae_<name>.cpp.
+void add_sae_command(CLI::App& app);
+void add_sae_train_command(CLI::App& sae);
+void add_sae_eval_command(CLI::App& sae);
+void add_sae_encode_command(CLI::App& sae);
 
 }  // namespace fpokit::cli

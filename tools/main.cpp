@@ -8,15 +8,19 @@
 #include <c10/util/Exception.h>
 
 #include "commands.h"
+#include "config_options.h"
 #include "fpokit/lm/errors.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"fpokit: interpretable preference alignment of language models", "fpokit"};
   app.set_version_flag("--version", std::string("fpokit ") + FPOKIT_VERSION);
   app.require_subcommand(1);
+  fpokit::cli::ConfigOptions::add_config_file_option(app);
   fpokit::cli::add_generate_command(app);
   fpokit::cli::add_tokenize_command(app);
   fpokit::cli::add_forward_command(app);
+  fpokit::cli::add_sae_command(app);
+  fpokit::cli::add_acts_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,61 @@
+// fpokit acts cache: harvest a model's activations at one or more hooks into an HDF5 file for
+// offline SAE training (`fpokit sae train --acts FILE.h5`).
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "fpokit/lm/progress_line.h"
+#include "fpokit/lm/tokenizer.h"
+#include "fpokit/sae/activation_cache.h"
+#include "model_options.h"
+
+namespace fpokit::cli {
+
+namespace {
+
+struct ActsCacheArgs {
+  ModelOptions model;
+  std::vector<std::string> hooks;
+  std::string data;
+  std::string out;
+  sae::HarvestOptions harvest;
+  sae::ActivationCacheOptions cache;
+};
+
+void run_acts_cache(ActsCacheArgs& a) {
+  std::vector<lm::HookName> hooks;
+  for (const auto& h : a.hooks) hooks.push_back(lm::HookName::parse(h));
+  std::shared_ptr<const lm::Tokenizer> tokenizer = lm::Tokenizer::from_directory(a.model.model_dir);
+  const auto model = lm::load_model(a.model.model_dir, a.model.load_options());
+  model->eval();
+  sae::HarvestingSource source(model, tokenizer, hooks, a.data, a.harvest);
+  a.cache.model_name = a.model.model_dir;
+  lm::ProgressLine progress("acts cache", a.cache.tokens);
+  const auto rows = sae::cache_activations(source, a.out, a.cache, [&](int64_t n) { progress.update(n); });
+  progress.finish();
+  std::cerr << "fpokit: wrote " << rows << " tokens (" << source.tokens_excluded() << " special or outlier tokens excluded) to "
+            << a.out << "\n";
+}
+
+}  // namespace
+
+void add_acts_command(CLI::App& app) {
+  auto* acts = app.add_subcommand("acts", "Activation caches");
+  acts->require_subcommand(1);
+  auto args = std::make_shared<ActsCacheArgs>();
+  auto* cmd = acts->add_subcommand("cache", "Harvest activations at hooks into an HDF5 file (streaming)");
+  args->model.add_to(*cmd);
+  cmd->add_option("--hook", args->hooks, "Hook(s), e.g. blocks.6.hook_resid_post")->required();
+  cmd->add_option("--data", args->data, "Text corpus: .jsonl or plain text")->required();
+  cmd->add_option("--text-field", args->harvest.text_field, "JSONL field holding the text")->capture_default_str();
+  cmd->add_option("--tokens", args->cache.tokens, "Tokens to write")->required();
+  cmd->add_option("--context-size", args->harvest.context_size, "Tokens per context row")->capture_default_str();
+  cmd->add_option("--model-batch-size", args->harvest.batch_sequences, "Context rows per forward")->capture_default_str();
+  cmd->add_option("--exclude-norm-multiple", args->harvest.exclude_norm_multiple,
+                  "Drop tokens whose norm exceeds this multiple of the batch median (0: keep all)")->capture_default_str();
+  cmd->add_option("--storage-dtype", args->cache.storage_dtype, "float32 or bfloat16")->capture_default_str();
+  cmd->add_option("--out", args->out, "Output .h5 file")->required();
+  cmd->callback([args] { run_acts_cache(*args); });
+}
+
+}  // namespace fpokit::cli

@@ -1,0 +1,88 @@
+// fpokit sae encode: feature activations of an SAE for users' own analyses (sae_encoding.h).
+#include <memory>
+
+#include <torch/torch.h>
+
+#include "commands.h"
+#include "fpokit/lm/errors.h"
+#include "fpokit/lm/tokenizer.h"
+#include "fpokit/sae/harvesting_source.h"
+#include "fpokit/sae/sae_encoding.h"
+#include "fpokit/sae/sae_io.h"
+#include "model_options.h"
+
+namespace fpokit::cli {
+
+namespace {
+
+struct SaeEncodeArgs {
+  std::string sae;
+  std::string acts;
+  std::string model_dir;
+  std::string device = "cpu";
+  std::string dtype = "auto";
+  std::string data;
+  std::string out;
+  int64_t tokens = 65536;
+  sae::HarvestOptions harvest;
+  sae::EncodeOptions encode;
+};
+
+void run_sae_encode(SaeEncodeArgs& a) {
+  if (a.acts.empty() == a.data.empty())
+    throw InputError("give either --acts FILE.safetensors or --model DIR --data FILE");
+  auto sae_module = sae::load_sae(a.sae);
+  sae_module->eval();
+  std::map<std::string, std::string> meta{{"sae", a.sae}};
+  if (!a.acts.empty()) {
+    const auto acts = sae::read_activations_tensor(a.acts);
+    meta["activations"] = a.acts;
+    sae::encode_activations(*sae_module, acts, a.out, a.encode, {}, meta);
+    return;
+  }
+  if (a.model_dir.empty()) throw InputError("--data needs --model: the model whose activations to encode");
+  const auto& hook_name = sae_module->config().hook_name;
+  if (hook_name.empty()) throw InputError(a.sae + " does not say which hook it was trained on; encode from --acts instead");
+  std::shared_ptr<const lm::Tokenizer> tokenizer = lm::Tokenizer::from_directory(a.model_dir);
+  const auto model = lm::load_model(a.model_dir, {lm::parse_device(a.device), lm::parse_dtype(a.dtype)});
+  model->eval();
+  sae_module->to(model->parameters().front().device());
+  sae::HarvestingSource source(model, tokenizer, {lm::HookName::parse(hook_name)}, a.data, a.harvest);
+  std::vector<sae::ActivationRows> parts;
+  int64_t n = 0;
+  while (n < a.tokens) {
+    auto rows = source.next();
+    if (!rows) break;
+    n += rows->size();
+    parts.push_back(std::move(*rows));
+  }
+  if (n == 0) throw InputError("dataset " + a.data + " yields no token to encode");
+  const auto all = sae::ActivationRows::cat(parts).slice(0, std::min(n, a.tokens));
+  meta["model"] = a.model_dir;
+  meta["data"] = a.data;
+  sae::encode_activations(*sae_module, all.activations[0], a.out, a.encode,
+                          {{"token_ids", all.token_ids}, {"positions", all.positions}, {"sequence_ids", all.sequence_ids}},
+                          meta);
+}
+
+}  // namespace
+
+void add_sae_encode_command(CLI::App& sae) {
+  auto args = std::make_shared<SaeEncodeArgs>();
+  auto* cmd = sae.add_subcommand("encode", "Write an SAE's feature activations (sparse CSR or dense) to safetensors");
+  cmd->add_option("--sae", args->sae, "SAE folder (SAELens or sparsify) or Gemma Scope params.npz")->required();
+  cmd->add_option("--acts", args->acts, "safetensors file with an `activations` tensor [tokens, d_in]");
+  cmd->add_option("--model", args->model_dir, "HuggingFace model directory (with --data)");
+  cmd->add_option("--device", args->device, "cpu, cuda or cuda:N")->capture_default_str();
+  cmd->add_option("--dtype", args->dtype, "Model dtype")->capture_default_str();
+  cmd->add_option("--data", args->data, "Text corpus (.jsonl or plain text), harvested at the SAE's hook");
+  cmd->add_option("--text-field", args->harvest.text_field, "JSONL field holding the text")->capture_default_str();
+  cmd->add_option("--tokens", args->tokens, "Tokens to encode (with --data)")->capture_default_str();
+  cmd->add_option("--context-size", args->harvest.context_size, "Tokens per context row")->capture_default_str();
+  cmd->add_option("--out", args->out, "Output safetensors file")->required();
+  cmd->add_flag("--dense", args->encode.dense, "Dense [tokens, d_sae] features instead of CSR");
+  cmd->add_flag("--reconstruction", args->encode.reconstruction, "Also write the reconstruction [tokens, d_in]");
+  cmd->callback([args] { run_sae_encode(*args); });
+}
+
+}  // namespace fpokit::cli

@@ -1,0 +1,79 @@
+// fpokit sae eval: reconstruction and downstream metrics of an SAE (SAELens, sparsify or Gemma
+// Scope files) spliced into its model. A table on stdout and a JSON file.
+#include <iostream>
+#include <memory>
+
+#include <torch/torch.h>
+
+#include "commands.h"
+#include <nlohmann/json.hpp>
+
+#include "fpokit/lm/atomic_output.h"
+#include "fpokit/lm/errors.h"
+#include "fpokit/lm/progress_line.h"
+#include "fpokit/lm/tokenizer.h"
+#include "fpokit/sae/sae_evaluation.h"
+#include "fpokit/sae/sae_io.h"
+#include "model_options.h"
+
+namespace fpokit::cli {
+
+namespace {
+
+struct SaeEvalArgs {
+  ModelOptions model;
+  std::string sae;
+  std::string data;
+  std::string hook;
+  std::string out;
+  sae::EvalOptions eval;
+  bool no_model_metrics = false;
+};
+
+void run_sae_eval(SaeEvalArgs& a) {
+  auto sae_module = sae::load_sae(a.sae);
+  const auto hook_text = a.hook.empty() ? sae_module->config().hook_name : a.hook;
+  if (hook_text.empty())
+    throw InputError(a.sae + " does not say which hook it was trained on: give --hook, e.g. blocks.6.hook_resid_post");
+  const auto hook = lm::HookName::parse(hook_text);
+  const auto tokenizer = lm::Tokenizer::from_directory(a.model.model_dir);
+  const auto model = lm::load_model(a.model.model_dir, a.model.load_options());
+  model->eval();
+  sae_module->to(model->parameters().front().device());
+  sae_module->eval();
+  a.eval.model_metrics = !a.no_model_metrics;
+  lm::ProgressLine progress("sae eval", a.eval.tokens);
+  const auto result = sae::evaluate_sae(model, *tokenizer, *sae_module, hook, a.data, a.eval,
+                                        [&](int64_t done) { progress.update(done); });
+  progress.finish();
+  std::cout << sae::eval_result_table(result);
+  if (!a.out.empty()) {
+    auto j = sae::eval_result_json(result);
+    j["sae"] = a.sae;
+    j["model"] = a.model.model_dir;
+    j["data"] = a.data;
+    lm::write_text_file_atomically(a.out, j.dump(2) + "\n");
+  }
+}
+
+}  // namespace
+
+void add_sae_eval_command(CLI::App& sae) {
+  auto args = std::make_shared<SaeEvalArgs>();
+  auto* cmd = sae.add_subcommand("eval", "Evaluate an SAE: L0, FVU, MSE, cosine, dead/dense, CE loss recovered, KL");
+  args->model.add_to(*cmd);
+  cmd->add_option("--sae", args->sae, "SAE folder (SAELens or sparsify) or Gemma Scope params.npz")->required();
+  cmd->add_option("--data", args->data, "Text corpus: .jsonl or plain text")->required();
+  cmd->add_option("--text-field", args->eval.text_field, "JSONL field holding the text")->capture_default_str();
+  cmd->add_option("--hook", args->hook, "Hook to splice at (default: the one in the SAE's config)");
+  cmd->add_option("--tokens", args->eval.tokens, "Tokens to evaluate")->capture_default_str();
+  cmd->add_option("--context-size", args->eval.context_size, "Tokens per context row")->capture_default_str();
+  cmd->add_option("--batch-size", args->eval.batch_sequences, "Context rows per forward")->capture_default_str();
+  cmd->add_option("--dense-threshold", args->eval.dense_threshold, "A latent is dense above this firing rate")
+      ->capture_default_str();
+  cmd->add_flag("--no-model-metrics", args->no_model_metrics, "Skip CE/KL (one forward per batch instead of three)");
+  cmd->add_option("--out", args->out, "Write the metrics as JSON to this file");
+  cmd->callback([args] { run_sae_eval(*args); });
+}
+
+}  // namespace fpokit::cli
