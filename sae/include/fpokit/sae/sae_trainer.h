@@ -63,6 +63,8 @@ class SaeTrainer {
   void save_final() const;
   void save_checkpoint() const;
 
+  // Changes where run() stops early (0: run to the end), e.g. to time steps after a warm-up.
+  void set_stop_after_tokens(int64_t tokens) { options_.stop_after_tokens = tokens; }
   int64_t step() const { return step_; }
   int64_t tokens() const { return tokens_; }
   int64_t total_steps() const;
