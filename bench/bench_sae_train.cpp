@@ -10,6 +10,7 @@
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
 #include "fpokit/lm/atomic_output.h"
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
   int steps = 20, warmup = 3, threads = 0;
   std::string device_name = "cpu", dtype = "float32", arch = "topk";
   bool dense = false;
+  std::string profile;
   app.add_option("--d-in", d);
   app.add_option("--width", width);
   app.add_option("--k", k);
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
   app.add_option("--arch", arch);
   app.add_option("--threads", threads);
   app.add_flag("--dense-kernels", dense);
+  app.add_option("--profile", profile, "Write a Chrome trace of the timed steps (LibTorch profiler) to this file");
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) torch::set_num_threads(threads);
   const auto device = lm::parse_device(device_name);
@@ -101,8 +104,12 @@ int main(int argc, char** argv) {
   sync();
   trainer.set_stop_after_tokens(0);
   const auto t0 = std::chrono::steady_clock::now();
-  trainer.run();
-  sync();
+  {
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> recording;
+    if (!profile.empty()) recording = std::make_unique<torch::autograd::profiler::RecordProfile>(profile);
+    trainer.run();
+    sync();
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   lm::remove_tree(out);
   nlohmann::json j = {{"peer", "fpokit"},

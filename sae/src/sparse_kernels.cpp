@@ -9,6 +9,18 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
+torch::Tensor exclusive_offsets(const torch::Tensor& rows, int64_t B) {
+  const auto counts = torch::bincount(rows, {}, B);
+  return counts.cumsum(0) - counts;
+}
+
+// Σ_j weights_j · table[index_j] per bag; bags are consecutive runs of `index` starting at `offsets`.
+torch::Tensor bag_sum(const torch::Tensor& table, const torch::Tensor& index, const torch::Tensor& offsets,
+                      const torch::Tensor& weights) {
+  return std::get<0>(torch::embedding_bag(table, index, offsets, /*scale_grad_by_freq=*/false, /*mode=sum*/ 0,
+                                          /*sparse=*/false, weights));
+}
+
 class GatherPreActivations : public torch::autograd::Function<GatherPreActivations> {
  public:
   static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x_c, const torch::Tensor& W_enc,
@@ -27,22 +39,29 @@ class GatherPreActivations : public torch::autograd::Function<GatherPreActivatio
     const auto& cols = saved[3];
     const int64_t F = ctx->saved_data["d_sae"].toInt();
     const int64_t B = x_c.size(0);
-    // float32 for the sparse products (cuSPARSE and the CPU kernels have no bf16 everywhere).
     const auto g = grad_outputs[0].to(torch::kFloat32).contiguous();
-    const auto G = torch::sparse_coo_tensor(torch::stack({rows, cols}), g, {B, F}).coalesce();
+    // Both products are gather-sums, which embedding_bag does in parallel without materialising
+    // the nnz × d outer products:
+    //   dx_c[t]   = Σ_{(t,i)} g_ti · W_enc[:, i]   bags = rows (entries are row-sorted)
+    //   dW_encᵀ[i] = Σ_{(t,i)} g_ti · x_c[t]        bags = latents (entries sorted by latent)
     torch::Tensor grad_x, grad_W, grad_b;
-    if (ctx->needs_input_grad(0)) grad_x = torch::mm(G, W_enc.to(torch::kFloat32).t()).to(x_c.scalar_type());
-    if (ctx->needs_input_grad(1))
-      grad_W = torch::mm(G.t(), x_c.to(torch::kFloat32)).t().contiguous().to(W_enc.scalar_type());
+    if (ctx->needs_input_grad(0)) {
+      const auto W_t = W_enc.to(torch::kFloat32).t().contiguous();  // [F, d]
+      grad_x = bag_sum(W_t, cols, exclusive_offsets(rows, B), g).to(x_c.scalar_type());
+    }
+    if (ctx->needs_input_grad(1)) {
+      const auto order = std::get<1>(cols.sort());
+      const auto sorted_cols = cols.index_select(0, order);
+      grad_W = bag_sum(x_c.to(torch::kFloat32).contiguous(), rows.index_select(0, order),
+                       exclusive_offsets(sorted_cols, F), g.index_select(0, order))
+                   .t()
+                   .contiguous()
+                   .to(W_enc.scalar_type());
+    }
     if (ctx->needs_input_grad(2)) grad_b = torch::zeros({F}, g.options()).index_add_(0, cols, g);
     return {grad_x, grad_W, grad_b, torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
-
-torch::Tensor exclusive_offsets(const torch::Tensor& rows, int64_t B) {
-  const auto counts = torch::bincount(rows, {}, B);
-  return counts.cumsum(0) - counts;
-}
 
 }  // namespace
 
