@@ -1,0 +1,96 @@
+#pragma once
+// Preference training of a causal LM (full fine-tuning) with any method of preference_losses.h.
+// The reference is computed offline in one pass before training (precompute_reference): per pair
+// the reference's summed/mean completion log-probs and, for FPO, its pooled SAE features. The
+// reference model is then dropped, except for TDPO, which needs the reference's per-token
+// distributions and keeps it for an online forward.
+//
+// Option names follow TRL (learning_rate, per_device_train_batch_size, ...). Batches are drawn
+// from a permutation of the pairs seeded by (seed, epoch); on CPU a run is bitwise deterministic.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/optim/adamw.h>
+
+#include "fpokit/fpo/pair_forward.h"
+#include "fpokit/fpo/preference_losses.h"
+#include "fpokit/sae/lr_schedule.h"
+
+namespace fpokit::fpo {
+
+// One tokenised pair: full sequences (prompt + completion + EOS) and their completion masks.
+struct TokenizedPair {
+  std::vector<int64_t> chosen_ids, rejected_ids;
+  std::vector<int64_t> chosen_completion_mask, rejected_completion_mask;  // 1 on completion tokens
+};
+
+// Right-pads pairs into the [chosen ; rejected] layout.
+PairBatch collate_pairs(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id);
+
+struct PreferenceTrainerOptions {
+  Method method = Method::Dpo;
+  PreferenceLossOptions loss;
+  double learning_rate = 1e-6;
+  double weight_decay = 0.0;
+  double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
+  sae::LrScheduler lr_scheduler_type = sae::LrScheduler::Linear;
+  int64_t warmup_steps = 0;
+  int64_t max_steps = -1;          // > 0 overrides num_train_epochs
+  double num_train_epochs = 1.0;
+  int64_t per_device_train_batch_size = 8;
+  int64_t gradient_accumulation_steps = 1;
+  double max_grad_norm = 1.0;      // <= 0: no clipping
+  uint64_t seed = 42;
+  int64_t logging_steps = 10;
+  int64_t pad_id = 0;
+  torch::Device device = torch::kCPU;
+};
+
+struct StepMetrics {
+  int64_t step = 0;
+  std::map<std::string, double> values;  // TRL names: loss, rewards/chosen, ..., lr, grad_norm
+};
+
+class PreferenceTrainer {
+ public:
+  // `policy` is trained in place. `probe` (FPO): the SAE and hook; its SAE must live on the
+  // policy's device. Throws ConfigError for invalid options.
+  PreferenceTrainer(PreferenceTrainerOptions options, lm::CausalLM policy, std::vector<TokenizedPair> pairs,
+                    FeatureProbe probe = {});
+  ~PreferenceTrainer();
+
+  // Offline reference pass (no grad). For TDPO the model is also kept for online use.
+  void precompute_reference(const lm::CausalLM& reference);
+
+  int64_t total_steps() const;
+  int64_t step() const { return step_; }
+  // Runs to total_steps(); `report` gets the metrics every logging_steps and at the end. Throws
+  // InputError when the loss becomes NaN/Inf (naming the step).
+  void train(const std::function<void(const StepMetrics&)>& report = {});
+
+  // Per-pair reference values (index order of the pairs), for tests and caches.
+  struct ReferenceValues {
+    torch::Tensor chosen_sum, chosen_mean, chosen_tokens, rejected_sum, rejected_mean, rejected_tokens;  // [N]
+    torch::Tensor chosen_pooled, rejected_pooled;  // [N, F] (FPO)
+  };
+  const ReferenceValues& reference_values() const { return reference_; }
+
+ private:
+  std::vector<int64_t> batch_indices(int64_t micro_batch) const;  // of global micro-batch number
+
+  PreferenceTrainerOptions options_;
+  lm::CausalLM policy_;
+  lm::CausalLM reference_model_;  // TDPO only
+  std::vector<TokenizedPair> pairs_;
+  FeatureProbe probe_;
+  ReferenceValues reference_;
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  int64_t step_ = 0;
+  bool reference_ready_ = false;
+};
+
+}  // namespace fpokit::fpo

@@ -1,0 +1,48 @@
+#include "fpokit/fpo/pair_forward.h"
+
+#include <torch/torch.h>
+
+#include "fpokit/lm/hooks.h"
+
+namespace fpokit::fpo {
+
+PairBatch PairBatch::to(const torch::Device& device) const {
+  return {input_ids.to(device), attention_mask.to(device), completion_mask.to(device)};
+}
+
+PairForward forward_pairs(lm::CausalLMImpl& model, const PairBatch& batch, const FeatureProbe* probe,
+                          const torch::Tensor& reference_logits, bool keep_logits) {
+  const int64_t B = batch.pairs();
+  lm::Hooks hooks;
+  torch::Tensor activation;
+  if (probe != nullptr && probe->sae != nullptr)
+    hooks.on_read(probe->hook, [&](const lm::HookName&, const torch::Tensor& a) { activation = a; });
+  const auto logits = model.forward({batch.input_ids, batch.attention_mask}, hooks.empty() ? nullptr : &hooks);
+  // Labels are the input ids; sequence_logps shifts them and masks everything but the completion.
+  const auto all = sequence_logps(logits, batch.input_ids, batch.completion_mask, reference_logits);
+  auto half = [&](int64_t start) {
+    SequenceLogps s;
+    s.token_logps = all.token_logps.narrow(0, start, B);
+    s.mask = all.mask.narrow(0, start, B);
+    s.sum = all.sum.narrow(0, start, B);
+    s.mean = all.mean.narrow(0, start, B);
+    s.num_tokens = all.num_tokens.narrow(0, start, B);
+    if (all.kl.defined()) s.kl = all.kl.narrow(0, start, B);
+    return s;
+  };
+  PairForward out;
+  out.chosen = half(0);
+  out.rejected = half(B);
+  if (keep_logits) out.logits = logits;
+  if (activation.defined()) {
+    const auto& sae = *probe->sae;
+    const auto x = activation.to(torch::kFloat32);
+    const auto features = sae.encode(sae.normalize_input(x));  // [2B, T, F]
+    const auto pooled = pool_features(features, batch.completion_mask, probe->variant);
+    out.pooled_chosen = pooled.narrow(0, 0, B);
+    out.pooled_rejected = pooled.narrow(0, B, B);
+  }
+  return out;
+}
+
+}  // namespace fpokit::fpo

@@ -1,0 +1,199 @@
+#include "fpokit/fpo/preference_trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "fpokit/lm/errors.h"
+
+namespace fpokit::fpo {
+
+PairBatch collate_pairs(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id) {
+  const int64_t B = static_cast<int64_t>(pairs.size());
+  size_t T = 0;
+  for (const auto* p : pairs) T = std::max({T, p->chosen_ids.size(), p->rejected_ids.size()});
+  auto ids = torch::full({2 * B, static_cast<int64_t>(T)}, pad_id, torch::kInt64);
+  auto attention = torch::zeros({2 * B, static_cast<int64_t>(T)}, torch::kInt64);
+  auto completion = torch::zeros({2 * B, static_cast<int64_t>(T)}, torch::kInt64);
+  auto put = [&](int64_t row, const std::vector<int64_t>& seq, const std::vector<int64_t>& mask) {
+    const auto n = static_cast<int64_t>(seq.size());
+    ids[row].narrow(0, 0, n).copy_(torch::tensor(seq, torch::kInt64));
+    attention[row].narrow(0, 0, n).fill_(1);
+    completion[row].narrow(0, 0, n).copy_(torch::tensor(mask, torch::kInt64));
+  };
+  for (int64_t i = 0; i < B; ++i) {
+    put(i, pairs[i]->chosen_ids, pairs[i]->chosen_completion_mask);
+    put(B + i, pairs[i]->rejected_ids, pairs[i]->rejected_completion_mask);
+  }
+  return {ids, attention, completion};
+}
+
+PreferenceTrainer::PreferenceTrainer(PreferenceTrainerOptions options, lm::CausalLM policy,
+                                     std::vector<TokenizedPair> pairs, FeatureProbe probe)
+    : options_(std::move(options)), policy_(std::move(policy)), pairs_(std::move(pairs)), probe_(probe) {
+  options_.loss.validate(options_.method);
+  if (options_.method == Method::Kto)
+    throw ConfigError("--method kto needs unpaired prompt/completion/label data, which `fpokit train` does not read yet");
+  if (pairs_.empty()) throw InputError("no training pairs: the dataset is empty after tokenisation and filtering");
+  if (options_.per_device_train_batch_size < 1 || options_.gradient_accumulation_steps < 1)
+    throw ConfigError("--per-device-train-batch-size and --gradient-accumulation-steps must be at least 1");
+  if (options_.method == Method::Fpo && probe_.sae == nullptr)
+    throw ConfigError("--method fpo needs an SAE (--sae DIR) to constrain features with");
+  for (const auto& p : pairs_) {
+    if (p.chosen_ids.size() != p.chosen_completion_mask.size() || p.rejected_ids.size() != p.rejected_completion_mask.size())
+      throw std::invalid_argument("TokenizedPair: ids and completion mask differ in length");
+  }
+  policy_->train();
+  optimizer_ = std::make_unique<torch::optim::AdamW>(
+      policy_->parameters(), torch::optim::AdamWOptions(options_.learning_rate)
+                                 .betas({options_.adam_beta1, options_.adam_beta2})
+                                 .eps(options_.adam_epsilon)
+                                 .weight_decay(options_.weight_decay));
+}
+
+PreferenceTrainer::~PreferenceTrainer() = default;
+
+int64_t PreferenceTrainer::total_steps() const {
+  if (options_.max_steps > 0) return options_.max_steps;
+  const auto N = static_cast<int64_t>(pairs_.size());
+  const int64_t per_epoch = (N + options_.per_device_train_batch_size - 1) / options_.per_device_train_batch_size;
+  const auto micro = static_cast<int64_t>(std::ceil(options_.num_train_epochs * static_cast<double>(per_epoch)));
+  return std::max<int64_t>(1, (micro + options_.gradient_accumulation_steps - 1) / options_.gradient_accumulation_steps);
+}
+
+std::vector<int64_t> PreferenceTrainer::batch_indices(int64_t micro_batch) const {
+  const auto N = static_cast<int64_t>(pairs_.size());
+  const int64_t bs = options_.per_device_train_batch_size;
+  const int64_t per_epoch = (N + bs - 1) / bs;
+  const int64_t epoch = micro_batch / per_epoch, within = micro_batch % per_epoch;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(options_.seed * 1000003ull + static_cast<uint64_t>(epoch));
+  const auto perm = torch::randperm(N, gen, torch::kInt64);
+  const int64_t start = within * bs, end = std::min(N, start + bs);
+  std::vector<int64_t> out;
+  for (int64_t i = start; i < end; ++i) out.push_back(perm[i].item<int64_t>());
+  return out;
+}
+
+void PreferenceTrainer::precompute_reference(const lm::CausalLM& reference) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = reference->is_training();
+  reference->eval();
+  const auto N = static_cast<int64_t>(pairs_.size());
+  std::vector<torch::Tensor> cs, cm, cn, rs, rm, rn, cp, rp;
+  for (int64_t start = 0; start < N; start += options_.per_device_train_batch_size) {
+    std::vector<const TokenizedPair*> batch;
+    for (int64_t i = start; i < std::min(N, start + options_.per_device_train_batch_size); ++i) batch.push_back(&pairs_[i]);
+    const auto f = forward_pairs(*reference, collate_pairs(batch, options_.pad_id).to(options_.device),
+                                 options_.method == Method::Fpo ? &probe_ : nullptr);
+    cs.push_back(f.chosen.sum.cpu());
+    cm.push_back(f.chosen.mean.cpu());
+    cn.push_back(f.chosen.num_tokens.cpu());
+    rs.push_back(f.rejected.sum.cpu());
+    rm.push_back(f.rejected.mean.cpu());
+    rn.push_back(f.rejected.num_tokens.cpu());
+    if (f.pooled_chosen.defined()) {
+      cp.push_back(f.pooled_chosen.cpu());
+      rp.push_back(f.pooled_rejected.cpu());
+    }
+  }
+  reference_ = {torch::cat(cs), torch::cat(cm), torch::cat(cn), torch::cat(rs), torch::cat(rm), torch::cat(rn),
+                cp.empty() ? torch::Tensor() : torch::cat(cp), rp.empty() ? torch::Tensor() : torch::cat(rp)};
+  if (was_training) reference->train();
+  if (options_.method == Method::Tdpo1 || options_.method == Method::Tdpo2) reference_model_ = reference;
+  reference_ready_ = true;
+}
+
+void PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& report) {
+  const bool needs_reference = options_.method != Method::Simpo && options_.method != Method::Orpo &&
+                               options_.method != Method::Sft;
+  if (needs_reference && !reference_ready_)
+    throw std::logic_error("PreferenceTrainer::train: precompute_reference() first for this method");
+  const int64_t total = total_steps();
+  const int64_t ga = options_.gradient_accumulation_steps;
+  sae::LrSchedule schedule{options_.learning_rate, options_.lr_scheduler_type, options_.warmup_steps, 0,
+                           /*lr_end: HF cosine decays to 0*/ 1e-300, total};
+  StepMetrics window;
+  int64_t window_steps = 0;
+  auto flush = [&] {
+    if (window_steps == 0) return;
+    for (auto& [k, v] : window.values) v /= static_cast<double>(window_steps);
+    window.step = step_;
+    if (report) report(window);
+    window.values.clear();
+    window_steps = 0;
+  };
+  const auto device = options_.device;
+  auto ref_logps = [&](const torch::Tensor& idx, bool chosen) {
+    SequenceLogps s;
+    s.sum = (chosen ? reference_.chosen_sum : reference_.rejected_sum).index_select(0, idx).to(device);
+    s.mean = (chosen ? reference_.chosen_mean : reference_.rejected_mean).index_select(0, idx).to(device);
+    s.num_tokens = (chosen ? reference_.chosen_tokens : reference_.rejected_tokens).index_select(0, idx).to(device);
+    return s;
+  };
+
+  while (step_ < total) {
+    std::map<std::string, double> step_values;
+    for (int64_t a = 0; a < ga; ++a) {
+      const auto indices = batch_indices(step_ * ga + a);
+      std::vector<const TokenizedPair*> pairs;
+      for (const auto i : indices) pairs.push_back(&pairs_[i]);
+      const auto batch = collate_pairs(pairs, options_.pad_id).to(device);
+      const auto idx = torch::tensor(indices, torch::kInt64);
+      torch::Tensor reference_logits;
+      if (reference_model_) {
+        torch::NoGradGuard no_grad;
+        reference_logits = reference_model_->forward({batch.input_ids, batch.attention_mask});
+      }
+      const auto f = forward_pairs(*policy_, batch, options_.method == Method::Fpo ? &probe_ : nullptr, reference_logits);
+      PreferenceInputs in;
+      in.policy_chosen = f.chosen;
+      in.policy_rejected = f.rejected;
+      if (reference_ready_) {
+        in.reference_chosen = ref_logps(idx, true);
+        in.reference_rejected = ref_logps(idx, false);
+      }
+      in.kl_chosen = f.chosen.kl;
+      in.kl_rejected = f.rejected.kl;
+      if (options_.method == Method::Fpo) {
+        const auto& o = options_.loss.fpo;
+        in.feature_mse_chosen =
+            feature_mse(f.pooled_chosen, reference_.chosen_pooled.index_select(0, idx).to(device), o.top_k, o.variant);
+        in.feature_mse_rejected =
+            feature_mse(f.pooled_rejected, reference_.rejected_pooled.index_select(0, idx).to(device), o.top_k, o.variant);
+      }
+      auto result = preference_loss(options_.method, in, options_.loss);
+      const double loss_value = result.loss.item<double>();
+      if (!std::isfinite(loss_value))
+        throw InputError("the loss became " + std::to_string(loss_value) + " at step " + std::to_string(step_ + 1) +
+                         ": training stopped (lower --learning-rate, or check the data); the last checkpoint is kept");
+      (result.loss / static_cast<double>(ga)).backward();
+      step_values["loss"] += loss_value / static_cast<double>(ga);
+      for (const auto& [name, value] : result.metrics)
+        step_values[name] += value.to(torch::kFloat64).mean().item<double>() / static_cast<double>(ga);
+    }
+    // Gradient norm (logged before clipping, as TRL/HF do) and clipping.
+    std::vector<torch::Tensor> squares;
+    for (const auto& p : policy_->parameters())
+      if (p.grad().defined()) squares.push_back(p.grad().to(torch::kFloat32).pow(2).sum());
+    const double grad_norm = squares.empty() ? 0.0 : torch::stack(squares).sum().sqrt().item<double>();
+    if (options_.max_grad_norm > 0 && grad_norm > options_.max_grad_norm) {
+      const double scale = options_.max_grad_norm / (grad_norm + 1e-6);
+      for (const auto& p : policy_->parameters())
+        if (p.grad().defined()) p.grad().mul_(scale);
+    }
+    const double lr = schedule.at(step_);
+    for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    optimizer_->step();
+    optimizer_->zero_grad();
+    ++step_;
+    step_values["grad_norm"] = grad_norm;
+    step_values["lr"] = lr;
+    for (const auto& [k, v] : step_values) window.values[k] += v;
+    ++window_steps;
+    if (options_.logging_steps > 0 && step_ % options_.logging_steps == 0) flush();
+  }
+  flush();
+}
+
+}  // namespace fpokit::fpo
