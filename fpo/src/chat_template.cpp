@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fpokit/lm/errors.h"
+#include "fpokit/lm/tokenizer.h"
 
 namespace fpokit::fpo {
 
@@ -111,6 +112,13 @@ std::optional<std::string> template_from_config(const std::filesystem::path& fil
 }
 
 }  // namespace
+
+ChatTemplateTokens chat_template_tokens(const lm::Tokenizer& tokenizer) {
+  ChatTemplateTokens t;
+  if (tokenizer.bos_id()) t.bos = tokenizer.id_to_token(*tokenizer.bos_id());
+  if (!tokenizer.eos_ids().empty()) t.eos = tokenizer.id_to_token(tokenizer.eos_ids().front());
+  return t;
+}
 
 ChatTemplate::ChatTemplate(ChatTemplateKind kind, ChatTemplateTokens tokens) : kind_(kind), tokens_(std::move(tokens)) {
   if (tokens_.bos.empty()) tokens_.bos = kind_ == ChatTemplateKind::kGemma ? "<bos>" : "<|begin_of_text|>";

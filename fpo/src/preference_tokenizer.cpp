@@ -11,13 +11,15 @@
 
 namespace fpokit::fpo {
 
+// A sequence before truncation.
+struct detail::SplitSequence {
+  std::vector<int64_t> prompt;      // BOS included
+  std::vector<int64_t> completion;  // EOS included
+};
+
 namespace {
 
-// A sequence before truncation: prompt ids (BOS included) and completion ids (EOS included).
-struct Split {
-  std::vector<int64_t> prompt;
-  std::vector<int64_t> completion;
-};
+using Split = detail::SplitSequence;
 
 TokenizedSequence to_sequence(const Split& s) {
   TokenizedSequence out;
@@ -84,44 +86,44 @@ bool PreferenceTokenizer::ends_turn(int64_t id, const std::string& end_of_turn) 
   return it->second && *it->second == id;
 }
 
-namespace {
-
-// Steps 1-3 of the header for one completion; nullopt when the completion has no tokens of its own.
-struct Splitter {
-  const lm::Tokenizer& tokenizer;
-  PreferenceDataStats& stats;
-  bool& warned;
-
-  template <class EndsTurn>
-  std::optional<Split> operator()(const std::vector<int64_t>& prompt_ids, const std::string& prompt_text, bool add_bos,
-                                  const std::string& completion, const EndsTurn& ends_turn, int64_t index,
-                                  int64_t line) {
-    const auto joint = tokenizer.encode(prompt_text + completion, false);
-    const size_t n = prompt_ids.size();
-    if (joint.size() < n || !std::equal(prompt_ids.begin(), prompt_ids.end(), joint.begin())) {
-      ++stats.boundary_mismatches;
-      if (!warned) {
-        warned = true;
-        std::cerr << "fpokit: warning: preference example " << index << " (line " << line
-                  << "): the tokens of prompt+completion do not start with the prompt's tokens (a merge across the "
-                     "boundary, often a prompt ending in a space); split at the prompt's token count, further cases "
-                     "are only counted\n";
-      }
+std::vector<int64_t> PreferenceTokenizer::encode_joint(const Prompt& prompt, const std::string& completion,
+                                                       size_t& common, int64_t index, int64_t line) {
+  auto joint = tokenizer_.encode(prompt.text + completion, false);
+  const auto limit = std::min(joint.size(), prompt.ids.size());
+  common = static_cast<size_t>(std::mismatch(prompt.ids.begin(), prompt.ids.begin() + static_cast<std::ptrdiff_t>(limit),
+                                             joint.begin())
+                                   .first -
+                               prompt.ids.begin());
+  if (common < prompt.ids.size()) {
+    ++stats_.boundary_mismatches;
+    if (!warned_boundary_) {
+      warned_boundary_ = true;
+      std::cerr << "fpokit: warning: preference example " << index << " (line " << line
+                << "): the tokens of prompt+completion do not start with the prompt's tokens (a merge across the "
+                   "boundary, often a prompt ending in a space); the completion starts where they agree; further "
+                   "cases are only counted in the data stats\n";
     }
-    if (joint.size() <= n) return std::nullopt;
-    Split s;
-    if (add_bos) s.prompt.push_back(*tokenizer.bos_id());
-    s.prompt.insert(s.prompt.end(), joint.begin(), joint.begin() + static_cast<std::ptrdiff_t>(n));
-    s.completion.assign(joint.begin() + static_cast<std::ptrdiff_t>(n), joint.end());
-    if (!ends_turn(s.completion.back())) {
-      if (tokenizer.eos_ids().empty())
-        throw TokenizerError("the tokenizer has no EOS token to end completions with; set eos_token in tokenizer_config.json");
-      s.completion.push_back(tokenizer.eos_ids().front());
-      ++stats.eos_appended;
-    }
-    return s;
   }
-};
+  return joint;
+}
+
+std::optional<detail::SplitSequence> PreferenceTokenizer::make_split(const Prompt& prompt, const std::vector<int64_t>& joint, size_t k,
+                                                     const std::string& end_of_turn) {
+  if (joint.size() <= k) return std::nullopt;
+  Split s;
+  if (prompt.add_bos) s.prompt.push_back(*tokenizer_.bos_id());
+  s.prompt.insert(s.prompt.end(), joint.begin(), joint.begin() + static_cast<std::ptrdiff_t>(k));
+  s.completion.assign(joint.begin() + static_cast<std::ptrdiff_t>(k), joint.end());
+  if (!ends_turn(s.completion.back(), end_of_turn)) {
+    if (tokenizer_.eos_ids().empty())
+      throw TokenizerError("the tokenizer has no EOS token to end completions with; set eos_token in tokenizer_config.json");
+    s.completion.push_back(tokenizer_.eos_ids().front());
+    ++stats_.eos_appended;
+  }
+  return s;
+}
+
+namespace {
 
 // Cuts the prompt to max_prompt_length (keeping a leading BOS); true if it was cut.
 bool truncate_prompt(std::vector<int64_t>& p, const PreferenceTokenizerOptions& o, std::optional<int64_t> bos) {
@@ -150,10 +152,14 @@ bool fit_completion(Split& s, const PreferenceTokenizerOptions& o) {
 std::optional<TokenizedPair> PreferenceTokenizer::tokenize(const PreferenceExample& example, int64_t index) {
   ++stats_.examples;
   const auto prompt = encode_prompt(example.prompt);
-  Splitter split{tokenizer_, stats_, warned_boundary_};
-  const auto ends = [&](int64_t id) { return ends_turn(id, example.end_of_turn); };
-  auto chosen = split(prompt.ids, prompt.text, prompt.add_bos, example.chosen, ends, index, example.line);
-  auto rejected = split(prompt.ids, prompt.text, prompt.add_bos, example.rejected, ends, index, example.line);
+  size_t common_chosen = 0, common_rejected = 0;
+  const auto joint_chosen = encode_joint(prompt, example.chosen, common_chosen, index, example.line);
+  const auto joint_rejected = encode_joint(prompt, example.rejected, common_rejected, index, example.line);
+  // One boundary for both: the prompt tokens stay identical and both completions start at the
+  // same character.
+  const size_t k = std::min(common_chosen, common_rejected);
+  auto chosen = make_split(prompt, joint_chosen, k, example.end_of_turn);
+  auto rejected = make_split(prompt, joint_rejected, k, example.end_of_turn);
   if (!chosen || !rejected) {
     ++stats_.dropped_empty_completion;
     return std::nullopt;
@@ -174,9 +180,9 @@ std::optional<TokenizedPair> PreferenceTokenizer::tokenize(const PreferenceExamp
 std::optional<TokenizedKto> PreferenceTokenizer::tokenize(const KtoExample& example, int64_t index) {
   ++stats_.examples;
   const auto prompt = encode_prompt(example.prompt);
-  Splitter split{tokenizer_, stats_, warned_boundary_};
-  const auto ends = [&](int64_t id) { return ends_turn(id, example.end_of_turn); };
-  auto s = split(prompt.ids, prompt.text, prompt.add_bos, example.completion, ends, index, example.line);
+  size_t common = 0;
+  const auto joint = encode_joint(prompt, example.completion, common, index, example.line);
+  auto s = make_split(prompt, joint, common, example.end_of_turn);
   if (!s) {
     ++stats_.dropped_empty_completion;
     return std::nullopt;

@@ -4,8 +4,14 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <fstream>
 
+#include <nlohmann/json.hpp>
+#include <torch/serialize.h>
+
+#include "fpokit/lm/atomic_output.h"
 #include "fpokit/lm/errors.h"
+#include "fpokit/lm/safetensors.h"
 
 namespace fpokit::fpo {
 
@@ -104,7 +110,7 @@ void PreferenceTrainer::precompute_reference(const lm::CausalLM& reference) {
   reference_ready_ = true;
 }
 
-void PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& report) {
+bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& report) {
   const bool needs_reference = options_.method != Method::Simpo && options_.method != Method::Orpo &&
                                options_.method != Method::Sft;
   if (needs_reference && !reference_ready_)
@@ -133,6 +139,11 @@ void PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
   };
 
   while (step_ < total) {
+    if (options_.stop_after_steps > 0 && step_ >= options_.stop_after_steps) {
+      flush();
+      save_checkpoint();
+      return false;
+    }
     std::map<std::string, double> step_values;
     for (int64_t a = 0; a < ga; ++a) {
       const auto indices = batch_indices(step_ * ga + a);
@@ -192,8 +203,53 @@ void PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
     for (const auto& [k, v] : step_values) window.values[k] += v;
     ++window_steps;
     if (options_.logging_steps > 0 && step_ % options_.logging_steps == 0) flush();
+    if (options_.save_steps > 0 && step_ % options_.save_steps == 0 && step_ < total) save_checkpoint();
   }
   flush();
+  return true;
+}
+
+void PreferenceTrainer::save_checkpoint() const {
+  if (options_.output_dir.empty()) throw std::logic_error("PreferenceTrainer: checkpoints need output_dir");
+  lm::write_directory_atomically(options_.output_dir / "checkpoint", [&](const std::filesystem::path& tmp) {
+    std::vector<std::pair<std::string, torch::Tensor>> weights;
+    for (const auto& p : policy_->named_parameters()) weights.emplace_back(p.key(), p.value().detach().cpu().contiguous());
+    lm::write_safetensors(tmp / "policy.safetensors", weights);
+    torch::save(*optimizer_, (tmp / "optimizer.pt").string());
+    const nlohmann::json state = {{"step", step_}, {"method", method_name(options_.method)}, {"seed", options_.seed},
+                                  {"pairs", pairs_.size()}, {"total_steps", total_steps()}};
+    lm::write_text_file_atomically(tmp / "trainer_state.json", state.dump(2) + "\n");
+  });
+}
+
+bool PreferenceTrainer::has_checkpoint() const {
+  return !options_.output_dir.empty() && std::filesystem::exists(options_.output_dir / "checkpoint" / "trainer_state.json");
+}
+
+void PreferenceTrainer::resume() {
+  const auto dir = options_.output_dir / "checkpoint";
+  std::ifstream in(dir / "trainer_state.json");
+  if (!in) throw InputError("--resume: no checkpoint in " + dir.string() + "; start without --resume");
+  nlohmann::json state;
+  try {
+    state = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw CheckpointError((dir / "trainer_state.json").string() + ": not valid JSON (" + e.what() + ")");
+  }
+  const nlohmann::json expected = {{"method", method_name(options_.method)}, {"seed", options_.seed},
+                                   {"pairs", pairs_.size()}, {"total_steps", total_steps()}};
+  for (const auto& [key, value] : expected.items())
+    if (!state.contains(key) || state[key] != value)
+      throw InputError("--resume: the checkpoint in " + dir.string() + " has " + key + " = " +
+                       (state.contains(key) ? state[key].dump() : "nothing") + " but this run has " + value.dump() +
+                       "; use the same settings and data, or a new --out");
+  lm::SafetensorsFile weights(dir / "policy.safetensors");
+  {
+    torch::NoGradGuard g;
+    for (auto& p : policy_->named_parameters()) p.value().copy_(weights.load(p.key()));
+  }
+  torch::load(*optimizer_, (dir / "optimizer.pt").string());
+  step_ = state.at("step").get<int64_t>();
 }
 
 }  // namespace fpokit::fpo

@@ -34,6 +34,10 @@
 #include <string_view>
 #include <vector>
 
+namespace fpokit::lm {
+class Tokenizer;
+}
+
 namespace fpokit::fpo {
 
 struct ChatMessage {
@@ -50,6 +54,10 @@ struct ChatTemplateTokens {
   std::string bos;
   std::string eos;
 };
+
+// The tokenizer's BOS and first EOS token text (empty where it has none), as HF passes
+// bos_token / eos_token to the template.
+ChatTemplateTokens chat_template_tokens(const lm::Tokenizer& tokenizer);
 
 struct RenderedChat {
   std::string text;

@@ -7,8 +7,13 @@
 //  1. prompt_ids = encode(prompt), joint = encode(prompt + completion), both without the
 //     tokenizer's special tokens; the completion is joint[len(prompt_ids):]. When joint does not
 //     start with prompt_ids (a merge across the boundary, e.g. a prompt ending in a space with a
-//     byte-level BPE), the split still happens at len(prompt_ids) so the sequence is the true
-//     tokenisation; the case is counted and warned about once on stderr (TRL issues #2054, #1960).
+//     byte-level BPE: "Answer: " + "4" gives "Answer", ":", " 4"), the case is counted and warned
+//     about once on stderr (TRL issues #2054, #1960), the sequence stays the true joint
+//     tokenisation, and the boundary moves back to the last position where joint and prompt_ids
+//     agree (TRL HEAD would slice at len(prompt_ids) and lose " 4" from the completion; SimPO
+//     and TRL <= 0.11 move back one token). A pair uses the smaller boundary of its two
+//     sequences, so both keep identical prompt tokens and completions starting at the same
+//     character.
 //  2. BOS: prepended when the tokenizer adds one with add_special_tokens (tokenizer_config.json
 //     add_bos_token / the post-processor; probed once), unless the prompt text already starts with
 //     it (llama-3 and gemma templates write it), so never twice (§5.2).
@@ -87,6 +92,10 @@ struct PreferenceDataStats {
   std::string summary() const;
 };
 
+namespace detail {
+struct SplitSequence;  // preference_tokenizer.cpp
+}
+
 class PreferenceTokenizer {
  public:
   // Throws ConfigError for max_length < 2 or max_prompt_length < 1. The tokenizer must outlive
@@ -105,6 +114,13 @@ class PreferenceTokenizer {
  private:
   struct Prompt;
   Prompt encode_prompt(const PromptText& prompt);
+  // encode(prompt + completion); `common` = how many leading ids agree with the prompt's (counts
+  // and warns on a boundary mismatch).
+  std::vector<int64_t> encode_joint(const Prompt& prompt, const std::string& completion, size_t& common, int64_t index,
+                                    int64_t line);
+  // [BOS] joint[:k] | joint[k:] [EOS]; nullopt when joint[k:] is empty.
+  std::optional<detail::SplitSequence> make_split(const Prompt& prompt, const std::vector<int64_t>& joint, size_t k,
+                                                  const std::string& end_of_turn);
   // Whether `id` closes a completion: an EOS id or the end-of-turn token.
   bool ends_turn(int64_t id, const std::string& end_of_turn);
 

@@ -8,6 +8,7 @@
 // Option names follow TRL (learning_rate, per_device_train_batch_size, ...). Batches are drawn
 // from a permutation of the pairs seeded by (seed, epoch); on CPU a run is bitwise deterministic.
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -48,6 +49,11 @@ struct PreferenceTrainerOptions {
   int64_t logging_steps = 10;
   int64_t pad_id = 0;
   torch::Device device = torch::kCPU;
+  // Checkpoints (policy weights, AdamW state, step) go to output_dir/checkpoint every save_steps
+  // optimizer steps (0: never), written atomically; stop_after_steps > 0 stops early with one.
+  std::filesystem::path output_dir;
+  int64_t save_steps = 0;
+  int64_t stop_after_steps = 0;
 };
 
 struct StepMetrics {
@@ -69,8 +75,15 @@ class PreferenceTrainer {
   int64_t total_steps() const;
   int64_t step() const { return step_; }
   // Runs to total_steps(); `report` gets the metrics every logging_steps and at the end. Throws
-  // InputError when the loss becomes NaN/Inf (naming the step).
-  void train(const std::function<void(const StepMetrics&)>& report = {});
+  // InputError when the loss becomes NaN/Inf (naming the step; the last checkpoint stays).
+  // Returns false when it stopped early (stop_after_steps).
+  bool train(const std::function<void(const StepMetrics&)>& report = {});
+
+  void save_checkpoint() const;
+  bool has_checkpoint() const;
+  // Continues from output_dir/checkpoint: weights, optimizer state and step. The batch order is a
+  // function of (seed, epoch), so the continued run sees the same batches as an uninterrupted one.
+  void resume();
 
   // Per-pair reference values (index order of the pairs), for tests and caches.
   struct ReferenceValues {
