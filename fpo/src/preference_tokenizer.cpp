@@ -107,8 +107,9 @@ std::vector<int64_t> PreferenceTokenizer::encode_joint(const Prompt& prompt, con
   return joint;
 }
 
-std::optional<detail::SplitSequence> PreferenceTokenizer::make_split(const Prompt& prompt, const std::vector<int64_t>& joint, size_t k,
-                                                     const std::string& end_of_turn) {
+std::optional<detail::SplitSequence> PreferenceTokenizer::make_split(const Prompt& prompt,
+                                                                    const std::vector<int64_t>& joint, size_t k,
+                                                                    const std::string& end_of_turn) {
   if (joint.size() <= k) return std::nullopt;
   Split s;
   if (prompt.add_bos) s.prompt.push_back(*tokenizer_.bos_id());

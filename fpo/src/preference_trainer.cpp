@@ -16,23 +16,8 @@
 namespace fpokit::fpo {
 
 PairBatch collate_pairs(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id) {
-  const int64_t B = static_cast<int64_t>(pairs.size());
-  size_t T = 0;
-  for (const auto* p : pairs) T = std::max({T, p->chosen_ids.size(), p->rejected_ids.size()});
-  auto ids = torch::full({2 * B, static_cast<int64_t>(T)}, pad_id, torch::kInt64);
-  auto attention = torch::zeros({2 * B, static_cast<int64_t>(T)}, torch::kInt64);
-  auto completion = torch::zeros({2 * B, static_cast<int64_t>(T)}, torch::kInt64);
-  auto put = [&](int64_t row, const std::vector<int64_t>& seq, const std::vector<int64_t>& mask) {
-    const auto n = static_cast<int64_t>(seq.size());
-    ids[row].narrow(0, 0, n).copy_(torch::tensor(seq, torch::kInt64));
-    attention[row].narrow(0, 0, n).fill_(1);
-    completion[row].narrow(0, 0, n).copy_(torch::tensor(mask, torch::kInt64));
-  };
-  for (int64_t i = 0; i < B; ++i) {
-    put(i, pairs[i]->chosen_ids, pairs[i]->chosen_completion_mask);
-    put(B + i, pairs[i]->rejected_ids, pairs[i]->rejected_completion_mask);
-  }
-  return {ids, attention, completion};
+  auto b = collate_preference_pairs(pairs, pad_id);
+  return {b.input_ids, b.attention_mask, b.completion_mask};
 }
 
 PreferenceTrainer::PreferenceTrainer(PreferenceTrainerOptions options, lm::CausalLM policy,
@@ -47,7 +32,8 @@ PreferenceTrainer::PreferenceTrainer(PreferenceTrainerOptions options, lm::Causa
   if (options_.method == Method::Fpo && probe_.sae == nullptr)
     throw ConfigError("--method fpo needs an SAE (--sae DIR) to constrain features with");
   for (const auto& p : pairs_) {
-    if (p.chosen_ids.size() != p.chosen_completion_mask.size() || p.rejected_ids.size() != p.rejected_completion_mask.size())
+    if (p.chosen.input_ids.size() != p.chosen.completion_mask.size() ||
+        p.rejected.input_ids.size() != p.rejected.completion_mask.size())
       throw std::invalid_argument("TokenizedPair: ids and completion mask differ in length");
   }
   policy_->train();
@@ -220,6 +206,18 @@ void PreferenceTrainer::save_checkpoint() const {
                                   {"pairs", pairs_.size()}, {"total_steps", total_steps()}};
     lm::write_text_file_atomically(tmp / "trainer_state.json", state.dump(2) + "\n");
   });
+}
+
+void PreferenceTrainer::set_reference_values(ReferenceValues values) {
+  if (options_.method == Method::Tdpo1 || options_.method == Method::Tdpo2)
+    throw std::logic_error("TDPO needs the reference model online: call precompute_reference()");
+  if (values.chosen_sum.numel() != static_cast<int64_t>(pairs_.size()))
+    throw InputError("the reference cache holds " + std::to_string(values.chosen_sum.numel()) + " pairs but the data has " +
+                     std::to_string(pairs_.size()) + "; delete the cache to recompute it");
+  if (options_.method == Method::Fpo && !values.chosen_pooled.defined())
+    throw InputError("the reference cache has no SAE features (it was made for another method); delete it to recompute it");
+  reference_ = std::move(values);
+  reference_ready_ = true;
 }
 
 bool PreferenceTrainer::has_checkpoint() const {

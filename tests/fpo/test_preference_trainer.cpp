@@ -29,18 +29,18 @@ std::vector<TokenizedPair> synthetic_pairs(int n) {
     const auto rejected = torch::randint(10, 300, {2 + i % 2}, gen);
     TokenizedPair p;
     for (int64_t t = 0; t < prompt_len; ++t) {
-      p.chosen_ids.push_back(prompt[t].item<int64_t>());
-      p.chosen_completion_mask.push_back(0);
+      p.chosen.input_ids.push_back(prompt[t].item<int64_t>());
+      p.chosen.completion_mask.push_back(0);
     }
-    p.rejected_ids = p.chosen_ids;
-    p.rejected_completion_mask = p.chosen_completion_mask;
+    p.rejected.input_ids = p.chosen.input_ids;
+    p.rejected.completion_mask = p.chosen.completion_mask;
     for (int64_t t = 0; t < chosen.size(0); ++t) {
-      p.chosen_ids.push_back(chosen[t].item<int64_t>());
-      p.chosen_completion_mask.push_back(1);
+      p.chosen.input_ids.push_back(chosen[t].item<int64_t>());
+      p.chosen.completion_mask.push_back(1);
     }
     for (int64_t t = 0; t < rejected.size(0); ++t) {
-      p.rejected_ids.push_back(rejected[t].item<int64_t>());
-      p.rejected_completion_mask.push_back(1);
+      p.rejected.input_ids.push_back(rejected[t].item<int64_t>());
+      p.rejected.completion_mask.push_back(1);
     }
     out.push_back(std::move(p));
   }

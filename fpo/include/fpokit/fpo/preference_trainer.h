@@ -19,17 +19,12 @@
 
 #include "fpokit/fpo/pair_forward.h"
 #include "fpokit/fpo/preference_losses.h"
+#include "fpokit/fpo/preference_tokenizer.h"
 #include "fpokit/sae/lr_schedule.h"
 
 namespace fpokit::fpo {
 
-// One tokenised pair: full sequences (prompt + completion + EOS) and their completion masks.
-struct TokenizedPair {
-  std::vector<int64_t> chosen_ids, rejected_ids;
-  std::vector<int64_t> chosen_completion_mask, rejected_completion_mask;  // 1 on completion tokens
-};
-
-// Right-pads pairs into the [chosen ; rejected] layout.
+// Right-pads pairs (preference_tokenizer.h) into the [chosen ; rejected] layout.
 PairBatch collate_pairs(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id);
 
 struct PreferenceTrainerOptions {
@@ -91,6 +86,9 @@ class PreferenceTrainer {
     torch::Tensor chosen_pooled, rejected_pooled;  // [N, F] (FPO)
   };
   const ReferenceValues& reference_values() const { return reference_; }
+  // Uses reference values from a cache (reference_cache.h) instead of precompute_reference().
+  // Not for TDPO, which needs the reference model online.
+  void set_reference_values(ReferenceValues values);
 
  private:
   std::vector<int64_t> batch_indices(int64_t micro_batch) const;  // of global micro-batch number

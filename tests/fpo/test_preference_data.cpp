@@ -1,0 +1,484 @@
+// The preference data pipeline: chat templates, JSONL readers, joint tokenisation, truncation,
+// collation. Golden renderings and token ids come from transformers
+// (tests/fixtures/generate_preference_data.py -> tests/fixtures/fpo/preference_data_expected.json).
+#include <torch/torch.h>
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "fpokit/fpo/chat_template.h"
+#include "fpokit/fpo/preference_dataset.h"
+#include "fpokit/fpo/preference_tokenizer.h"
+#include "fpokit/lm/errors.h"
+#include "fpokit/lm/tokenizer.h"
+#include "test_support.h"
+
+using namespace fpokit::fpo;
+using fpokit::test::fixture;
+using fpokit::test::TempDir;
+using nlohmann::json;
+
+namespace {
+
+void write_file(const std::filesystem::path& p, const std::string& s) {
+  std::ofstream out(p, std::ios::binary);
+  out << s;
+}
+
+const json& expected() {
+  static const json j = [] {
+    std::ifstream in(fixture("fpo/preference_data_expected.json"));
+    return json::parse(in);
+  }();
+  return j;
+}
+
+std::unique_ptr<fpokit::lm::Tokenizer> load_tokenizer(const std::string& relative) {
+  return fpokit::lm::Tokenizer::from_directory(fixture(relative));
+}
+
+std::vector<ChatMessage> messages_from(const json& list) {
+  std::vector<ChatMessage> out;
+  for (const auto& m : list) out.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+  return out;
+}
+
+std::vector<int64_t> ids_from(const json& list) { return list.get<std::vector<int64_t>>(); }
+
+// The message of the InputError `fn` throws; fails the test when it throws none.
+template <class Fn>
+std::string input_error(Fn&& fn) {
+  try {
+    fn();
+  } catch (const fpokit::InputError& e) {
+    return e.what();
+  }
+  FAIL("no InputError");
+  return {};
+}
+
+PreferenceExample string_example(const std::string& prompt, const std::string& chosen, const std::string& rejected) {
+  PreferenceExample e;
+  e.prompt.text = prompt;
+  e.chosen = chosen;
+  e.rejected = rejected;
+  e.line = 1;
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("chat templates render known strings exactly", "[fpo][data]") {
+  const std::vector<ChatMessage> conv{{"system", "Sys"}, {"user", "Hi"}};
+  CHECK(ChatTemplate(ChatTemplateKind::kChatml).render(conv, true).text ==
+        "<|im_start|>system\nSys<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  const auto llama = ChatTemplate(ChatTemplateKind::kLlama3).render(conv, true);
+  CHECK(llama.text ==
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nSys<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n");
+  CHECK(llama.starts_with_bos);
+  const auto gemma = ChatTemplate(ChatTemplateKind::kGemma).render(conv, true);
+  CHECK(gemma.text == "<bos><start_of_turn>user\nSys\n\nHi<end_of_turn>\n<start_of_turn>model\n");
+  CHECK(gemma.starts_with_bos);
+  const auto zephyr = ChatTemplate(ChatTemplateKind::kZephyr).render(conv, true);
+  CHECK(zephyr.text == "<|system|>\nSys</s>\n<|user|>\nHi</s>\n<|assistant|>\n");
+  CHECK_FALSE(zephyr.starts_with_bos);
+  CHECK(ChatTemplate(ChatTemplateKind::kPlain).render(conv, true).text == "Sys\nHi\n");
+  CHECK(ChatTemplate(ChatTemplateKind::kPlain).render(conv, false).text == "Sys\nHi");
+  CHECK(ChatTemplate(ChatTemplateKind::kZephyr, {"", "<|end_of_text|>"}).render({{"user", "a"}}, false).text ==
+        "<|user|>\na<|end_of_text|>\n");
+  CHECK(ChatTemplate(ChatTemplateKind::kZephyr, {"", "<|end_of_text|>"}).end_of_turn() == "<|end_of_text|>");
+  CHECK(ChatTemplate(ChatTemplateKind::kChatml).end_of_turn() == "<|im_end|>");
+  CHECK(ChatTemplate(ChatTemplateKind::kPlain).end_of_turn().empty());
+
+  CHECK_THAT(input_error([] { ChatTemplate(ChatTemplateKind::kGemma).render({{"user", "a"}, {"user", "b"}}, true); }),
+             Catch::Contains("alternating"));
+  CHECK_THAT(input_error([] { ChatTemplate(ChatTemplateKind::kChatml).render({{"tool", "a"}}, true); }),
+             Catch::Contains("\"tool\""));
+  CHECK(parse_chat_template("llama-3") == ChatTemplateKind::kLlama3);
+  CHECK(chat_template_name(ChatTemplateKind::kGemma) == "gemma");
+  try {
+    parse_chat_template("vicuna");
+    FAIL("no error for an unknown template");
+  } catch (const fpokit::ConfigError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("vicuna") && Catch::Contains("chatml, llama-3, gemma, zephyr, plain"));
+  }
+}
+
+TEST_CASE("chat templates match transformers apply_chat_template", "[fpo][data]") {
+  for (const auto& c : expected()["templates"]) {
+    const auto name = c["template"].get<std::string>();
+    INFO(name << " " << c["tokenizer"].get<std::string>());
+    const auto tok = load_tokenizer(c["tokenizer"].get<std::string>());
+    const ChatTemplate tmpl(parse_chat_template(name), chat_template_tokens(*tok));
+    auto messages = messages_from(c["messages"]);
+    const auto all = tmpl.render(messages, false);
+    messages.pop_back();
+    CHECK(all.text == c["full"].get<std::string>());
+    CHECK(tmpl.render(messages, true).text == c["prompt"].get<std::string>());
+    CHECK(tmpl.render(messages, false).text == c["prompt_without_generation_prompt"].get<std::string>());
+    CHECK(all.starts_with_bos == (name == "llama-3" || name == "gemma"));
+  }
+}
+
+TEST_CASE("detect_chat_template recognises templates by their markers", "[fpo][data]") {
+  for (const char* dir : {"tokenizers/gpt2", "tokenizers/llama3", "tokenizers/qwen2", "tokenizers/llama2-sp",
+                          "tokenizers/gemma-sp"})
+    CHECK_FALSE(detect_chat_template(fixture(dir)));  // the fixture tokenizers carry no template
+
+  TempDir dir;
+  const auto config_with = [&](const json& tmpl) {
+    write_file(dir / "tokenizer_config.json", json{{"eos_token", "</s>"}, {"chat_template", tmpl}}.dump());
+    return detect_chat_template(dir.path());
+  };
+  CHECK(config_with("{% for m in messages %}{{'<|im_start|>' + m['role'] }}{% endfor %}") == ChatTemplateKind::kChatml);
+  CHECK(config_with("{{ bos_token }}{{ '<|start_header_id|>' }}") == ChatTemplateKind::kLlama3);
+  CHECK(config_with("{{ bos_token }}{{ '<start_of_turn>user' }}") == ChatTemplateKind::kGemma);
+  CHECK(config_with("{{ '<|user|>\n' }}{{ '<|assistant|>' }}") == ChatTemplateKind::kZephyr);
+  CHECK_FALSE(config_with("{{ '<|user|>\n' + c + '<|end|>' }}{{ '<|assistant|>' }}"));  // Phi-3
+  CHECK_FALSE(config_with("{{ '[INST] ' + c + ' [/INST]' }}"));
+  CHECK(config_with(json::array({{{"name", "tool_use"}, {"template", "<|start_header_id|>"}},
+                                 {{"name", "default"}, {"template", "<|im_start|>"}}})) == ChatTemplateKind::kChatml);
+  CHECK_THROWS_AS(config_with(42), fpokit::ConfigError);
+
+  write_file(dir / "chat_template.jinja", "{{ '<start_of_turn>' }}");  // wins over tokenizer_config.json
+  CHECK(detect_chat_template(dir.path()) == ChatTemplateKind::kGemma);
+  std::filesystem::remove(dir / "chat_template.jinja");
+  write_file(dir / "tokenizer_config.json", "{\"chat_template\": ");
+  try {
+    detect_chat_template(dir.path());
+    FAIL("no error for malformed JSON");
+  } catch (const fpokit::ConfigError& e) {
+    CHECK_THAT(e.what(), Catch::Contains("tokenizer_config.json"));
+  }
+}
+
+TEST_CASE("read_preference_jsonl reads standard and conversational rows", "[fpo][data]") {
+  TempDir dir;
+  const json standard{{"prompt", "The sky is"}, {"chosen", " blue."}, {"rejected", " green."}};
+  const json implicit{{"chosen", {{{"role", "user"}, {"content", "Q"}}, {{"role", "assistant"}, {"content", "A"}}}},
+                      {"rejected", {{{"role", "user"}, {"content", "Q"}}, {{"role", "assistant"}, {"content", "B"}}}}};
+  const json explicit_prompt{{"prompt", {{{"role", "system"}, {"content", "S"}}, {{"role", "user"}, {"content", "Q"}}}},
+                             {"chosen", {{"role", "assistant"}, {"content", "A"}}},
+                             {"rejected", {{{"role", "assistant"}, {"content", "B"}}}}};
+  // ultrafeedback_binarized: a string prompt and lists that repeat it.
+  const json ultrafeedback{{"prompt", "Q"},
+                           {"chosen", {{{"role", "user"}, {"content", "Q"}}, {{"role", "assistant"}, {"content", "A"}}}},
+                           {"rejected", {{{"role", "user"}, {"content", "Q"}}, {{"role", "assistant"}, {"content", "B"}}}},
+                           {"score_chosen", 8.0}};
+  const json prompt_list_string_replies{{"prompt", {{{"role", "user"}, {"content", "Q"}}}}, {"chosen", "A"}, {"rejected", "B"}};
+  write_file(dir / "p.jsonl", standard.dump() + "\n\n" + implicit.dump() + "\r\n" + explicit_prompt.dump() + "\n" +
+                                  ultrafeedback.dump() + "\n" + prompt_list_string_replies.dump() + "\n");
+
+  // Strings without a template are used as they are; conversational rows need one.
+  write_file(dir / "s.jsonl", standard.dump() + "\n");
+  const auto raw = read_preference_jsonl(dir / "s.jsonl");
+  REQUIRE(raw.size() == 1);
+  CHECK(raw[0].prompt.text == "The sky is");
+  CHECK(raw[0].chosen == " blue.");
+  CHECK(raw[0].rejected == " green.");
+  CHECK_FALSE(raw[0].prompt.has_bos);
+  CHECK(raw[0].end_of_turn.empty());
+  CHECK_THAT(input_error([&] { read_preference_jsonl(dir / "p.jsonl"); }),
+             Catch::Contains("p.jsonl:3") && Catch::Contains("chat template"));
+
+  const auto rows = read_preference_jsonl(dir / "p.jsonl", {ChatTemplate(ChatTemplateKind::kChatml)});
+  REQUIRE(rows.size() == 5);
+  const std::string q = "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n";
+  CHECK(rows[0].prompt.text == "<|im_start|>user\nThe sky is<|im_end|>\n<|im_start|>assistant\n");
+  CHECK(rows[0].chosen == " blue.<|im_end|>");  // no trailing "\n": the turn ends at <|im_end|>
+  CHECK(rows[0].line == 1);
+  CHECK(rows[1].prompt.text == q);
+  CHECK(rows[1].chosen == "A<|im_end|>");
+  CHECK(rows[1].rejected == "B<|im_end|>");
+  CHECK(rows[1].end_of_turn == "<|im_end|>");
+  CHECK(rows[1].line == 3);
+  CHECK(rows[2].prompt.text == "<|im_start|>system\nS<|im_end|>\n" + q);
+  CHECK(rows[2].chosen == "A<|im_end|>");
+  CHECK(rows[2].rejected == "B<|im_end|>");
+  CHECK(rows[3].prompt.text == q);  // the string prompt is not repeated
+  CHECK(rows[3].chosen == "A<|im_end|>");
+  CHECK(rows[4].prompt.text == q);
+  CHECK(rows[4].rejected == "B<|im_end|>");
+
+  const auto gemma = read_preference_jsonl(dir / "p.jsonl", {ChatTemplate(ChatTemplateKind::kGemma)});
+  CHECK(gemma[2].prompt.text == "<bos><start_of_turn>user\nS\n\nQ<end_of_turn>\n<start_of_turn>model\n");
+  CHECK(gemma[2].prompt.has_bos);
+  CHECK(gemma[2].chosen == "A<end_of_turn>");
+  const auto plain = read_preference_jsonl(dir / "p.jsonl", {ChatTemplate(ChatTemplateKind::kPlain)});
+  CHECK(plain[0].prompt.text == "The sky is\n");
+  CHECK(plain[0].chosen == " blue.");
+  CHECK(plain[2].prompt.text == "S\nQ\n");
+  CHECK(plain[2].chosen == "A");
+}
+
+TEST_CASE("read_kto_jsonl reads prompt completion and label", "[fpo][data]") {
+  TempDir dir;
+  write_file(dir / "k.jsonl",
+             json{{"prompt", "Hi"}, {"completion", " there"}, {"label", true}}.dump() + "\n" +
+                 json{{"prompt", {{{"role", "user"}, {"content", "Hi"}}}},
+                      {"completion", {{{"role", "assistant"}, {"content", "Go away"}}}},
+                      {"label", false}}
+                     .dump() +
+                 "\n");
+  const auto raw = read_kto_jsonl(dir / "k.jsonl", {ChatTemplate(ChatTemplateKind::kZephyr)});
+  REQUIRE(raw.size() == 2);
+  CHECK(raw[0].prompt.text == "<|user|>\nHi</s>\n<|assistant|>\n");
+  CHECK(raw[0].completion == " there</s>");
+  CHECK(raw[0].desirable);
+  CHECK(raw[1].completion == "Go away</s>");
+  CHECK_FALSE(raw[1].desirable);
+  CHECK(raw[1].line == 2);
+
+  write_file(dir / "bad.jsonl", json{{"prompt", "Hi"}, {"completion", " there"}, {"label", "yes"}}.dump() + "\n");
+  CHECK_THAT(input_error([&] { read_kto_jsonl(dir / "bad.jsonl"); }),
+             Catch::Contains("bad.jsonl:1") && Catch::Contains("label"));
+}
+
+TEST_CASE("bad preference rows raise InputError naming file line and field", "[fpo][data]") {
+  TempDir dir;
+  const auto error_for = [&](const std::string& second_line) {
+    write_file(dir / "d.jsonl", R"({"prompt": "p", "chosen": "a", "rejected": "b"})" "\n" + second_line + "\n");
+    return input_error([&] { read_preference_jsonl(dir / "d.jsonl", {ChatTemplate(ChatTemplateKind::kChatml)}); });
+  };
+  CHECK_THAT(error_for(R"({"prompt": "p", "chosen": "a"})"), Catch::Contains("d.jsonl:2") && Catch::Contains("rejected"));
+  CHECK_THAT(error_for(R"({"chosen": "a", "rejected": "b"})"), Catch::Contains("d.jsonl:2") && Catch::Contains("prompt"));
+  CHECK_THAT(error_for(R"({"prompt": "p", "chosen": 3, "rejected": "b"})"),
+             Catch::Contains("d.jsonl:2") && Catch::Contains("chosen") && Catch::Contains("number"));
+  CHECK_THAT(error_for(R"({"prompt": "p", "chosen": "", "rejected": "b"})"),
+             Catch::Contains("d.jsonl:2") && Catch::Contains("chosen") && Catch::Contains("empty"));
+  CHECK_THAT(error_for(R"({"prompt": "p", "chosen": "a", "rejected": "b")"),
+             Catch::Contains("d.jsonl:2") && Catch::Contains("not valid JSON"));
+  CHECK_THAT(error_for(R"(["p", "a", "b"])"), Catch::Contains("d.jsonl:2") && Catch::Contains("object"));
+  CHECK_THAT(error_for(R"({"prompt": [{"role": "user", "content": "q"}], "chosen": {"role": "assistant"}, "rejected": "b"})"),
+             Catch::Contains("d.jsonl:2") && Catch::Contains("chosen") && Catch::Contains("content"));
+  CHECK_THAT(error_for(R"({"prompt": [{"role": "user", "content": "q"}], "chosen": {"role": "assistant", "content": ""}, "rejected": "b"})"),
+             Catch::Contains("d.jsonl:2") && Catch::Contains("empty"));
+  CHECK_THAT(error_for(R"({"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],)"
+                       R"( "rejected": [{"role": "user", "content": "other"}, {"role": "assistant", "content": "b"}]})"),
+             Catch::Contains("d.jsonl:2") && Catch::Contains("share"));
+  CHECK_THAT(error_for(R"({"chosen": [{"role": "user", "content": "q"}], "rejected": [{"role": "user", "content": "q"}]})"),
+             Catch::Contains("d.jsonl:2") && Catch::Contains("assistant"));
+  CHECK_THAT(error_for(R"({"prompt": [{"role": "robot", "content": "q"}], "chosen": "a", "rejected": "b"})"),
+             Catch::Contains("d.jsonl:2") && Catch::Contains("robot"));
+  CHECK_THROWS_AS(read_preference_jsonl(dir / "missing.jsonl"), fpokit::InputError);
+}
+
+TEST_CASE("templated conversations tokenise as transformers does", "[fpo][data]") {
+  for (const auto& c : expected()["templates"]) {
+    const auto name = c["template"].get<std::string>();
+    INFO(name << " " << c["tokenizer"].get<std::string>());
+    const auto tok = load_tokenizer(c["tokenizer"].get<std::string>());
+    TempDir dir;
+    write_file(dir / "c.jsonl", json{{"chosen", c["messages"]}, {"rejected", c["messages"]}}.dump() + "\n");
+    const auto rows =
+        read_preference_jsonl(dir / "c.jsonl", {ChatTemplate(parse_chat_template(name), chat_template_tokens(*tok))});
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].prompt.text == c["prompt"].get<std::string>());
+    CHECK(rows[0].chosen == c["completion"].get<std::string>());
+
+    PreferenceTokenizer pt(*tok, {std::nullopt, std::nullopt, TruncationMode::kKeepEnd});
+    const auto pair = pt.tokenize(rows[0], 0);
+    REQUIRE(pair);
+    const auto want = ids_from(c["input_ids"]);
+    CHECK(pair->chosen.input_ids == want);
+    CHECK(pair->rejected.input_ids == want);
+    const auto n = c["prompt_length"].get<int64_t>();
+    CHECK(pair->prompt_length == n);
+    std::vector<int64_t> mask(want.size(), 1);
+    std::fill(mask.begin(), mask.begin() + n, 0);
+    CHECK(pair->chosen.completion_mask == mask);
+    CHECK(pt.stats().boundary_mismatches == 0);
+    if (tok->bos_id() && want.size() > 1) CHECK_FALSE((want[0] == *tok->bos_id() && want[1] == *tok->bos_id()));
+  }
+}
+
+TEST_CASE("string rows tokenise jointly with BOS and EOS as transformers does", "[fpo][data]") {
+  for (const auto& c : expected()["strings"]) {
+    INFO(c["tokenizer"].get<std::string>() << " " << c["prompt"].get<std::string>());
+    const auto tok = load_tokenizer(c["tokenizer"].get<std::string>());
+    const auto data =
+        tokenize_preference_data({string_example(c["prompt"].get<std::string>(), c["completion"].get<std::string>(),
+                                                 c["completion"].get<std::string>())},
+                                 *tok, {});
+    REQUIRE(data.pairs.size() == 1);
+    CHECK(data.pairs[0].chosen.input_ids == ids_from(c["input_ids"]));
+    CHECK(data.pairs[0].prompt_length == c["prompt_length"].get<int64_t>());
+    CHECK(data.stats.boundary_mismatches == (c["boundary_match"].get<bool>() ? 0 : 2));
+    CHECK(data.stats.eos_appended == 2);
+  }
+}
+
+TEST_CASE("a prompt ending in a space is a counted boundary mismatch", "[fpo][data]") {
+  const auto tok = load_tokenizer("tokenizers/gpt2");
+  const auto prompt_ids = tok->encode("Answer: ", false);
+  const auto joint = tok->encode("Answer: 4", false);
+  REQUIRE(prompt_ids.size() == joint.size());  // " 4" merges across the boundary
+  REQUIRE(std::equal(prompt_ids.begin(), prompt_ids.end() - 1, joint.begin()));
+  REQUIRE(prompt_ids.back() != joint.back());
+  PreferenceTokenizer pt(*tok);
+  const auto pair = pt.tokenize(string_example("Answer: ", "4", " five"), 7);
+  REQUIRE(pair);
+  CHECK(pt.stats().boundary_mismatches == 1);  // " five" after "Answer: " does not merge
+  // The sequence is the true joint tokenisation; the completion starts where it stops agreeing
+  // with the prompt's tokens, for both sequences of the pair.
+  auto want = joint;
+  want.push_back(tok->eos_ids().front());
+  CHECK(pair->chosen.input_ids == want);
+  const auto n = static_cast<int64_t>(prompt_ids.size()) - 1;
+  CHECK(pair->prompt_length == n);
+  CHECK(std::vector<int64_t>(pair->rejected.input_ids.begin(), pair->rejected.input_ids.begin() + n) ==
+        std::vector<int64_t>(joint.begin(), joint.begin() + n));
+  CHECK(pair->chosen.completion_mask[n - 1] == 0);
+  CHECK(pair->chosen.completion_mask[n] == 1);
+  CHECK(pair->rejected.completion_mask[n] == 1);
+  CHECK(pt.tokenize(string_example("Answer:", " 4", " 5"), 8));
+  CHECK(pt.stats().boundary_mismatches == 1);  // the space on the completion side merges cleanly
+  CHECK(pt.stats().kept == 2);
+}
+
+TEST_CASE("EOS is appended once and BOS is never doubled", "[fpo][data]") {
+  const auto gpt2 = load_tokenizer("tokenizers/gpt2");
+  const int64_t eos = gpt2->eos_ids().front();
+  PreferenceTokenizer pg(*gpt2);
+  CHECK_FALSE(pg.adds_bos());
+  const auto p = pg.tokenize(string_example("The sky is", " blue.<|endoftext|>", " green."), 0);
+  REQUIRE(p);
+  CHECK(p->chosen.input_ids.back() == eos);
+  CHECK(p->chosen.input_ids[p->chosen.input_ids.size() - 2] != eos);
+  CHECK(p->rejected.input_ids.back() == eos);
+  CHECK(pg.stats().eos_appended == 1);
+
+  const auto llama = fpokit::lm::Tokenizer::from_directory(fpokit::test::fixture("../../models/tiny-llama"));
+  REQUIRE(llama->bos_id());
+  const int64_t bos = *llama->bos_id();
+  PreferenceTokenizer pl(*llama);
+  CHECK(pl.adds_bos());
+  const auto plain = pl.tokenize(string_example("Hello", " world", " there"), 0);
+  REQUIRE(plain);
+  CHECK(plain->chosen.input_ids[0] == bos);
+  CHECK(plain->chosen.input_ids[1] != bos);
+  // BOS written in the text (what the llama-3 and gemma templates do), flagged or not.
+  for (const bool flagged : {true, false}) {
+    auto e = string_example("<|begin_of_text|>Hello", " world", " there");
+    e.prompt.has_bos = flagged;
+    const auto q = pl.tokenize(e, 1);
+    REQUIRE(q);
+    CHECK(q->chosen.input_ids[0] == bos);
+    CHECK(q->chosen.input_ids[1] != bos);
+    CHECK(q->chosen.input_ids.size() == plain->chosen.input_ids.size());
+  }
+  // Through the llama-3 template, end to end.
+  TempDir dir;
+  write_file(dir / "c.jsonl", R"({"prompt": "Hello", "chosen": "world", "rejected": "there"})" "\n");
+  const auto rows = read_preference_jsonl(dir / "c.jsonl", {ChatTemplate(ChatTemplateKind::kLlama3, chat_template_tokens(*llama))});
+  const auto t = pl.tokenize(rows.at(0), 0);
+  REQUIRE(t);
+  CHECK(t->chosen.input_ids[0] == bos);
+  CHECK(t->chosen.input_ids[1] != bos);
+}
+
+TEST_CASE("truncation keeps the prompt end or start and counts every cut and drop", "[fpo][data]") {
+  const auto tok = load_tokenizer("tokenizers/gpt2");
+  const std::string prompt = "one two three four five six seven eight";
+  const auto prompt_ids = tok->encode(prompt, false);
+  REQUIRE(prompt_ids.size() >= 8);
+  const auto example = string_example(prompt, " nine ten", " eleven");
+
+  PreferenceTokenizer keep_end(*tok, {std::nullopt, 4, TruncationMode::kKeepEnd});
+  const auto e = keep_end.tokenize(example, 0);
+  REQUIRE(e);
+  CHECK(e->prompt_length == 4);
+  CHECK(std::vector<int64_t>(e->chosen.input_ids.begin(), e->chosen.input_ids.begin() + 4) ==
+        std::vector<int64_t>(prompt_ids.end() - 4, prompt_ids.end()));
+  CHECK(keep_end.stats().prompts_truncated == 1);
+
+  PreferenceTokenizer keep_start(*tok, {std::nullopt, 4, parse_truncation_mode("keep_start")});
+  const auto s = keep_start.tokenize(example, 0);
+  REQUIRE(s);
+  CHECK(std::vector<int64_t>(s->chosen.input_ids.begin(), s->chosen.input_ids.begin() + 4) ==
+        std::vector<int64_t>(prompt_ids.begin(), prompt_ids.begin() + 4));
+  CHECK_THROWS_AS(parse_truncation_mode("left"), fpokit::ConfigError);
+
+  // The completion is cut to what fits (keeping its start; the EOS goes).
+  PreferenceTokenizer fit(*tok, {6, 4, TruncationMode::kKeepEnd});
+  const auto f = fit.tokenize(example, 0);
+  REQUIRE(f);
+  CHECK(f->chosen.input_ids.size() == 6);
+  CHECK(f->rejected.input_ids.size() == 6);
+  CHECK(f->chosen.input_ids.back() != tok->eos_ids().front());
+  CHECK(fit.stats().completions_truncated == 2);
+  CHECK(fit.stats().kept == 1);
+
+  // A prompt that leaves no room under max_length drops the example, in both modes.
+  for (const auto mode : {TruncationMode::kKeepStart, TruncationMode::kKeepEnd}) {
+    PreferenceTokenizer drop(*tok, {static_cast<int64_t>(prompt_ids.size()), std::nullopt, mode});
+    CHECK_FALSE(drop.tokenize(example, 0));
+    CHECK(drop.tokenize(string_example("one", " two", " three"), 1));
+    CHECK(drop.stats().dropped_prompt_too_long == 1);
+    CHECK(drop.stats().examples == 2);
+    CHECK(drop.stats().kept == 1);
+    CHECK_THAT(drop.stats().summary(), Catch::Contains("2 examples, 1 kept") && Catch::Contains("1 (prompt too long)"));
+  }
+
+  // The leading BOS survives keep_end truncation.
+  const auto llama = fpokit::lm::Tokenizer::from_directory(fpokit::test::fixture("../../models/tiny-llama"));
+  PreferenceTokenizer with_bos(*llama, {std::nullopt, 3, TruncationMode::kKeepEnd});
+  const auto b = with_bos.tokenize(example, 0);
+  REQUIRE(b);
+  const auto llama_prompt = llama->encode(prompt, false);
+  CHECK(b->prompt_length == 3);
+  CHECK(b->chosen.input_ids[0] == *llama->bos_id());
+  CHECK(std::vector<int64_t>(b->chosen.input_ids.begin() + 1, b->chosen.input_ids.begin() + 3) ==
+        std::vector<int64_t>(llama_prompt.end() - 2, llama_prompt.end()));
+
+  CHECK_THROWS_AS(PreferenceTokenizer(*tok, {1, std::nullopt, TruncationMode::kKeepEnd}), fpokit::ConfigError);
+}
+
+TEST_CASE("KTO examples tokenise to one sequence each", "[fpo][data]") {
+  const auto tok = load_tokenizer("tokenizers/qwen2");
+  KtoExample good{{"<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", false}, "Hello<|im_end|>", true, "<|im_end|>", 1};
+  KtoExample bad{{"Hi", false}, " go away", false, "", 2};
+  const auto data = tokenize_kto_data({good, bad}, *tok);
+  REQUIRE(data.examples.size() == 2);
+  CHECK(data.examples[0].desirable);
+  CHECK_FALSE(data.examples[1].desirable);
+  CHECK(data.examples[0].sequence.input_ids.back() == *tok->token_to_id("<|im_end|>"));
+  CHECK(data.stats.eos_appended == 1);  // only the raw string; the qwen2 EOS is <|im_end|> anyway
+  const auto& s = data.examples[1].sequence;
+  CHECK(s.input_ids == [&] {
+    auto ids = tok->encode("Hi go away", false);
+    ids.push_back(tok->eos_ids().front());
+    return ids;
+  }());
+  CHECK(data.examples[1].prompt_length == static_cast<int64_t>(tok->encode("Hi", false).size()));
+  const auto batch = collate_sequences({&data.examples[0].sequence, &data.examples[1].sequence}, padding_token_id(*tok));
+  const auto T = std::max(data.examples[0].sequence.input_ids.size(), s.input_ids.size());
+  CHECK(batch.input_ids.size(0) == 2);
+  CHECK(batch.input_ids.size(1) == static_cast<int64_t>(T));
+}
+
+TEST_CASE("collate_preference_pairs stacks chosen then rejected right-padded", "[fpo][data]") {
+  TokenizedPair a{{{1, 2, 3, 4}, {0, 0, 1, 1}}, {{1, 2, 5}, {0, 0, 1}}, 2, 1};
+  TokenizedPair b{{{7, 8}, {0, 1}}, {{7, 9, 9, 9, 9}, {0, 1, 1, 1, 1}}, 1, 2};
+  const auto batch = collate_preference_pairs({&a, &b}, 99);
+  REQUIRE(batch.input_ids.sizes() == torch::IntArrayRef({4, 5}));
+  CHECK(batch.input_ids.scalar_type() == torch::kInt64);
+  CHECK(batch.attention_mask.scalar_type() == torch::kInt64);
+  CHECK(batch.completion_mask.scalar_type() == torch::kInt64);
+  const auto ids = torch::tensor({1, 2, 3, 4, 99, 7, 8, 99, 99, 99, 1, 2, 5, 99, 99, 7, 9, 9, 9, 9}, torch::kInt64).view({4, 5});
+  const auto att = torch::tensor({1, 1, 1, 1, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1}, torch::kInt64).view({4, 5});
+  const auto cm = torch::tensor({0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1}, torch::kInt64).view({4, 5});
+  CHECK(torch::equal(batch.input_ids, ids));
+  CHECK(torch::equal(batch.attention_mask, att));
+  CHECK(torch::equal(batch.completion_mask, cm));
+  CHECK_THROWS_AS(collate_preference_pairs({}, 0), std::invalid_argument);
+
+  const auto qwen = load_tokenizer("tokenizers/qwen2");
+  CHECK(padding_token_id(*qwen) == *qwen->token_to_id("<|endoftext|>"));
+  const auto gpt2 = load_tokenizer("tokenizers/gpt2");
+  if (!gpt2->pad_id()) CHECK(padding_token_id(*gpt2) == gpt2->eos_ids().front());
+}
