@@ -1,0 +1,45 @@
+#pragma once
+// A whole `fpokit train` run: data → tokenised pairs → policy (+ reference, + SAE for FPO) →
+// offline reference (cached in HDF5, keyed by a fingerprint) → PreferenceTrainer → an HF model
+// directory. Everything is validated before the first write to the output folder.
+//
+// Output folder:
+//   <out>/model/              HF model directory (safetensors, config, tokenizer files)
+//   <out>/metrics.jsonl       one JSON object per logging step, TRL metric names
+//   <out>/config.toml         resolved configuration (written by the CLI)
+//   <out>/reference_cache.h5  the offline reference (unless --reference-cache names another path)
+//   <out>/checkpoint/         the latest checkpoint while training
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "fpokit/fpo/preference_tokenizer.h"
+#include "fpokit/fpo/preference_trainer.h"
+
+namespace fpokit::fpo {
+
+struct PreferenceRunOptions {
+  std::string model_dir;
+  std::string ref_model_dir;     // empty: the starting model
+  std::string data;
+  std::string chat_template;     // empty: detect from the tokenizer config (conversational data)
+  std::string device = "cpu";
+  std::string dtype = "auto";
+  PreferenceTokenizerOptions tokenization;
+  PreferenceTrainerOptions trainer;
+  // FPO
+  std::string sae;
+  std::string fpo_hook;          // empty: the SAE's own hook
+  std::string reference_cache;   // empty: <out>/reference_cache.h5
+  std::filesystem::path out;
+  bool resume = false;
+  bool progress = true;
+  std::function<void()> before_first_write;
+};
+
+// Returns false when stopped early (stop_after_steps). InputError for bad input, before any
+// write to `out`.
+bool run_preference_training(PreferenceRunOptions options);
+
+}  // namespace fpokit::fpo

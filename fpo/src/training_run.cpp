@@ -1,0 +1,158 @@
+#include "fpokit/fpo/training_run.h"
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "fpokit/fpo/chat_template.h"
+#include "fpokit/fpo/preference_dataset.h"
+#include "fpokit/fpo/reference_cache.h"
+#include "fpokit/lm/atomic_output.h"
+#include "fpokit/lm/errors.h"
+#include "fpokit/lm/hooks.h"
+#include "fpokit/lm/load_model.h"
+#include "fpokit/lm/progress_line.h"
+#include "fpokit/lm/save_model.h"
+#include "fpokit/lm/tokenizer.h"
+#include "fpokit/sae/sae_io.h"
+
+namespace fpokit::fpo {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// What the cached reference values depend on: the reference weights (by file identity), the data
+// file, the tokenisation, and for FPO the SAE and hook.
+std::string reference_fingerprint(const PreferenceRunOptions& o, const std::string& ref_dir, bool features) {
+  auto file_identity = [](const fs::path& p) {
+    std::error_code ec;
+    nlohmann::json j = {{"path", fs::absolute(p).string()}};
+    if (fs::exists(p, ec) && fs::is_regular_file(p, ec)) {
+      j["size"] = fs::file_size(p, ec);
+      j["mtime"] = static_cast<int64_t>(fs::last_write_time(p, ec).time_since_epoch().count());
+    }
+    return j;
+  };
+  nlohmann::json weights = nlohmann::json::array();
+  for (const auto& entry : fs::directory_iterator(ref_dir))
+    if (entry.path().extension() == ".safetensors" || entry.path().filename() == "config.json")
+      weights.push_back(file_identity(entry.path()));
+  std::sort(weights.begin(), weights.end());
+  const auto& t = o.tokenization;
+  nlohmann::json j = {{"reference_model", weights},
+                      {"data", file_identity(o.data)},
+                      {"chat_template", o.chat_template},
+                      {"max_length", t.max_length ? *t.max_length : -1},
+                      {"max_prompt_length", t.max_prompt_length ? *t.max_prompt_length : -1},
+                      {"truncation_mode", t.truncation_mode == TruncationMode::kKeepEnd ? "keep_end" : "keep_start"},
+                      {"dtype", o.dtype}};
+  if (features) {
+    j["sae"] = file_identity(o.sae);
+    j["fpo_hook"] = o.fpo_hook;
+    j["fpo_variant"] = fpo_variant_name(o.trainer.loss.fpo.variant);
+  }
+  return j.dump();
+}
+
+}  // namespace
+
+bool run_preference_training(PreferenceRunOptions o) {
+  if (o.model_dir.empty() || o.data.empty()) throw InputError("--model and --data are required");
+  if (!o.resume && fs::exists(o.out / "checkpoint"))
+    throw InputError(o.out.string() + " holds a checkpoint of an earlier run: continue it with --resume, or choose another --out");
+  const auto method = o.trainer.method;
+  const bool is_fpo = method == Method::Fpo;
+  if (is_fpo && o.sae.empty()) throw InputError("--method fpo needs --sae DIR (the SAE whose features are constrained)");
+  o.trainer.loss.validate(method);
+
+  const auto tokenizer = lm::Tokenizer::from_directory(o.model_dir);
+  PreferenceDataOptions data_options;
+  if (!o.chat_template.empty()) {
+    data_options.chat_template.emplace(parse_chat_template(o.chat_template), chat_template_tokens(*tokenizer));
+  } else if (const auto detected = detect_chat_template(o.model_dir)) {
+    data_options.chat_template.emplace(*detected, chat_template_tokens(*tokenizer));
+    o.chat_template = std::string(chat_template_name(*detected));
+  }
+  const auto examples = read_preference_jsonl(o.data, data_options);
+  auto tokenized = tokenize_preference_data(examples, *tokenizer, o.tokenization);
+  std::cerr << "fpokit: data: " << tokenized.stats.summary() << "\n";
+  if (tokenized.pairs.empty()) throw InputError("no usable pairs in " + o.data + " (" + tokenized.stats.summary() + ")");
+
+  const auto device = lm::parse_device(o.device);
+  const lm::LoadOptions load{device, lm::parse_dtype(o.dtype)};
+  auto policy = lm::load_model(o.model_dir, load);
+  const std::string ref_dir = o.ref_model_dir.empty() ? o.model_dir : o.ref_model_dir;
+  o.trainer.device = device;
+  o.trainer.pad_id = padding_token_id(*tokenizer);
+  o.trainer.output_dir = o.out;
+
+  sae::SparseAutoencoder sae_module{nullptr};
+  FeatureProbe probe;
+  if (is_fpo) {
+    sae_module = sae::load_sae(o.sae);
+    if (o.fpo_hook.empty()) o.fpo_hook = sae_module->config().hook_name;
+    if (o.fpo_hook.empty()) throw InputError(o.sae + " does not say which hook it was trained on: give --fpo-hook");
+    const auto hook = lm::HookName::parse(o.fpo_hook);
+    lm::Hooks check;
+    check.capture(hook);
+    check.validate(policy->config(), policy->has_resid_mid());
+    if (sae_module->config().d_in != policy->config().hidden_size)
+      throw InputError("the SAE " + o.sae + " has d_in " + std::to_string(sae_module->config().d_in) + " but " +
+                       o.fpo_hook + " of " + o.model_dir + " is " + std::to_string(policy->config().hidden_size) +
+                       " wide: it was trained on another model");
+    sae_module->to(device);
+    sae_module->eval();
+    for (auto& p : sae_module->parameters()) p.set_requires_grad(false);
+    probe = {sae_module.get(), hook, o.trainer.loss.fpo.variant};
+  }
+
+  PreferenceTrainer trainer(o.trainer, policy, std::move(tokenized.pairs), probe);
+  const bool needs_reference = method != Method::Simpo && method != Method::Orpo && method != Method::Sft;
+  const bool tdpo = method == Method::Tdpo1 || method == Method::Tdpo2;
+  const fs::path cache_path = o.reference_cache.empty() ? o.out / "reference_cache.h5" : fs::path(o.reference_cache);
+  const auto fingerprint = reference_fingerprint(o, ref_dir, is_fpo);
+
+  // Validated: from here on the output folder is written.
+  fs::create_directories(o.out);
+  if (o.before_first_write) o.before_first_write();
+  if (needs_reference) {
+    std::optional<PreferenceTrainer::ReferenceValues> cached;
+    if (!tdpo) cached = load_reference_cache(cache_path, fingerprint);
+    if (cached) {
+      std::cerr << "fpokit: reference: reusing " << cache_path.string() << "\n";
+      trainer.set_reference_values(std::move(*cached));
+    } else {
+      std::cerr << "fpokit: reference: one pass over the data with " << ref_dir << "\n";
+      auto reference = lm::load_model(ref_dir, load);
+      trainer.precompute_reference(reference);
+      if (!tdpo) save_reference_cache(cache_path, trainer.reference_values(), fingerprint);
+    }
+  }
+  if (o.resume) trainer.resume();
+
+  std::ofstream metrics(o.out / "metrics.jsonl", o.resume ? std::ios::app : std::ios::trunc);
+  lm::ProgressLine progress("train " + std::string(method_name(method)), trainer.total_steps(), "steps", 30, trainer.step());
+  const bool finished = trainer.train([&](const StepMetrics& m) {
+    nlohmann::json line = {{"step", m.step}};
+    for (const auto& [k, v] : m.values) line[k] = v;
+    metrics << line.dump() << '\n';
+    metrics.flush();
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "loss %.4f acc %.2f margin %.3f lr %.2e", m.values.count("loss") ? m.values.at("loss") : 0.0,
+                  m.values.count("rewards/accuracies") ? m.values.at("rewards/accuracies") : 0.0,
+                  m.values.count("rewards/margins") ? m.values.at("rewards/margins") : 0.0,
+                  m.values.count("lr") ? m.values.at("lr") : 0.0);
+    if (o.progress) progress.update(m.step, buf, true);
+  });
+  progress.finish();
+  if (!finished) return false;
+  lm::save_pretrained(*policy, o.model_dir, o.out / "model");
+  lm::remove_tree(o.out / "checkpoint");
+  return true;
+}
+
+}  // namespace fpokit::fpo

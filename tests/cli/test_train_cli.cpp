@@ -1,0 +1,135 @@
+// `fpokit train` through the real binary on the bundled tiny Llama and preference pairs
+// (models/tiny-prefs.jsonl).
+#include <torch/torch.h>
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "fpokit/lm/load_model.h"
+#include "test_support.h"
+
+using namespace fpokit;
+using test::run_command;
+using test::TempDir;
+
+namespace {
+
+std::filesystem::path repo_file(const std::string& relative) { return test::fixtures_dir() / "../.." / relative; }
+const std::string kModel = "'" + repo_file("models/tiny-llama").string() + "'";
+const std::string kPrefs = "'" + repo_file("models/tiny-prefs.jsonl").string() + "'";
+const std::string kCorpus = "'" + repo_file("models/tiny-corpus.jsonl").string() + "'";
+
+std::string fpokit_cmd(const std::string& args) { return "'" + test::fpokit_binary().string() + "' " + args; }
+std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
+std::string read_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+const std::string kFlags = " --model " + kModel + " --data " + kPrefs +
+                           " --learning-rate 1e-4 --max-steps 12 --per-device-train-batch-size 8 --logging-steps 4 --quiet";
+
+nlohmann::json last_metrics(const std::filesystem::path& out) {
+  std::ifstream in(out / "metrics.jsonl");
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return nlohmann::json::parse(last);
+}
+
+void check_one_line_error(const test::CommandResult& r, const std::string& needle) {
+  INFO("stderr: " << r.err);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.err, Catch::Contains(needle));
+  // One error line (data statistics may precede it on their own "fpokit: data:" line).
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') <= 2);
+}
+
+}  // namespace
+
+TEST_CASE("train dpo writes a loadable model and TRL-named metrics", "[cli][train]") {
+  TempDir tmp;
+  auto r = run_command(fpokit_cmd("train --method dpo" + kFlags + " --out " + quoted(tmp / "out")));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto m = last_metrics(tmp / "out");
+  for (const char* k : {"loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
+                        "logps/chosen", "logps/rejected", "lr", "grad_norm"})
+    CHECK(m.contains(k));
+  CHECK(m["rewards/accuracies"].get<double>() >= 0.9);
+  auto model = lm::load_model(tmp / "out/model");
+  auto base = lm::load_model(repo_file("models/tiny-llama"));
+  CHECK_FALSE(torch::equal(model->named_parameters()["model.norm.weight"], base->named_parameters()["model.norm.weight"]));
+  CHECK(std::filesystem::exists(tmp / "out/model/tokenizer.json"));
+  CHECK(std::filesystem::exists(tmp / "out/config.toml"));
+
+  // The reference cache is reused by an identical run and recomputed when tokenisation changes.
+  r = run_command(fpokit_cmd("train --method dpo" + kFlags + " --out " + quoted(tmp / "out2") + " --reference-cache " +
+                             quoted(tmp / "out/reference_cache.h5")));
+  CHECK_THAT(r.err, Catch::Contains("reusing"));
+  r = run_command(fpokit_cmd("train --method dpo" + kFlags + " --max-length 40 --out " + quoted(tmp / "out3") +
+                             " --reference-cache " + quoted(tmp / "out/reference_cache.h5")));
+  CHECK_THAT(r.err, Catch::Contains("one pass"));
+}
+
+TEST_CASE("train fpo with an SAE trained by sae train", "[cli][train]") {
+  TempDir tmp;
+  auto r = run_command(fpokit_cmd("sae train --model " + kModel + " --data " + kCorpus +
+                                  " --hook blocks.1.hook_resid_post --width 256 --k 8 --tokens 4096 --batch-tokens 512"
+                                  " --context-size 32 --quiet --out " + quoted(tmp / "sae")));
+  REQUIRE(r.exit_code == 0);
+  r = run_command(fpokit_cmd("train --method fpo --sae " + quoted(tmp / "sae/blocks.1.hook_resid_post") + " --fpo-topk 8" +
+                             kFlags + " --out " + quoted(tmp / "out")));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto m = last_metrics(tmp / "out");
+  CHECK(m.contains("fpo/feature_mse/chosen"));
+  CHECK(m.contains("fpo/feature_mse/rejected"));
+}
+
+TEST_CASE("train stopped and resumed equals an uninterrupted run bitwise", "[cli][train][resume]") {
+  TempDir tmp;
+  auto r = run_command(fpokit_cmd("train --method simpo" + kFlags + " --out " + quoted(tmp / "whole")));
+  REQUIRE(r.exit_code == 0);
+  r = run_command(fpokit_cmd("train --method simpo" + kFlags + " --out " + quoted(tmp / "split") + " --stop-after-steps 5"));
+  REQUIRE(r.exit_code == 0);
+  CHECK_FALSE(std::filesystem::exists(tmp / "split/model"));
+  r = run_command(fpokit_cmd("train --method simpo" + kFlags + " --out " + quoted(tmp / "split")));
+  check_one_line_error(r, "--resume");
+  r = run_command(fpokit_cmd("train --method simpo" + kFlags + " --out " + quoted(tmp / "split") + " --resume"));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(read_bytes(tmp / "whole/model/model.safetensors") == read_bytes(tmp / "split/model/model.safetensors"));
+}
+
+TEST_CASE("bad preference-training input gives a clear error and writes nothing", "[cli][train][errors]") {
+  TempDir tmp;
+  const auto out = tmp / "out";
+  SECTION("missing field") {
+    std::ofstream(tmp / "d.jsonl") << "{\"prompt\": \"a\", \"chosen\": \" b\"}\n";
+    auto r = run_command(fpokit_cmd("train --model " + kModel + " --data " + quoted(tmp / "d.jsonl") + " --out " + quoted(out)));
+    check_one_line_error(r, "d.jsonl:1");
+  }
+  SECTION("empty completion") {
+    std::ofstream(tmp / "d.jsonl") << "{\"prompt\": \"a\", \"chosen\": \"\", \"rejected\": \" c\"}\n";
+    auto r = run_command(fpokit_cmd("train --model " + kModel + " --data " + quoted(tmp / "d.jsonl") + " --out " + quoted(out)));
+    CHECK(r.exit_code == 2);
+  }
+  SECTION("prompt longer than max_length") {
+    auto r = run_command(fpokit_cmd("train" + kFlags + " --max-length 2 --max-prompt-length 2 --truncation-mode keep_start --out " +
+                                    quoted(out)));
+    check_one_line_error(r, "no usable pairs");
+  }
+  SECTION("SAE width not matching the model") {
+    auto r = run_command(fpokit_cmd("train --method fpo --sae " + quoted(test::fixture("sae/saelens_topk")) +
+                                    " --fpo-hook blocks.0.hook_resid_post" + kFlags + " --out " + quoted(out)));
+    check_one_line_error(r, "d_in");
+  }
+  SECTION("unknown method") {
+    auto r = run_command(fpokit_cmd("train --method dpo2" + kFlags + " --out " + quoted(out)));
+    check_one_line_error(r, "dpo2");
+  }
+  CHECK_FALSE(std::filesystem::exists(out));
+}

@@ -1,0 +1,102 @@
+// fpokit train: preference optimisation (FPO, DPO family, SimPO, TDPO, ORPO, SFT) of a local HF
+// model. Option names follow TRL where TRL has one.
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "config_options.h"
+#include "fpokit/fpo/training_run.h"
+
+namespace fpokit::cli {
+
+namespace {
+
+struct TrainArgs {
+  fpo::PreferenceRunOptions run;
+  std::string method = "dpo";
+  std::string lr_scheduler_type = "linear";
+  std::string truncation_mode = "keep_end";
+  std::string fpo_variant = "paper";
+  int64_t max_length = 1024;
+  int64_t max_prompt_length = 512;
+  bool quiet = false;
+  ConfigOptions config;
+};
+
+void add_options(CLI::App& cmd, TrainArgs& a) {
+  auto& r = a.run;
+  auto& t = r.trainer;
+  auto& l = t.loss;
+  cmd.add_option("--method", a.method, "fpo|dpo|ipo|hinge|robust|simpo|tdpo1|tdpo2|orpo|sft")->capture_default_str();
+  cmd.add_option("--model", r.model_dir, "HuggingFace model directory to train")->required();
+  cmd.add_option("--ref-model", r.ref_model_dir, "Reference model directory (default: the starting model)");
+  cmd.add_option("--data", r.data, "JSONL with prompt/chosen/rejected (strings or conversations)")->required();
+  cmd.add_option("--chat-template", r.chat_template, "chatml|llama-3|gemma|zephyr|plain (default: detected)");
+  cmd.add_option("--out", r.out, "Output folder (the trained model goes to <out>/model)")->required();
+  cmd.add_option("--device", r.device, "cpu, cuda or cuda:N")->capture_default_str();
+  cmd.add_option("--dtype", r.dtype, "float32|bfloat16|float16|auto")->capture_default_str();
+  cmd.add_option("--max-length", a.max_length, "Prompt + completion tokens")->capture_default_str();
+  cmd.add_option("--max-prompt-length", a.max_prompt_length, "Prompt tokens")->capture_default_str();
+  cmd.add_option("--truncation-mode", a.truncation_mode, "keep_end|keep_start (prompts)")->capture_default_str();
+
+  cmd.add_option("--learning-rate", t.learning_rate, "Peak learning rate")->capture_default_str();
+  cmd.add_option("--weight-decay", t.weight_decay, "AdamW weight decay")->capture_default_str();
+  cmd.add_option("--lr-scheduler-type", a.lr_scheduler_type, "constant|linear|cosine")->capture_default_str();
+  cmd.add_option("--warmup-steps", t.warmup_steps, "Linear warm-up steps")->capture_default_str();
+  cmd.add_option("--max-steps", t.max_steps, "Optimizer steps (> 0 overrides --num-train-epochs)")->capture_default_str();
+  cmd.add_option("--num-train-epochs", t.num_train_epochs, "Epochs")->capture_default_str();
+  cmd.add_option("--per-device-train-batch-size", t.per_device_train_batch_size, "Pairs per micro-batch")
+      ->capture_default_str();
+  cmd.add_option("--gradient-accumulation-steps", t.gradient_accumulation_steps, "Micro-batches per step")
+      ->capture_default_str();
+  cmd.add_option("--max-grad-norm", t.max_grad_norm, "Gradient clipping (0: off)")->capture_default_str();
+  cmd.add_option("--seed", t.seed, "Seed for the batch order")->capture_default_str();
+  cmd.add_option("--logging-steps", t.logging_steps, "Log every N steps")->capture_default_str();
+  cmd.add_option("--save-steps", t.save_steps, "Checkpoint every N steps (0: never)")->capture_default_str();
+
+  cmd.add_option("--beta", l.dpo.beta, "β of dpo/ipo/hinge/robust")->capture_default_str();
+  cmd.add_option("--label-smoothing", l.dpo.label_smoothing, "cDPO / robust ε")->capture_default_str();
+  cmd.add_option("--simpo-beta", l.simpo.beta, "SimPO β")->capture_default_str();
+  cmd.add_option("--simpo-gamma-beta-ratio", l.simpo.gamma_beta_ratio, "SimPO γ/β")->capture_default_str();
+  cmd.add_option("--simpo-sft-weight", l.simpo.sft_weight, "SimPO SFT term weight")->capture_default_str();
+  cmd.add_option("--tdpo-beta", l.tdpo.beta, "TDPO β")->capture_default_str();
+  cmd.add_option("--tdpo-alpha", l.tdpo.alpha, "TDPO2 α")->capture_default_str();
+  cmd.add_option("--orpo-lambda", l.orpo.lambda, "ORPO λ")->capture_default_str();
+  cmd.add_option("--fpo-beta", l.fpo.beta, "FPO β")->capture_default_str();
+  cmd.add_option("--alpha", l.fpo.alpha, "FPO α (feature constraint weight)")->capture_default_str();
+  cmd.add_option("--fpo-topk", l.fpo.top_k, "FPO top-k features")->capture_default_str();
+  cmd.add_option("--fpo-variant", a.fpo_variant, "paper | released (the released code's choices)")->capture_default_str();
+  cmd.add_option("--sae", r.sae, "FPO: SAE (fpokit/SAELens/sparsify folder or Gemma Scope params.npz)");
+  cmd.add_option("--fpo-hook", r.fpo_hook, "FPO: hook the SAE reads (default: the SAE's own)");
+  cmd.add_option("--reference-cache", r.reference_cache, "Reference cache file (default <out>/reference_cache.h5)");
+  cmd.add_flag("--resume", r.resume, "Continue from <out>/checkpoint")->configurable(false);
+  cmd.add_option("--stop-after-steps", t.stop_after_steps, "Stop (with a checkpoint) after N steps")->configurable(false);
+  cmd.add_flag("--quiet", a.quiet, "No progress line")->configurable(false);
+  a.config.add_to(cmd);
+}
+
+void run_train(TrainArgs& a, const CLI::App& cmd) {
+  if (a.config.dumped(cmd)) return;
+  a.run.trainer.method = fpo::parse_method(a.method);
+  a.run.trainer.lr_scheduler_type = sae::parse_lr_scheduler(a.lr_scheduler_type);
+  a.run.trainer.loss.fpo.variant = fpo::parse_fpo_variant(a.fpo_variant);
+  a.run.tokenization.max_length = a.max_length;
+  a.run.tokenization.max_prompt_length = a.max_prompt_length;
+  a.run.tokenization.truncation_mode = fpo::parse_truncation_mode(a.truncation_mode);
+  a.run.progress = !a.quiet;
+  const auto out = a.run.out;
+  a.run.before_first_write = [&] { ConfigOptions::save(cmd, out / "config.toml"); };
+  if (!fpo::run_preference_training(a.run))
+    std::cerr << "fpokit: stopped after " << a.run.trainer.stop_after_steps << " steps; continue with --resume\n";
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto args = std::make_shared<TrainArgs>();
+  auto* cmd = app.add_subcommand("train", "Preference-optimise a model: FPO, DPO/IPO/hinge/robust, SimPO, TDPO, ORPO, SFT");
+  add_options(*cmd, *args);
+  cmd->callback([args, cmd] { run_train(*args, *cmd); });
+}
+
+}  // namespace fpokit::cli
