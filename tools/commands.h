@@ -11,6 +11,7 @@ void add_tokenize_command(CLI::App& app);
 void add_forward_command(CLI::App& app);
 void add_acts_command(CLI::App& app);
 void add_train_command(CLI::App& app);
+void add_eval_prefs_command(CLI::App& app);
 // `fpokit sae train|eval|encode`, each in tools/commands/sae_<name>.cpp.
 void add_sae_command(CLI::App& app);
 void add_sae_train_command(CLI::App& sae);

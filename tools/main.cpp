@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   fpokit::cli::add_sae_command(app);
   fpokit::cli::add_acts_command(app);
   fpokit::cli::add_train_command(app);
+  fpokit::cli::add_eval_prefs_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

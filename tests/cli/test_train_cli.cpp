@@ -65,6 +65,16 @@ TEST_CASE("train dpo writes a loadable model and TRL-named metrics", "[cli][trai
   CHECK(std::filesystem::exists(tmp / "out/model/tokenizer.json"));
   CHECK(std::filesystem::exists(tmp / "out/config.toml"));
 
+  // eval-prefs: the trained model ranks the pairs it was trained on against its reference.
+  r = run_command(fpokit_cmd("eval-prefs --model " + quoted(tmp / "out/model") + " --ref-model " + kModel + " --data " + kPrefs +
+                             " --out " + quoted(tmp / "prefs.json")));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("reward accuracy"));
+  const auto prefs = nlohmann::json::parse(read_bytes(tmp / "prefs.json"));
+  CHECK(prefs["rewards/accuracies"].get<double>() >= 0.9);
+  CHECK(prefs["rewards/margins"].get<double>() > 0);
+
   // The reference cache is reused by an identical run and recomputed when tokenisation changes.
   r = run_command(fpokit_cmd("train --method dpo" + kFlags + " --out " + quoted(tmp / "out2") + " --reference-cache " +
                              quoted(tmp / "out/reference_cache.h5")));
