@@ -37,11 +37,29 @@ PreferenceTrainer::PreferenceTrainer(PreferenceTrainerOptions options, lm::Causa
       throw std::invalid_argument("TokenizedPair: ids and completion mask differ in length");
   }
   policy_->train();
-  optimizer_ = std::make_unique<torch::optim::AdamW>(
-      policy_->parameters(), torch::optim::AdamWOptions(options_.learning_rate)
-                                 .betas({options_.adam_beta1, options_.adam_beta2})
-                                 .eps(options_.adam_epsilon)
-                                 .weight_decay(options_.weight_decay));
+  make_optimizer(policy_->parameters());
+}
+
+OptimizerKind parse_optimizer(const std::string& name) {
+  if (name == "adamw_torch" || name == "adamw") return OptimizerKind::AdamW;
+  if (name == "rmsprop") return OptimizerKind::RMSprop;
+  throw ConfigError("--optim: unknown optimizer '" + name + "' (use adamw_torch or rmsprop)");
+}
+
+const char* optimizer_name(OptimizerKind kind) { return kind == OptimizerKind::AdamW ? "adamw_torch" : "rmsprop"; }
+
+void PreferenceTrainer::make_optimizer(std::vector<torch::Tensor> parameters) {
+  if (options_.optim == OptimizerKind::RMSprop) {
+    optimizer_ = std::make_unique<torch::optim::RMSprop>(
+        std::move(parameters),
+        torch::optim::RMSpropOptions(options_.learning_rate).eps(options_.adam_epsilon).weight_decay(options_.weight_decay));
+    return;
+  }
+  optimizer_ = std::make_unique<torch::optim::AdamW>(std::move(parameters),
+                                                     torch::optim::AdamWOptions(options_.learning_rate)
+                                                         .betas({options_.adam_beta1, options_.adam_beta2})
+                                                         .eps(options_.adam_epsilon)
+                                                         .weight_decay(options_.weight_decay));
 }
 
 PreferenceTrainer::~PreferenceTrainer() = default;
@@ -67,8 +85,19 @@ std::vector<int64_t> PreferenceTrainer::batch_indices(int64_t micro_batch) const
   return out;
 }
 
+void PreferenceTrainer::use_lora(lm::LoraAdapters* adapters) {
+  lora_ = adapters;
+  make_optimizer(lora_->parameters());
+}
+
 void PreferenceTrainer::precompute_reference(const lm::CausalLM& reference) {
   torch::NoGradGuard no_grad;
+  // The base model with the adapters off is the reference of a LoRA run.
+  struct AdaptersOff {
+    lm::LoraAdapters* lora;
+    explicit AdaptersOff(lm::LoraAdapters* l) : lora(l) { if (lora) lora->set_enabled(false); }
+    ~AdaptersOff() { if (lora) lora->set_enabled(true); }
+  } adapters_off(reference == policy_ ? lora_ : nullptr);
   const bool was_training = reference->is_training();
   reference->eval();
   const auto N = static_cast<int64_t>(pairs_.size());
@@ -132,7 +161,12 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
     }
     std::map<std::string, double> step_values;
     for (int64_t a = 0; a < ga; ++a) {
-      const auto indices = batch_indices(step_ * ga + a);
+      const int64_t micro_batch = step_ * ga + a;
+      const auto indices = batch_indices(micro_batch);
+      // LoRA dropout draws from the global generator: seeding it per micro-batch makes a resumed
+      // run draw the same masks as an uninterrupted one.
+      if (lora_ && lora_->options().dropout > 0)
+        torch::manual_seed(options_.seed * 1000003ull + 0x10a5ull + static_cast<uint64_t>(micro_batch));
       std::vector<const TokenizedPair*> pairs;
       for (const auto i : indices) pairs.push_back(&pairs_[i]);
       const auto batch = collate_pairs(pairs, options_.pad_id).to(device);
@@ -140,7 +174,10 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
       torch::Tensor reference_logits;
       if (reference_model_) {
         torch::NoGradGuard no_grad;
+        const bool same = reference_model_ == policy_ && lora_ != nullptr;
+        if (same) lora_->set_enabled(false);
         reference_logits = reference_model_->forward({batch.input_ids, batch.attention_mask});
+        if (same) lora_->set_enabled(true);
       }
       const auto f = forward_pairs(*policy_, batch, options_.method == Method::Fpo ? &probe_ : nullptr, reference_logits);
       PreferenceInputs in;
@@ -171,16 +208,17 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
     }
     // Gradient norm (logged before clipping, as TRL/HF do) and clipping.
     std::vector<torch::Tensor> squares;
-    for (const auto& p : policy_->parameters())
+    const auto trainable = lora_ ? lora_->parameters() : policy_->parameters();
+    for (const auto& p : trainable)
       if (p.grad().defined()) squares.push_back(p.grad().to(torch::kFloat32).pow(2).sum());
     const double grad_norm = squares.empty() ? 0.0 : torch::stack(squares).sum().sqrt().item<double>();
     if (options_.max_grad_norm > 0 && grad_norm > options_.max_grad_norm) {
       const double scale = options_.max_grad_norm / (grad_norm + 1e-6);
-      for (const auto& p : policy_->parameters())
+      for (const auto& p : trainable)
         if (p.grad().defined()) p.grad().mul_(scale);
     }
     const double lr = schedule.at(step_);
-    for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
     optimizer_->step();
     optimizer_->zero_grad();
     ++step_;
@@ -199,13 +237,27 @@ void PreferenceTrainer::save_checkpoint() const {
   if (options_.output_dir.empty()) throw std::logic_error("PreferenceTrainer: checkpoints need output_dir");
   lm::write_directory_atomically(options_.output_dir / "checkpoint", [&](const std::filesystem::path& tmp) {
     std::vector<std::pair<std::string, torch::Tensor>> weights;
-    for (const auto& p : policy_->named_parameters()) weights.emplace_back(p.key(), p.value().detach().cpu().contiguous());
+    if (lora_) {
+      for (const auto& [name, t] : lora_->named_parameters()) weights.emplace_back(name, t.detach().cpu().contiguous());
+    } else {
+      for (const auto& p : policy_->named_parameters()) weights.emplace_back(p.key(), p.value().detach().cpu().contiguous());
+    }
     lm::write_safetensors(tmp / "policy.safetensors", weights);
     torch::save(*optimizer_, (tmp / "optimizer.pt").string());
-    const nlohmann::json state = {{"step", step_}, {"method", method_name(options_.method)}, {"seed", options_.seed},
-                                  {"pairs", pairs_.size()}, {"total_steps", total_steps()}};
+    nlohmann::json state = checkpoint_identity();
+    state["step"] = step_;
     lm::write_text_file_atomically(tmp / "trainer_state.json", state.dump(2) + "\n");
   });
+}
+
+nlohmann::json PreferenceTrainer::checkpoint_identity() const {
+  // What a resumed run must share with the run that wrote the checkpoint.
+  return {{"method", method_name(options_.method)},
+          {"seed", options_.seed},
+          {"pairs", pairs_.size()},
+          {"total_steps", total_steps()},
+          {"optim", optimizer_name(options_.optim)},
+          {"lora_r", lora_ ? lora_->options().r : 0}};
 }
 
 void PreferenceTrainer::set_reference_values(ReferenceValues values) {
@@ -224,7 +276,7 @@ bool PreferenceTrainer::has_checkpoint() const {
   return !options_.output_dir.empty() && std::filesystem::exists(options_.output_dir / "checkpoint" / "trainer_state.json");
 }
 
-void PreferenceTrainer::resume() {
+nlohmann::json PreferenceTrainer::check_checkpoint() const {
   const auto dir = options_.output_dir / "checkpoint";
   std::ifstream in(dir / "trainer_state.json");
   if (!in) throw InputError("--resume: no checkpoint in " + dir.string() + "; start without --resume");
@@ -234,17 +286,26 @@ void PreferenceTrainer::resume() {
   } catch (const nlohmann::json::exception& e) {
     throw CheckpointError((dir / "trainer_state.json").string() + ": not valid JSON (" + e.what() + ")");
   }
-  const nlohmann::json expected = {{"method", method_name(options_.method)}, {"seed", options_.seed},
-                                   {"pairs", pairs_.size()}, {"total_steps", total_steps()}};
+  const nlohmann::json expected = checkpoint_identity();
   for (const auto& [key, value] : expected.items())
     if (!state.contains(key) || state[key] != value)
       throw InputError("--resume: the checkpoint in " + dir.string() + " has " + key + " = " +
                        (state.contains(key) ? state[key].dump() : "nothing") + " but this run has " + value.dump() +
                        "; use the same settings and data, or a new --out");
+  return state;
+}
+
+void PreferenceTrainer::resume() {
+  const auto state = check_checkpoint();
+  const auto dir = options_.output_dir / "checkpoint";
   lm::SafetensorsFile weights(dir / "policy.safetensors");
   {
     torch::NoGradGuard g;
-    for (auto& p : policy_->named_parameters()) p.value().copy_(weights.load(p.key()));
+    if (lora_) {
+      for (auto& [name, t] : lora_->named_parameters()) t.copy_(weights.load(name));
+    } else {
+      for (auto& p : policy_->named_parameters()) p.value().copy_(weights.load(p.key()));
+    }
   }
   torch::load(*optimizer_, (dir / "optimizer.pt").string());
   step_ = state.at("step").get<int64_t>();

@@ -110,11 +110,20 @@ bool run_preference_training(PreferenceRunOptions o) {
     probe = {sae_module.get(), hook, o.trainer.loss.fpo.variant};
   }
 
+  if (o.merge_lora && !o.lora) throw InputError("--merge needs a LoRA run (--lora-r R)");
+  std::optional<lm::LoraAdapters> adapters;
+  if (o.lora) {
+    o.lora->seed = o.trainer.seed;
+    adapters = lm::LoraAdapters::attach(*policy, *o.lora);
+  }
   PreferenceTrainer trainer(o.trainer, policy, std::move(tokenized.pairs), probe);
+  if (adapters) trainer.use_lora(&*adapters);
   const bool needs_reference = method != Method::Simpo && method != Method::Orpo && method != Method::Sft;
   const bool tdpo = method == Method::Tdpo1 || method == Method::Tdpo2;
   const fs::path cache_path = o.reference_cache.empty() ? o.out / "reference_cache.h5" : fs::path(o.reference_cache);
   const auto fingerprint = reference_fingerprint(o, ref_dir, is_fpo);
+
+  if (o.resume) trainer.check_checkpoint();
 
   // Validated: from here on the output folder is written.
   fs::create_directories(o.out);
@@ -127,7 +136,8 @@ bool run_preference_training(PreferenceRunOptions o) {
       trainer.set_reference_values(std::move(*cached));
     } else {
       std::cerr << "fpokit: reference: one pass over the data with " << ref_dir << "\n";
-      auto reference = lm::load_model(ref_dir, load);
+      // A LoRA run's reference is its own base (adapters off) unless --ref-model names another model.
+      auto reference = adapters && o.ref_model_dir.empty() ? policy : lm::load_model(ref_dir, load);
       trainer.precompute_reference(reference);
       if (!tdpo) save_reference_cache(cache_path, trainer.reference_values(), fingerprint);
     }
@@ -150,7 +160,15 @@ bool run_preference_training(PreferenceRunOptions o) {
   });
   progress.finish();
   if (!finished) return false;
-  lm::save_pretrained(*policy, o.model_dir, o.out / "model");
+  if (adapters) {
+    adapters->save_peft(o.out / "adapter", fs::absolute(o.model_dir).string());
+    if (o.merge_lora) {
+      adapters->merge();
+      lm::save_pretrained(*policy, o.model_dir, o.out / "model");
+    }
+  } else {
+    lm::save_pretrained(*policy, o.model_dir, o.out / "model");
+  }
   lm::remove_tree(o.out / "checkpoint");
   return true;
 }

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "fpokit/lm/errors.h"
+#include "fpokit/lm/lora.h"
 
 namespace fpokit::lm {
 
@@ -13,7 +14,9 @@ LinearImpl::LinearImpl(int64_t in_features, int64_t out_features, bool with_bias
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
-  return torch::nn::functional::linear(x, weight, bias);
+  auto y = torch::nn::functional::linear(x, weight, bias);
+  if (lora && lora->enabled) y = y + lora->delta(x, is_training());
+  return y;
 }
 
 Conv1DImpl::Conv1DImpl(int64_t in_features, int64_t out_features, const torch::TensorOptions& options) {

@@ -114,6 +114,68 @@ TEST_CASE("train stopped and resumed equals an uninterrupted run bitwise", "[cli
   CHECK(read_bytes(tmp / "whole/model/model.safetensors") == read_bytes(tmp / "split/model/model.safetensors"));
 }
 
+TEST_CASE("train with LoRA saves a PEFT adapter and merges it" , "[cli][train][lora]") {
+  TempDir tmp;
+  const std::string kLoraFlags = " --model " + kModel + " --data " + kPrefs +
+      " --learning-rate 3e-3 --max-steps 12 --per-device-train-batch-size 8 --logging-steps 4 --quiet";
+  const std::string lora = " --lora-r 4 --lora-alpha 8 --lora-targets q_proj,v_proj,o_proj";
+  auto r = run_command(fpokit_cmd("train --method dpo" + kLoraFlags + lora + " --merge --out " + quoted(tmp / "out")));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(last_metrics(tmp / "out")["rewards/accuracies"].get<double>() >= 0.9);
+  const auto config = nlohmann::json::parse(read_bytes(tmp / "out/adapter/adapter_config.json"));
+  CHECK(config["r"] == 4);
+  CHECK(config["target_modules"] == nlohmann::json({"q_proj", "v_proj", "o_proj"}));
+  CHECK(std::filesystem::exists(tmp / "out/adapter/adapter_model.safetensors"));
+  // Only the adapters trained: the merged model differs from the base in exactly the adapted
+  // projections.
+  auto merged = lm::load_model(tmp / "out/model");
+  auto base = lm::load_model(repo_file("models/tiny-llama"));
+  const auto base_params = base->named_parameters();
+  for (const auto& p : merged->named_parameters()) {
+    INFO(p.key());
+    const bool adapted = p.key().find("q_proj") != std::string::npos || p.key().find("v_proj") != std::string::npos ||
+                         p.key().find("o_proj") != std::string::npos;
+    CHECK(torch::equal(p.value(), base_params[p.key()]) != adapted);
+  }
+
+  // Base + adapter and the merged model rank the pairs the same way (eval-prefs --adapter).
+  r = run_command(fpokit_cmd("eval-prefs --model " + kModel + " --adapter " + quoted(tmp / "out/adapter") + " --ref-model " +
+                             kModel + " --data " + kPrefs + " --out " + quoted(tmp / "adapter.json")));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  r = run_command(fpokit_cmd("eval-prefs --model " + quoted(tmp / "out/model") + " --ref-model " + kModel + " --data " +
+                             kPrefs + " --out " + quoted(tmp / "merged.json")));
+  REQUIRE(r.exit_code == 0);
+  const auto a = nlohmann::json::parse(read_bytes(tmp / "adapter.json"));
+  const auto m = nlohmann::json::parse(read_bytes(tmp / "merged.json"));
+  CHECK(a["rewards/accuracies"].get<double>() >= 0.9);
+  CHECK(a["rewards/accuracies"] == m["rewards/accuracies"]);
+  CHECK(std::abs(a["rewards/margins"].get<double>() - m["rewards/margins"].get<double>()) < 1e-4);
+
+  // Interrupted + --resume equals uninterrupted, bitwise, with LoRA dropout drawing masks.
+  const std::string drop = lora + " --lora-dropout 0.1";
+  r = run_command(fpokit_cmd("train --method dpo" + kLoraFlags + drop + " --out " + quoted(tmp / "whole")));
+  REQUIRE(r.exit_code == 0);
+  r = run_command(fpokit_cmd("train --method dpo" + kLoraFlags + drop + " --out " + quoted(tmp / "split") +
+                             " --stop-after-steps 5"));
+  REQUIRE(r.exit_code == 0);
+  r = run_command(fpokit_cmd("train --method dpo" + kLoraFlags + drop + " --out " + quoted(tmp / "split") + " --resume"));
+  REQUIRE(r.exit_code == 0);
+  CHECK_FALSE(std::filesystem::exists(tmp / "whole/model"));
+  CHECK(read_bytes(tmp / "whole/adapter/adapter_model.safetensors") ==
+        read_bytes(tmp / "split/adapter/adapter_model.safetensors"));
+  // Resuming a LoRA checkpoint as a full fine-tune is refused.
+  r = run_command(fpokit_cmd("train --method dpo" + kLoraFlags + " --out " + quoted(tmp / "split2") + drop +
+                             " --stop-after-steps 2"));
+  REQUIRE(r.exit_code == 0);
+  r = run_command(fpokit_cmd("train --method dpo" + kLoraFlags + " --out " + quoted(tmp / "split2") + " --resume"));
+  check_one_line_error(r, "lora_r");
+  r = run_command(fpokit_cmd("train --method dpo" + kLoraFlags + " --lora-targets qkv --lora-r 2 --out " + quoted(tmp / "bad")));
+  check_one_line_error(r, "no Linear layer named qkv");
+  CHECK_FALSE(std::filesystem::exists(tmp / "bad"));
+}
+
 TEST_CASE("bad preference-training input gives a clear error and writes nothing", "[cli][train][errors]") {
   TempDir tmp;
   const auto out = tmp / "out";

@@ -6,9 +6,11 @@
 #include <catch2/catch.hpp>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
 
 #include "fpokit/fpo/preference_trainer.h"
 #include "fpokit/lm/load_model.h"
+#include "fpokit/lm/safetensors.h"
 #include "fpokit/sae/sparse_autoencoder.h"
 #include "test_support.h"
 
@@ -71,9 +73,11 @@ struct Run {
   lm::CausalLM policy;
 };
 
-Run train(Method method, double alpha = 0.5, int steps = 50, const sae::SparseAutoencoderImpl* sae_module = nullptr) {
+Run train(Method method, double alpha = 0.5, int steps = 50, const sae::SparseAutoencoderImpl* sae_module = nullptr,
+          OptimizerKind optim = OptimizerKind::AdamW) {
   PreferenceTrainerOptions o;
   o.method = method;
+  o.optim = optim;
   o.learning_rate = 1e-3;
   o.lr_scheduler_type = sae::LrScheduler::Constant;
   o.max_steps = steps;
@@ -153,11 +157,61 @@ TEST_CASE("preference training is bitwise reproducible on CPU", "[fpo][trainer]"
   }
 }
 
+TEST_CASE("RMSprop learns and takes the step torch.optim.RMSprop takes", "[fpo][trainer][optim]") {
+  ThreadLimit threads;
+  const auto r = train(Method::Dpo, 0.5, 50, nullptr, OptimizerKind::RMSprop);
+  CHECK(r.last.at("rewards/accuracies") == 1.0);
+  // First step without clipping: v = (1 - 0.99) g², so every weight with a gradient moves by
+  // lr · g / (√v + eps) = 10 · lr · sign(g) (AdamW's first step would be lr · sign(g)).
+  const auto first = train(Method::Dpo, 0.5, 1, nullptr, OptimizerKind::RMSprop);
+  auto base = lm::load_model(tiny_model(), {torch::kCPU, torch::kFloat32});
+  const auto moved = (first.policy->named_parameters()["model.layers.0.mlp.up_proj.weight"] -
+                      base->named_parameters()["model.layers.0.mlp.up_proj.weight"]).abs();
+  const auto changed = moved.gt(0);
+  REQUIRE(changed.sum().item<int64_t>() > 0);
+  // lr 1e-3, and grad_norm may exceed max_grad_norm 1.0: clipping scales g but not sign(g).
+  CHECK(moved.index({changed}).max().item<double>() == Approx(1e-2).epsilon(1e-3));
+  // Weights whose |g| is near eps (1e-8) move less; nearly all move by exactly 10 · lr.
+  CHECK((moved.index({changed}) - 1e-2).abs().lt(1e-5).to(torch::kFloat32).mean().item<double>() > 0.9);
+  CHECK_THROWS_WITH(parse_optimizer("sgd"), Catch::Contains("adamw_torch or rmsprop"));
+}
+
+TEST_CASE("a loss that turns NaN stops training and keeps the last checkpoint", "[fpo][trainer][nan]") {
+  ThreadLimit threads;
+  test::TempDir tmp;
+  PreferenceTrainerOptions o;
+  o.method = Method::Dpo;
+  o.learning_rate = 1e30;  // the first step throws the weights to ±1e30; the next forward overflows
+  o.lr_scheduler_type = sae::LrScheduler::Constant;
+  o.max_steps = 10;
+  o.per_device_train_batch_size = 16;
+  o.save_steps = 1;
+  o.max_grad_norm = 0;
+  o.output_dir = tmp / "out";
+  auto policy = lm::load_model(tiny_model(), {torch::kCPU, torch::kFloat32});
+  PreferenceTrainer trainer(o, policy, synthetic_pairs(16));
+  trainer.precompute_reference(lm::load_model(tiny_model(), {torch::kCPU, torch::kFloat32}));
+  CHECK_THROWS_WITH(trainer.train(), Catch::Contains("the loss became") && Catch::Contains("training stopped") &&
+                                         Catch::Contains("the last checkpoint is kept"));
+  // The checkpoint on disk is the last finite one, and a resume can read it.
+  REQUIRE(trainer.has_checkpoint());
+  const auto state = trainer.check_checkpoint();
+  CHECK(state.at("step").get<int64_t>() >= 1);
+  CHECK(state.at("step").get<int64_t>() < trainer.step() + 1);
+  lm::SafetensorsFile saved(tmp / "out/checkpoint/policy.safetensors");
+  for (const auto& info : saved.tensors()) {
+    INFO(info.name);
+    CHECK(torch::isfinite(saved.load(info.name)).all().item<bool>());
+  }
+}
+
 TEST_CASE("an interrupted preference run resumed equals an uninterrupted one bitwise", "[fpo][trainer][resume]") {
   ThreadLimit threads;
-  auto make = [](const std::filesystem::path& out, int64_t stop) {
+  const auto optim = GENERATE(OptimizerKind::AdamW, OptimizerKind::RMSprop);
+  auto make = [optim](const std::filesystem::path& out, int64_t stop) {
     PreferenceTrainerOptions o;
     o.method = Method::Dpo;
+    o.optim = optim;
     o.learning_rate = 1e-3;
     o.max_steps = 8;
     o.warmup_steps = 2;

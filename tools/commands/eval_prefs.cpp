@@ -11,6 +11,7 @@
 #include "fpokit/fpo/preference_eval.h"
 #include "fpokit/lm/atomic_output.h"
 #include "fpokit/lm/errors.h"
+#include "fpokit/lm/lora.h"
 #include "fpokit/lm/tokenizer.h"
 #include "model_options.h"
 
@@ -21,6 +22,7 @@ namespace {
 struct EvalPrefsArgs {
   ModelOptions model;
   std::string ref_model;
+  std::string adapter;
   std::string data;
   std::string chat_template;
   std::string out;
@@ -46,6 +48,7 @@ void run_eval_prefs(const EvalPrefsArgs& a) {
   std::cerr << "fpokit: data: " << data.stats.summary() << "\n";
   if (data.pairs.empty()) throw InputError("no usable pairs in " + a.data);
   auto model = lm::load_model(a.model.model_dir, a.model.load_options());
+  if (!a.adapter.empty()) lm::LoraAdapters::load_peft(*model, a.adapter);  // the layers keep the adapters
   auto reference = lm::load_model(a.ref_model, a.model.load_options());
   const auto r = fpo::evaluate_preferences(*model, *reference, data.pairs, a.beta, a.batch_size,
                                            fpo::padding_token_id(*tokenizer));
@@ -60,6 +63,7 @@ void add_eval_prefs_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("eval-prefs", "Reward accuracy and margins of a trained model against its reference");
   args->model.add_to(*cmd);
   cmd->add_option("--ref-model", args->ref_model, "Reference model directory (e.g. the model before training)")->required();
+  cmd->add_option("--adapter", args->adapter, "PEFT LoRA adapter on top of --model (e.g. <train out>/adapter)");
   cmd->add_option("--data", args->data, "Held-out JSONL pairs")->required();
   cmd->add_option("--chat-template", args->chat_template, "chatml|llama-3|gemma|zephyr|plain (default: detected)");
   cmd->add_option("--beta", args->beta, "β of the implicit reward")->capture_default_str();

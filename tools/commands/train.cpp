@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "config_options.h"
 #include "fpokit/fpo/training_run.h"
+#include "fpokit/lm/errors.h"
 
 namespace fpokit::cli {
 
@@ -17,6 +18,9 @@ struct TrainArgs {
   std::string lr_scheduler_type = "linear";
   std::string truncation_mode = "keep_end";
   std::string fpo_variant = "paper";
+  std::string optim = "adamw_torch";
+  lm::LoraOptions lora{.r = 0};
+  std::vector<std::string> lora_targets{"q_proj", "v_proj"};
   int64_t max_length = 1024;
   int64_t max_prompt_length = 512;
   bool quiet = false;
@@ -40,7 +44,8 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
   cmd.add_option("--truncation-mode", a.truncation_mode, "keep_end|keep_start (prompts)")->capture_default_str();
 
   cmd.add_option("--learning-rate", t.learning_rate, "Peak learning rate")->capture_default_str();
-  cmd.add_option("--weight-decay", t.weight_decay, "AdamW weight decay")->capture_default_str();
+  cmd.add_option("--optim", a.optim, "adamw_torch|rmsprop")->capture_default_str();
+  cmd.add_option("--weight-decay", t.weight_decay, "Weight decay")->capture_default_str();
   cmd.add_option("--lr-scheduler-type", a.lr_scheduler_type, "constant|linear|cosine")->capture_default_str();
   cmd.add_option("--warmup-steps", t.warmup_steps, "Linear warm-up steps")->capture_default_str();
   cmd.add_option("--max-steps", t.max_steps, "Optimizer steps (> 0 overrides --num-train-epochs)")->capture_default_str();
@@ -69,6 +74,13 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
   cmd.add_option("--sae", r.sae, "FPO: SAE (fpokit/SAELens/sparsify folder or Gemma Scope params.npz)");
   cmd.add_option("--fpo-hook", r.fpo_hook, "FPO: hook the SAE reads (default: the SAE's own)");
   cmd.add_option("--reference-cache", r.reference_cache, "Reference cache file (default <out>/reference_cache.h5)");
+  cmd.add_option("--lora-r", a.lora.r, "LoRA rank (0: train all weights)")->capture_default_str();
+  cmd.add_option("--lora-alpha", a.lora.alpha, "LoRA alpha (the update is scaled by alpha/r)")->capture_default_str();
+  cmd.add_option("--lora-dropout", a.lora.dropout, "LoRA dropout on the adapter input")->capture_default_str();
+  cmd.add_option("--lora-targets", a.lora_targets, "Linear layers to adapt, by name (q_proj,k_proj,v_proj,o_proj,...)")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd.add_flag("--merge", r.merge_lora, "LoRA: also write <out>/model with the adapters merged in");
   cmd.add_flag("--resume", r.resume, "Continue from <out>/checkpoint")->configurable(false);
   cmd.add_option("--stop-after-steps", t.stop_after_steps, "Stop (with a checkpoint) after N steps")->configurable(false);
   cmd.add_flag("--quiet", a.quiet, "No progress line")->configurable(false);
@@ -80,6 +92,14 @@ void run_train(TrainArgs& a, const CLI::App& cmd) {
   a.run.trainer.method = fpo::parse_method(a.method);
   a.run.trainer.lr_scheduler_type = sae::parse_lr_scheduler(a.lr_scheduler_type);
   a.run.trainer.loss.fpo.variant = fpo::parse_fpo_variant(a.fpo_variant);
+  a.run.trainer.optim = fpo::parse_optimizer(a.optim);
+  if (a.lora.r < 0) throw InputError("--lora-r must be 0 (no LoRA) or a positive rank");
+  if (a.lora.r > 0) {
+    a.run.lora = a.lora;
+    a.run.lora->targets = a.lora_targets;
+  } else if (a.run.merge_lora) {
+    throw InputError("--merge needs a LoRA run (--lora-r R)");
+  }
   a.run.tokenization.max_length = a.max_length;
   a.run.tokenization.max_prompt_length = a.max_prompt_length;
   a.run.tokenization.truncation_mode = fpo::parse_truncation_mode(a.truncation_mode);

@@ -15,11 +15,13 @@
 #include <string>
 #include <vector>
 
-#include <torch/optim/adamw.h>
+#include <nlohmann/json_fwd.hpp>
+#include <torch/optim/optimizer.h>
 
 #include "fpokit/fpo/pair_forward.h"
 #include "fpokit/fpo/preference_losses.h"
 #include "fpokit/fpo/preference_tokenizer.h"
+#include "fpokit/lm/lora.h"
 #include "fpokit/sae/lr_schedule.h"
 
 namespace fpokit::fpo {
@@ -27,8 +29,15 @@ namespace fpokit::fpo {
 // Right-pads pairs (preference_tokenizer.h) into the [chosen ; rejected] layout.
 PairBatch collate_pairs(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id);
 
+// HF TrainingArguments' `optim` names. RMSprop is the optimiser of the DPO/TDPO/FPO released code
+// (torch defaults: alpha 0.99, eps 1e-8, no momentum).
+enum class OptimizerKind { AdamW, RMSprop };
+OptimizerKind parse_optimizer(const std::string& name);  // adamw_torch | rmsprop; ConfigError otherwise
+const char* optimizer_name(OptimizerKind kind);
+
 struct PreferenceTrainerOptions {
   Method method = Method::Dpo;
+  OptimizerKind optim = OptimizerKind::AdamW;
   PreferenceLossOptions loss;
   double learning_rate = 1e-6;
   double weight_decay = 0.0;
@@ -64,8 +73,13 @@ class PreferenceTrainer {
                     FeatureProbe probe = {});
   ~PreferenceTrainer();
 
-  // Offline reference pass (no grad). For TDPO the model is also kept for online use.
+  // Offline reference pass (no grad). For TDPO the model is also kept for online use. With LoRA
+  // the reference may be the policy itself: its adapters are switched off for reference passes.
   void precompute_reference(const lm::CausalLM& reference);
+
+  // Trains only these LoRA adapters (attached to the policy; lm/lora.h) instead of all weights.
+  // Call before precompute_reference/train/resume.
+  void use_lora(lm::LoraAdapters* adapters);
 
   int64_t total_steps() const;
   int64_t step() const { return step_; }
@@ -79,6 +93,10 @@ class PreferenceTrainer {
   // Continues from output_dir/checkpoint: weights, optimizer state and step. The batch order is a
   // function of (seed, epoch), so the continued run sees the same batches as an uninterrupted one.
   void resume();
+  // The checkpoint's trainer_state.json, after checking that it belongs to a run with these
+  // settings (InputError naming the first difference otherwise). resume() calls it; a caller may
+  // call it first to fail before any costly work.
+  nlohmann::json check_checkpoint() const;
 
   // Per-pair reference values (index order of the pairs), for tests and caches.
   struct ReferenceValues {
@@ -95,11 +113,15 @@ class PreferenceTrainer {
 
   PreferenceTrainerOptions options_;
   lm::CausalLM policy_;
+  lm::LoraAdapters* lora_ = nullptr;
   lm::CausalLM reference_model_;  // TDPO only
   std::vector<TokenizedPair> pairs_;
   FeatureProbe probe_;
   ReferenceValues reference_;
-  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  void make_optimizer(std::vector<torch::Tensor> parameters);
+ 
+  nlohmann::json checkpoint_identity() const;
   int64_t step_ = 0;
   bool reference_ready_ = false;
 };

@@ -4,7 +4,9 @@
 // directory. Everything is validated before the first write to the output folder.
 //
 // Output folder:
-//   <out>/model/              HF model directory (safetensors, config, tokenizer files)
+//   <out>/model/              HF model directory (safetensors, config, tokenizer files); with LoRA
+//                             only under --merge (the base with the adapters merged in)
+//   <out>/adapter/            LoRA runs: PEFT adapter (adapter_config.json, adapter_model.safetensors)
 //   <out>/metrics.jsonl       one JSON object per logging step, TRL metric names
 //   <out>/config.toml         resolved configuration (written by the CLI)
 //   <out>/reference_cache.h5  the offline reference (unless --reference-cache names another path)
@@ -16,6 +18,7 @@
 
 #include "fpokit/fpo/preference_tokenizer.h"
 #include "fpokit/fpo/preference_trainer.h"
+#include "fpokit/lm/lora.h"
 
 namespace fpokit::fpo {
 
@@ -32,6 +35,10 @@ struct PreferenceRunOptions {
   std::string sae;
   std::string fpo_hook;          // empty: the SAE's own hook
   std::string reference_cache;   // empty: <out>/reference_cache.h5
+  // LoRA: train adapters on a frozen base. The reference (when it is the starting model) is the
+  // policy with its adapters switched off, so no second copy of the model is loaded.
+  std::optional<lm::LoraOptions> lora;
+  bool merge_lora = false;       // also write <out>/model with the adapters merged
   std::filesystem::path out;
   bool resume = false;
   bool progress = true;

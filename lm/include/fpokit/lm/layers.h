@@ -12,12 +12,17 @@
 namespace fpokit::lm {
 
 // y = x W^T + b, W: [out, in] (torch.nn.Linear's layout).
+struct LoraAdapter;  // lora.h
+
 class LinearImpl : public torch::nn::Module {
  public:
   LinearImpl(int64_t in_features, int64_t out_features, bool bias, const torch::TensorOptions& options);
+  // x Wᵀ + b, plus the LoRA update when an adapter is attached and enabled (lora.h). The adapter's
+  // tensors are not registered parameters, so checkpoint names stay exactly HF's.
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight;
   torch::Tensor bias;  // undefined without bias
+  std::shared_ptr<LoraAdapter> lora;
 };
 TORCH_MODULE(Linear);
 
