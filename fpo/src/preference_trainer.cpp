@@ -37,6 +37,7 @@ PreferenceTrainer::PreferenceTrainer(PreferenceTrainerOptions options, lm::Causa
       throw std::invalid_argument("TokenizedPair: ids and completion mask differ in length");
   }
   policy_->train();
+  policy_->set_gradient_checkpointing(options_.gradient_checkpointing);
   make_optimizer(policy_->parameters());
 }
 

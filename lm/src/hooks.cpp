@@ -53,6 +53,11 @@ torch::Tensor Hooks::apply(int64_t layer, HookPoint point, torch::Tensor x) {
   return x;
 }
 
+bool Hooks::has(int64_t layer, HookPoint point) const {
+  const HookName name{layer, point};
+  return reads_.count(name) > 0 || writes_.count(name) > 0;
+}
+
 bool Hooks::done_after(int64_t layer) const {
   if (!stop_after_last_read_ || reads_.empty()) return false;
   // The last read hook in forward order; hook_resid_pre of layer L+1 is read after block L, so

@@ -54,6 +54,8 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
       ->capture_default_str();
   cmd.add_option("--gradient-accumulation-steps", t.gradient_accumulation_steps, "Micro-batches per step")
       ->capture_default_str();
+  cmd.add_flag("--gradient-checkpointing", t.gradient_checkpointing,
+               "Recompute each block's activations in the backward: less memory, ~1 more forward per step");
   cmd.add_option("--max-grad-norm", t.max_grad_norm, "Gradient clipping (0: off)")->capture_default_str();
   cmd.add_option("--seed", t.seed, "Seed for the batch order")->capture_default_str();
   cmd.add_option("--logging-steps", t.logging_steps, "Log every N steps")->capture_default_str();

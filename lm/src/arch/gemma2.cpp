@@ -134,10 +134,13 @@ class Gemma2ForCausalLM : public CausalLMImpl {
       auto& layer = model_->blocks[static_cast<size_t>(i)];
       const auto& mask = config_.is_sliding(i) ? sliding_mask : full_mask;
       if (hooks) h = hooks->apply(i, HookPoint::ResidPre, h);
-      const auto attn = layer->self_attn->forward(layer->input_layernorm(h), rope_, cos, sin, mask, cache, i);
-      h = h + layer->post_attention_layernorm(attn);
-      if (hooks) h = hooks->apply(i, HookPoint::ResidMid, h);
-      h = h + layer->post_feedforward_layernorm(layer->mlp(layer->pre_feedforward_layernorm(h)));
+      // Captured by value: a checkpointed block runs again in the backward, after forward returned.
+      h = run_block(i, h, hooks, cache, [=, this](torch::Tensor x) mutable {
+        const auto attn = layer->self_attn->forward(layer->input_layernorm(x), rope_, cos, sin, mask, cache, i);
+        x = x + layer->post_attention_layernorm(attn);
+        if (hooks) x = hooks->apply(i, HookPoint::ResidMid, x);
+        return x + layer->post_feedforward_layernorm(layer->mlp(layer->pre_feedforward_layernorm(x)));
+      });
       if (hooks) {
         h = hooks->apply(i, HookPoint::ResidPost, h);
         if (hooks->done_after(i)) return {};

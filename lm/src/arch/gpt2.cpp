@@ -112,9 +112,12 @@ class GPT2LMHeadModel : public CausalLMImpl {
     for (int64_t i = 0; i < config_.num_layers; ++i) {
       auto& block = transformer_->blocks[static_cast<size_t>(i)];
       if (hooks) h = hooks->apply(i, HookPoint::ResidPre, h);
-      h = h + block->attn->forward(block->ln_1(h), mask, cache, i);
-      if (hooks) h = hooks->apply(i, HookPoint::ResidMid, h);
-      h = h + block->mlp(block->ln_2(h));
+      // Captured by value: a checkpointed block runs again in the backward, after forward returned.
+      h = run_block(i, h, hooks, cache, [=](torch::Tensor x) mutable {
+        x = x + block->attn->forward(block->ln_1(x), mask, cache, i);
+        if (hooks) x = hooks->apply(i, HookPoint::ResidMid, x);
+        return x + block->mlp(block->ln_2(x));
+      });
       if (hooks) {
         h = hooks->apply(i, HookPoint::ResidPost, h);
         if (hooks->done_after(i)) return {};

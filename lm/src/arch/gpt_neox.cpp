@@ -105,15 +105,15 @@ class GPTNeoXForCausalLM : public CausalLMImpl {
     for (int64_t i = 0; i < config_.num_layers; ++i) {
       auto& layer = gpt_neox_->blocks[static_cast<size_t>(i)];
       if (hooks) h = hooks->apply(i, HookPoint::ResidPre, h);
-      const auto attn = layer->attention->forward(layer->input_layernorm(h), rope_, cos, sin, mask, cache, i);
-      if (parallel) {
-        // Both branches read the block input; summed in HF's order (mlp + attn + x).
-        h = layer->mlp(layer->post_attention_layernorm(h)) + attn + h;
-      } else {
-        h = attn + h;
-        if (hooks) h = hooks->apply(i, HookPoint::ResidMid, h);
-        h = layer->mlp(layer->post_attention_layernorm(h)) + h;
-      }
+      // Captured by value: a checkpointed block runs again in the backward, after forward returned.
+      h = run_block(i, h, hooks, cache, [=, this](torch::Tensor x) mutable {
+        const auto attn = layer->attention->forward(layer->input_layernorm(x), rope_, cos, sin, mask, cache, i);
+        // Parallel: both branches read the block input; summed in HF's order (mlp + attn + x).
+        if (parallel) return layer->mlp(layer->post_attention_layernorm(x)) + attn + x;
+        x = attn + x;
+        if (hooks) x = hooks->apply(i, HookPoint::ResidMid, x);
+        return layer->mlp(layer->post_attention_layernorm(x)) + x;
+      });
       if (hooks) {
         h = hooks->apply(i, HookPoint::ResidPost, h);
         if (hooks->done_after(i)) return {};

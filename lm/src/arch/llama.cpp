@@ -130,9 +130,12 @@ class LlamaForCausalLM : public CausalLMImpl {
       auto& layer = model_->blocks[static_cast<size_t>(i)];
       const auto& mask = config_.is_sliding(i) ? sliding_mask : full_mask;
       if (hooks) h = hooks->apply(i, HookPoint::ResidPre, h);
-      h = h + layer->self_attn->forward(layer->input_layernorm(h), rope_, cos, sin, mask, cache, i);
-      if (hooks) h = hooks->apply(i, HookPoint::ResidMid, h);
-      h = h + layer->mlp(layer->post_attention_layernorm(h));
+      // Captured by value: a checkpointed block runs again in the backward, after forward returned.
+      h = run_block(i, h, hooks, cache, [=, this](torch::Tensor x) mutable {
+        x = x + layer->self_attn->forward(layer->input_layernorm(x), rope_, cos, sin, mask, cache, i);
+        if (hooks) x = hooks->apply(i, HookPoint::ResidMid, x);
+        return x + layer->mlp(layer->post_attention_layernorm(x));
+      });
       if (hooks) {
         h = hooks->apply(i, HookPoint::ResidPost, h);
         if (hooks->done_after(i)) return {};

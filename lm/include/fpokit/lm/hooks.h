@@ -38,6 +38,8 @@ class Hooks {
 
   // --- used by model implementations ---
   bool empty() const { return reads_.empty() && writes_.empty(); }
+  // True when a read or write hook is registered at (layer, point).
+  bool has(int64_t layer, HookPoint point) const;
   // Applies the write hooks then the read hooks registered at (layer, point); returns x or its
   // replacement.
   torch::Tensor apply(int64_t layer, HookPoint point, torch::Tensor x);
