@@ -251,17 +251,37 @@ torch::Tensor kto_reference_point(const torch::Tensor& policy_mismatched_logps,
 
 LossResult kto_loss(const PreferenceInputs& in, const KtoOptions& o) {
   o.validate();
+  // Unpaired: the desirable (chosen) and undesirable (rejected) sequences of a batch come in any
+  // numbers, either possibly zero, but not both.
+  auto side = [](const SequenceLogps& policy, const SequenceLogps& reference, const char* name) {
+    const std::string n(name);
+    if (!policy.sum.defined() || !reference.sum.defined())
+      throw std::invalid_argument("kto loss: input " + n + " sums are missing");
+    if (policy.sum.dim() != 1 || reference.sum.sizes() != policy.sum.sizes())
+      throw std::invalid_argument("kto loss: input " + n + " sums have shapes " + shape_of(policy.sum) + " and " +
+                                  shape_of(reference.sum) + ", expected equal [B]");
+    return policy.sum - reference.sum;
+  };
+  const auto r_w = side(in.policy_chosen, in.reference_chosen, "chosen (desirable)");
+  const auto r_l = side(in.policy_rejected, in.reference_rejected, "rejected (undesirable)");
+  if (r_w.numel() + r_l.numel() == 0) throw std::invalid_argument("kto loss: the batch has no sequences");
   InputCheck need("kto");
-  const auto& pc = need(in.policy_chosen.sum, "policy_chosen.sum");
-  const auto& pr = need(in.policy_rejected.sum, "policy_rejected.sum");
-  const auto r_w = pc - need(in.reference_chosen.sum, "reference_chosen.sum");
-  const auto r_l = pr - need(in.reference_rejected.sum, "reference_rejected.sum");
   const auto z0 = need.scalar(in.kto_reference_point, "kto_reference_point").detach().reshape({});
   const auto desirable = 1.0 - torch::sigmoid(o.beta * (r_w - z0));
   const auto undesirable = 1.0 - torch::sigmoid(o.beta * (z0 - r_l));
-  // One mean over all 2B sequences (TRL's nanmean of the concatenation), not a mean of two means.
+  // One mean over all sequences (TRL's nanmean of the concatenation), not a mean of two means.
   const auto loss = torch::cat({o.desirable_weight * desirable, o.undesirable_weight * undesirable}).mean();
-  LossResult r{loss, paired_metrics(o.beta * r_w, o.beta * r_l, pc, pr)};
+  // TRL's KTO metrics: no accuracies (nothing is paired); margins = mean chosen - mean rejected.
+  LossResult r{loss, {}};
+  if (r_w.numel() > 0) {
+    r.metrics["rewards/chosen"] = (o.beta * r_w).detach();
+    r.metrics["logps/chosen"] = in.policy_chosen.sum.detach();
+  }
+  if (r_l.numel() > 0) {
+    r.metrics["rewards/rejected"] = (o.beta * r_l).detach();
+    r.metrics["logps/rejected"] = in.policy_rejected.sum.detach();
+  }
+  if (r_w.numel() > 0 && r_l.numel() > 0) r.metrics["rewards/margins"] = (o.beta * (r_w.mean() - r_l.mean())).detach();
   r.metrics["kl"] = z0;
   return r;
 }

@@ -20,12 +20,23 @@ PairBatch collate_pairs(const std::vector<const TokenizedPair*>& pairs, int64_t 
   return {b.input_ids, b.attention_mask, b.completion_mask};
 }
 
+namespace {
+
+// The rows `idx` of per-sequence log-probs (sum, mean, num_tokens: what the losses read).
+SequenceLogps select_rows(const SequenceLogps& s, const torch::Tensor& idx) {
+  SequenceLogps out;
+  out.sum = s.sum.index_select(0, idx);
+  out.mean = s.mean.index_select(0, idx);
+  out.num_tokens = s.num_tokens.index_select(0, idx);
+  return out;
+}
+
+}  // namespace
+
 PreferenceTrainer::PreferenceTrainer(PreferenceTrainerOptions options, lm::CausalLM policy,
                                      std::vector<TokenizedPair> pairs, FeatureProbe probe)
     : options_(std::move(options)), policy_(std::move(policy)), pairs_(std::move(pairs)), probe_(probe) {
   options_.loss.validate(options_.method);
-  if (options_.method == Method::Kto)
-    throw ConfigError("--method kto needs unpaired prompt/completion/label data, which `fpokit train` does not read yet");
   if (pairs_.empty()) throw InputError("no training pairs: the dataset is empty after tokenisation and filtering");
   if (options_.per_device_train_batch_size < 1 || options_.gradient_accumulation_steps < 1)
     throw ConfigError("--per-device-train-batch-size and --gradient-accumulation-steps must be at least 1");
@@ -84,6 +95,14 @@ std::vector<int64_t> PreferenceTrainer::batch_indices(int64_t micro_batch) const
   std::vector<int64_t> out;
   for (int64_t i = start; i < end; ++i) out.push_back(perm[i].item<int64_t>());
   return out;
+}
+
+void PreferenceTrainer::use_kto_labels(std::vector<uint8_t> desirable) {
+  if (options_.method != Method::Kto) throw std::logic_error("use_kto_labels: the method is not kto");
+  if (desirable.size() != pairs_.size())
+    throw std::invalid_argument("use_kto_labels: " + std::to_string(desirable.size()) + " labels for " +
+                                std::to_string(pairs_.size()) + " examples");
+  kto_desirable_ = std::move(desirable);
 }
 
 void PreferenceTrainer::use_lora(lm::LoraAdapters* adapters) {
@@ -154,6 +173,8 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
     return s;
   };
 
+  if (options_.method == Method::Kto && kto_desirable_.size() != pairs_.size())
+    throw std::logic_error("PreferenceTrainer: --method kto needs use_kto_labels() before train()");
   while (step_ < total) {
     if (options_.stop_after_steps > 0 && step_ >= options_.stop_after_steps) {
       flush();
@@ -196,6 +217,21 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
             feature_mse(f.pooled_chosen, reference_.chosen_pooled.index_select(0, idx).to(device), o.top_k, o.variant);
         in.feature_mse_rejected =
             feature_mse(f.pooled_rejected, reference_.rejected_pooled.index_select(0, idx).to(device), o.top_k, o.variant);
+      }
+      if (options_.method == Method::Kto) {
+        // Rows are (example, KL sequence) pairs (kto_pairs.h): z0 from the KL sequences, then the
+        // examples split by label into the desirable (chosen) and undesirable (rejected) sides.
+        in.kto_reference_point = kto_reference_point(f.rejected.sum, in.reference_rejected.sum);
+        std::vector<int64_t> good, bad;
+        for (size_t j = 0; j < indices.size(); ++j)
+          (kto_desirable_[static_cast<size_t>(indices[j])] ? good : bad).push_back(static_cast<int64_t>(j));
+        const auto good_rows = torch::tensor(good, torch::kInt64).to(device);
+        const auto bad_rows = torch::tensor(bad, torch::kInt64).to(device);
+        const auto reference_examples = in.reference_chosen;
+        in.policy_chosen = select_rows(f.chosen, good_rows);
+        in.policy_rejected = select_rows(f.chosen, bad_rows);
+        in.reference_chosen = select_rows(reference_examples, good_rows);
+        in.reference_rejected = select_rows(reference_examples, bad_rows);
       }
       auto result = preference_loss(options_.method, in, options_.loss);
       const double loss_value = result.loss.item<double>();

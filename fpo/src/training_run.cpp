@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "fpokit/fpo/chat_template.h"
+#include "fpokit/fpo/kto_pairs.h"
 #include "fpokit/fpo/preference_dataset.h"
 #include "fpokit/fpo/reference_cache.h"
 #include "fpokit/lm/atomic_output.h"
@@ -50,6 +51,8 @@ std::string reference_fingerprint(const PreferenceRunOptions& o, const std::stri
                       {"max_prompt_length", t.max_prompt_length ? *t.max_prompt_length : -1},
                       {"truncation_mode", t.truncation_mode == TruncationMode::kKeepEnd ? "keep_end" : "keep_start"},
                       {"dtype", o.dtype}};
+  // KTO's KL sequences pair each prompt with a completion from its block of this many examples.
+  if (o.trainer.method == Method::Kto) j["kto_block"] = o.trainer.per_device_train_batch_size;
   if (features) {
     j["sae"] = file_identity(o.sae);
     j["fpo_hook"] = o.fpo_hook;
@@ -77,10 +80,30 @@ bool run_preference_training(PreferenceRunOptions o) {
     data_options.chat_template.emplace(*detected, chat_template_tokens(*tokenizer));
     o.chat_template = std::string(chat_template_name(*detected));
   }
-  const auto examples = read_preference_jsonl(o.data, data_options);
-  auto tokenized = tokenize_preference_data(examples, *tokenizer, o.tokenization);
-  std::cerr << "fpokit: data: " << tokenized.stats.summary() << "\n";
-  if (tokenized.pairs.empty()) throw InputError("no usable pairs in " + o.data + " (" + tokenized.stats.summary() + ")");
+  // KTO reads unpaired prompt/completion/label rows; its examples travel as (example, KL
+  // sequence) pairs (kto_pairs.h), so the rest of the run is the same for every method.
+  std::vector<TokenizedPair> pairs;
+  std::vector<uint8_t> kto_labels;
+  {
+    const bool kto = method == Method::Kto;
+    const auto stats = [&]() -> PreferenceDataStats {
+      if (kto) {
+        auto data = tokenize_kto_data(read_kto_jsonl(o.data, data_options), *tokenizer, o.tokenization);
+        if (!data.examples.empty()) {
+          auto kp = kto_training_pairs(data.examples, o.trainer.per_device_train_batch_size);
+          pairs = std::move(kp.pairs);
+          kto_labels = std::move(kp.desirable);
+        }
+        return data.stats;
+      }
+      auto data = tokenize_preference_data(read_preference_jsonl(o.data, data_options), *tokenizer, o.tokenization);
+      pairs = std::move(data.pairs);
+      return data.stats;
+    }();
+    std::cerr << "fpokit: data: " << stats.summary() << "\n";
+    if (pairs.empty())
+      throw InputError("no usable " + std::string(kto ? "examples" : "pairs") + " in " + o.data + " (" + stats.summary() + ")");
+  }
 
   const auto device = lm::parse_device(o.device);
   const lm::LoadOptions load{device, lm::parse_dtype(o.dtype)};
@@ -116,7 +139,8 @@ bool run_preference_training(PreferenceRunOptions o) {
     o.lora->seed = o.trainer.seed;
     adapters = lm::LoraAdapters::attach(*policy, *o.lora);
   }
-  PreferenceTrainer trainer(o.trainer, policy, std::move(tokenized.pairs), probe);
+  PreferenceTrainer trainer(o.trainer, policy, std::move(pairs), probe);
+  if (method == Method::Kto) trainer.use_kto_labels(std::move(kto_labels));
   if (adapters) trainer.use_lora(&*adapters);
   const bool needs_reference = method != Method::Simpo && method != Method::Orpo && method != Method::Sft;
   const bool tdpo = method == Method::Tdpo1 || method == Method::Tdpo2;

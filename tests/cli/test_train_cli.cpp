@@ -176,6 +176,26 @@ TEST_CASE("train with LoRA saves a PEFT adapter and merges it" , "[cli][train][l
   CHECK_FALSE(std::filesystem::exists(tmp / "bad"));
 }
 
+TEST_CASE("train kto reads prompt/completion/label rows and learns", "[cli][train][kto]") {
+  TempDir tmp;
+  const std::string kto = "'" + repo_file("models/tiny-kto.jsonl").string() + "'";
+  auto r = run_command(fpokit_cmd("train --method kto --model " + kModel + " --data " + kto +
+                                  " --learning-rate 1e-4 --max-steps 12 --per-device-train-batch-size 8 --logging-steps 4"
+                                  " --kto-beta 0.5 --quiet --out " + quoted(tmp / "out")));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.err, Catch::Contains("48 examples"));
+  const auto m = last_metrics(tmp / "out");
+  for (const char* k : {"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "kl", "logps/chosen"}) CHECK(m.contains(k));
+  CHECK(m["rewards/margins"].get<double>() > 0.5);
+  CHECK(std::filesystem::exists(tmp / "out/model/model.safetensors"));
+  // Preference pairs are not KTO rows: one clear line naming the missing field.
+  r = run_command(fpokit_cmd("train --method kto --model " + kModel + " --data " + kPrefs + " --quiet --out " +
+                             quoted(tmp / "bad")));
+  check_one_line_error(r, "tiny-prefs.jsonl:1: missing field \"label\"");
+  CHECK_FALSE(std::filesystem::exists(tmp / "bad"));
+}
+
 TEST_CASE("bad preference-training input gives a clear error and writes nothing", "[cli][train][errors]") {
   TempDir tmp;
   const auto out = tmp / "out";

@@ -31,10 +31,10 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
   auto& r = a.run;
   auto& t = r.trainer;
   auto& l = t.loss;
-  cmd.add_option("--method", a.method, "fpo|dpo|ipo|hinge|robust|simpo|tdpo1|tdpo2|orpo|sft")->capture_default_str();
+  cmd.add_option("--method", a.method, "fpo|dpo|ipo|hinge|robust|simpo|tdpo1|tdpo2|kto|orpo|sft")->capture_default_str();
   cmd.add_option("--model", r.model_dir, "HuggingFace model directory to train")->required();
   cmd.add_option("--ref-model", r.ref_model_dir, "Reference model directory (default: the starting model)");
-  cmd.add_option("--data", r.data, "JSONL with prompt/chosen/rejected (strings or conversations)")->required();
+  cmd.add_option("--data", r.data, "JSONL with prompt/chosen/rejected (kto: prompt/completion/label), strings or conversations")->required();
   cmd.add_option("--chat-template", r.chat_template, "chatml|llama-3|gemma|zephyr|plain (default: detected)");
   cmd.add_option("--out", r.out, "Output folder (the trained model goes to <out>/model)")->required();
   cmd.add_option("--device", r.device, "cpu, cuda or cuda:N")->capture_default_str();
@@ -68,6 +68,9 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
   cmd.add_option("--simpo-sft-weight", l.simpo.sft_weight, "SimPO SFT term weight")->capture_default_str();
   cmd.add_option("--tdpo-beta", l.tdpo.beta, "TDPO β")->capture_default_str();
   cmd.add_option("--tdpo-alpha", l.tdpo.alpha, "TDPO2 α")->capture_default_str();
+  cmd.add_option("--kto-beta", l.kto.beta, "KTO β")->capture_default_str();
+  cmd.add_option("--desirable-weight", l.kto.desirable_weight, "KTO λ_D")->capture_default_str();
+  cmd.add_option("--undesirable-weight", l.kto.undesirable_weight, "KTO λ_U")->capture_default_str();
   cmd.add_option("--orpo-lambda", l.orpo.lambda, "ORPO λ")->capture_default_str();
   cmd.add_option("--fpo-beta", l.fpo.beta, "FPO β")->capture_default_str();
   cmd.add_option("--alpha", l.fpo.alpha, "FPO α (feature constraint weight)")->capture_default_str();
@@ -116,7 +119,7 @@ void run_train(TrainArgs& a, const CLI::App& cmd) {
 
 void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
-  auto* cmd = app.add_subcommand("train", "Preference-optimise a model: FPO, DPO/IPO/hinge/robust, SimPO, TDPO, ORPO, SFT");
+  auto* cmd = app.add_subcommand("train", "Preference-optimise a model: FPO, DPO/IPO/hinge/robust, SimPO, TDPO, KTO, ORPO, SFT");
   add_options(*cmd, *args);
   cmd->callback([args, cmd] { run_train(*args, *cmd); });
 }

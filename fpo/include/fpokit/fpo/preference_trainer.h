@@ -78,6 +78,10 @@ class PreferenceTrainer {
   // the reference may be the policy itself: its adapters are switched off for reference passes.
   void precompute_reference(const lm::CausalLM& reference);
 
+  // KTO: the pairs are kto_training_pairs() (example, KL sequence) and these their labels
+  // (1 desirable, 0 undesirable). Required for Method::Kto, before train().
+  void use_kto_labels(std::vector<uint8_t> desirable);
+
   // Trains only these LoRA adapters (attached to the policy; lm/lora.h) instead of all weights.
   // Call before precompute_reference/train/resume.
   void use_lora(lm::LoraAdapters* adapters);
@@ -115,6 +119,7 @@ class PreferenceTrainer {
   PreferenceTrainerOptions options_;
   lm::CausalLM policy_;
   lm::LoraAdapters* lora_ = nullptr;
+  std::vector<uint8_t> kto_desirable_;
   lm::CausalLM reference_model_;  // TDPO only
   std::vector<TokenizedPair> pairs_;
   FeatureProbe probe_;
