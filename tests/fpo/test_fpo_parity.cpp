@@ -1,6 +1,6 @@
 // Golden parity of PreferenceTrainer's first step with HF transformers (issue 4): for every method
 // the loss, the batch-averaged metrics and the gradient norm (before clipping) of one batch of 4
-// pairs on tests/fixtures/models/llama-gqa match tests/fixtures/fpo/parity/expected.json
+// pairs (KTO: the 8 unpaired rows made from them) on tests/fixtures/models/llama-gqa match tests/fixtures/fpo/parity/expected.json
 // (tests/fixtures/generate_fpo_parity.py, which computes them with transformers and the reference
 // formulas) within 1e-5 relative in float32.
 //
@@ -16,6 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fpokit/fpo/kto_pairs.h"
 #include "fpokit/fpo/preference_trainer.h"
 #include "fpokit/lm/load_model.h"
 #include "fpokit/sae/sae_io.h"
@@ -51,6 +52,22 @@ std::vector<TokenizedPair> fixture_pairs() {
   return out;
 }
 
+// KTO: the pairs' chosen completions (desirable) then their rejected ones (undesirable), as the
+// generator's kto_rows; kto_training_pairs adds the KL sequences (one block of 8 rows).
+KtoPairs fixture_kto_pairs() {
+  std::vector<TokenizedKto> rows;
+  for (const bool desirable : {true, false}) {
+    for (const auto& p : fixture_pairs()) {
+      TokenizedKto r;
+      r.sequence = desirable ? p.chosen : p.rejected;
+      r.prompt_length = p.prompt_length;
+      r.desirable = desirable;
+      rows.push_back(std::move(r));
+    }
+  }
+  return kto_training_pairs(rows, static_cast<int64_t>(rows.size()));
+}
+
 lm::CausalLM load_tiny_model() {
   return lm::load_model(test::fixture(expected().at("model").get<std::string>()), {torch::kCPU, torch::kFloat32});
 }
@@ -80,11 +97,17 @@ std::map<std::string, double> first_step(Method method, const std::string& refer
   CHECK(o.loss.fpo.alpha == opt.at("fpo").at("alpha").get<double>());
   CHECK(o.loss.fpo.variant == parse_fpo_variant(opt.at("fpo").at("variant").get<std::string>()));
   o.loss.fpo.top_k = opt.at("fpo").at("top_k").get<int64_t>();
+  CHECK(o.loss.kto.beta == opt.at("kto").at("beta").get<double>());
+  CHECK(o.loss.kto.desirable_weight == opt.at("kto").at("desirable_weight").get<double>());
+  CHECK(o.loss.kto.undesirable_weight == opt.at("kto").at("undesirable_weight").get<double>());
+  const auto kto = fixture_kto_pairs();
+  if (method == Method::Kto) o.per_device_train_batch_size = static_cast<int64_t>(kto.pairs.size());
 
   FeatureProbe probe;
   if (method == Method::Fpo)
     probe = {&sae, lm::HookName::parse(expected().at("hook").get<std::string>()), o.loss.fpo.variant};
-  PreferenceTrainer trainer(o, load_tiny_model(), fixture_pairs(), probe);
+  PreferenceTrainer trainer(o, load_tiny_model(), method == Method::Kto ? kto.pairs : fixture_pairs(), probe);
+  if (method == Method::Kto) trainer.use_kto_labels(kto.desirable);
   auto reference = load_tiny_model();
   if (reference_case == "perturbed_reference") {
     torch::NoGradGuard no_grad;
@@ -122,7 +145,7 @@ TEST_CASE("the first preference step matches HF transformers for every method", 
   REQUIRE(sae_module->config().hook_name == expected().at("hook").get<std::string>());
   const std::string reference_case = GENERATE(as<std::string>{}, "reference_is_policy", "perturbed_reference");
   const auto method = GENERATE(Method::Dpo, Method::Ipo, Method::Hinge, Method::Robust, Method::Simpo, Method::Tdpo1,
-                               Method::Tdpo2, Method::Orpo, Method::Sft, Method::Fpo);
+                               Method::Tdpo2, Method::Kto, Method::Orpo, Method::Sft, Method::Fpo);
   DYNAMIC_SECTION(reference_case << " " << method_name(method)) {
     const auto& want = expected().at("cases").at(reference_case).at("results").at(std::string(method_name(method)));
     const auto got = first_step(method, reference_case, *sae_module);
