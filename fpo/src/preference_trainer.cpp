@@ -1,6 +1,7 @@
 #include "fpokit/fpo/preference_trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -21,6 +22,33 @@ PairBatch collate_pairs(const std::vector<const TokenizedPair*>& pairs, int64_t 
 }
 
 namespace {
+
+// Autocast for the forward passes of a mixed-precision run; restores the previous state and drops
+// the cast-weight cache on exit (the weights change at every step).
+class AutocastScope {
+ public:
+  AutocastScope(const std::optional<torch::ScalarType>& dtype, const torch::Device& device) : device_(device.type()) {
+    if (!dtype) return;
+    active_ = true;
+    was_enabled_ = at::autocast::is_autocast_enabled(device_);
+    was_dtype_ = at::autocast::get_autocast_dtype(device_);
+    at::autocast::set_autocast_dtype(device_, *dtype);
+    at::autocast::set_autocast_enabled(device_, true);
+  }
+  ~AutocastScope() {
+    if (!active_) return;
+    at::autocast::set_autocast_enabled(device_, was_enabled_);
+    at::autocast::set_autocast_dtype(device_, was_dtype_);
+    at::autocast::clear_cache();
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  c10::DeviceType device_;
+  bool active_ = false, was_enabled_ = false;
+  torch::ScalarType was_dtype_ = torch::kFloat32;
+};
 
 // The rows `idx` of per-sequence log-probs (sum, mean, num_tokens: what the losses read).
 SequenceLogps select_rows(const SequenceLogps& s, const torch::Tensor& idx) {
@@ -125,6 +153,7 @@ void PreferenceTrainer::precompute_reference(const lm::CausalLM& reference) {
   for (int64_t start = 0; start < N; start += options_.per_device_train_batch_size) {
     std::vector<const TokenizedPair*> batch;
     for (int64_t i = start; i < std::min(N, start + options_.per_device_train_batch_size); ++i) batch.push_back(&pairs_[i]);
+    AutocastScope autocast(options_.autocast_dtype, options_.device);
     const auto f = forward_pairs(*reference, collate_pairs(batch, options_.pad_id).to(options_.device),
                                  options_.method == Method::Fpo ? &probe_ : nullptr);
     cs.push_back(f.chosen.sum.cpu());
@@ -193,6 +222,8 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
       for (const auto i : indices) pairs.push_back(&pairs_[i]);
       const auto batch = collate_pairs(pairs, options_.pad_id).to(device);
       const auto idx = torch::tensor(indices, torch::kInt64);
+      std::optional<AutocastScope> autocast;
+      autocast.emplace(options_.autocast_dtype, device);
       torch::Tensor reference_logits;
       if (reference_model_) {
         torch::NoGradGuard no_grad;
@@ -202,6 +233,7 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
         if (same) lora_->set_enabled(true);
       }
       const auto f = forward_pairs(*policy_, batch, options_.method == Method::Fpo ? &probe_ : nullptr, reference_logits);
+      autocast.reset();  // the losses run in the dtypes forward_pairs returns; backward outside autocast
       PreferenceInputs in;
       in.policy_chosen = f.chosen;
       in.policy_rejected = f.rejected;

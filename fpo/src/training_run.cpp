@@ -106,7 +106,17 @@ bool run_preference_training(PreferenceRunOptions o) {
   }
 
   const auto device = lm::parse_device(o.device);
-  const lm::LoadOptions load{device, lm::parse_dtype(o.dtype)};
+  lm::LoadOptions load{device, lm::parse_dtype(o.dtype)};
+  // Half precision: a full fine-tune keeps float32 master weights and runs the forward passes
+  // (policy and reference alike, so that they agree at step 0) under autocast, because AdamW's
+  // steps at preference-tuning learning rates (~5e-7 relative) are far below bfloat16's resolution
+  // (2^-8) and would be rounded away in bf16 weights. A LoRA run trains float32 adapters on a
+  // frozen base that stays in half precision.
+  const auto compute_dtype = lm::resolve_dtype(load, lm::load_model_config(o.model_dir));
+  if (compute_dtype != torch::kFloat32 && !o.lora) {
+    o.trainer.autocast_dtype = compute_dtype;
+    load.dtype = torch::kFloat32;
+  }
   auto policy = lm::load_model(o.model_dir, load);
   const std::string ref_dir = o.ref_model_dir.empty() ? o.model_dir : o.ref_model_dir;
   o.trainer.device = device;
@@ -191,6 +201,7 @@ bool run_preference_training(PreferenceRunOptions o) {
       lm::save_pretrained(*policy, o.model_dir, o.out / "model");
     }
   } else {
+    if (o.trainer.autocast_dtype) policy->to(*o.trainer.autocast_dtype);  // saved in the dtype asked for
     lm::save_pretrained(*policy, o.model_dir, o.out / "model");
   }
   lm::remove_tree(o.out / "checkpoint");

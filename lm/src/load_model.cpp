@@ -55,6 +55,11 @@ bool is_float_dtype(DType d) { return d == DType::F32 || d == DType::F16 || d ==
 
 }  // namespace
 
+torch::ScalarType resolve_dtype(const LoadOptions& options, const ModelConfig& config) {
+  if (options.dtype) return *options.dtype;
+  return options.device.is_cpu() ? torch::kFloat32 : dtype_of_name(config.torch_dtype, config.source);
+}
+
 torch::Device parse_device(const std::string& text) {
   if (text != "cpu" && text.rfind("cuda", 0) != 0) {
     throw InputError("--device '" + text + "': expected cpu, cuda or cuda:N");
@@ -165,9 +170,7 @@ CausalLM load_model(const std::filesystem::path& model_dir, const LoadOptions& o
   for (const auto& a : architectures()) {
     if (a.name == config.architecture) arch = &a;
   }
-  const torch::ScalarType dtype =
-      options.dtype ? *options.dtype
-                    : (options.device.is_cpu() ? torch::kFloat32 : dtype_of_name(config.torch_dtype, config.source));
+  const torch::ScalarType dtype = resolve_dtype(options, config);
   const auto checkpoint = Checkpoint::open(model_dir);
   CausalLM model = arch->build(config, torch::TensorOptions().dtype(dtype).device(options.device));
   load_weights(*model, checkpoint);

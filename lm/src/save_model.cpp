@@ -1,6 +1,7 @@
 #include "fpokit/lm/save_model.h"
 
 #include <fstream>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
@@ -27,6 +28,23 @@ std::string shard_name(size_t i, size_t n) {
   return buf;
 }
 
+// HF's name of the weights' dtype when they all share one float dtype, else "".
+std::string common_dtype_name(const std::vector<std::vector<std::pair<std::string, torch::Tensor>>>& shards) {
+  std::optional<torch::ScalarType> common;
+  for (const auto& shard : shards)
+    for (const auto& [name, t] : shard) {
+      if (common && *common != t.scalar_type()) return "";
+      common = t.scalar_type();
+    }
+  if (!common) return "";
+  switch (*common) {
+    case torch::kFloat32: return "float32";
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kFloat16: return "float16";
+    default: return "";
+  }
+}
+
 }  // namespace
 
 void save_pretrained(const CausalLMImpl& model, const fs::path& source_dir, const fs::path& out_dir,
@@ -44,6 +62,7 @@ void save_pretrained(const CausalLMImpl& model, const fs::path& source_dir, cons
     shard_bytes += bytes;
     total_bytes += bytes;
   }
+  const std::string dtype_name = common_dtype_name(shards);
   write_directory_atomically(out_dir, [&](const fs::path& tmp) {
     const std::map<std::string, std::string> metadata{{"format", "pt"}};
     if (shards.size() == 1) {
@@ -61,6 +80,20 @@ void save_pretrained(const CausalLMImpl& model, const fs::path& source_dir, cons
       std::error_code ec;
       if (fs::exists(source_dir / f)) fs::copy_file(source_dir / f, tmp / f, fs::copy_options::overwrite_existing, ec);
       if (ec) throw InputError((out_dir / f).string() + ": cannot copy from " + source_dir.string() + ": " + ec.message());
+    }
+    // config.json declares the dtype of the weights written here, which may differ from the
+    // source's (a bfloat16 checkpoint trained in float32 on CPU): both spellings are updated.
+    if (!dtype_name.empty() && fs::exists(tmp / "config.json")) {
+      std::ifstream in(tmp / "config.json");
+      auto config = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+      in.close();
+      if (config.is_object()) {
+        bool set = false;
+        for (const char* key : {"torch_dtype", "dtype"})
+          if (config.contains(key)) config[key] = dtype_name, set = true;
+        if (!set) config["torch_dtype"] = dtype_name;
+        write_text_file_atomically(tmp / "config.json", config.dump(2) + "\n");
+      }
     }
   });
 }

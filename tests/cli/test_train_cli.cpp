@@ -196,6 +196,19 @@ TEST_CASE("train kto reads prompt/completion/label rows and learns", "[cli][trai
   CHECK_FALSE(std::filesystem::exists(tmp / "bad"));
 }
 
+TEST_CASE("train --dtype bfloat16 trains in mixed precision and writes a bfloat16 model", "[cli][train][bf16]") {
+  TempDir tmp;
+  auto r = run_command(fpokit_cmd("train --method dpo --dtype bfloat16" + kFlags + " --out " + quoted(tmp / "out")));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK(last_metrics(tmp / "out")["rewards/accuracies"].get<double>() >= 0.9);
+  CHECK(lm::load_model_config(tmp / "out/model").torch_dtype == "bfloat16");
+  auto model = lm::load_model(tmp / "out/model", {torch::kCPU, std::nullopt});
+  auto base = lm::load_model(repo_file("models/tiny-llama"), {torch::kCPU, std::nullopt});
+  CHECK_FALSE(torch::equal(model->named_parameters()["model.layers.0.mlp.up_proj.weight"],
+                           base->named_parameters()["model.layers.0.mlp.up_proj.weight"]));
+}
+
 TEST_CASE("bad preference-training input gives a clear error and writes nothing", "[cli][train][errors]") {
   TempDir tmp;
   const auto out = tmp / "out";

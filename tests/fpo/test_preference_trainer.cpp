@@ -243,3 +243,40 @@ TEST_CASE("an interrupted preference run resumed equals an uninterrupted one bit
     CHECK(torch::equal(p.value(), b[p.key()]));
   }
 }
+
+TEST_CASE("bfloat16 training keeps float32 master weights under autocast", "[fpo][trainer][bf16]") {
+  ThreadLimit threads;
+  // lr 1e-6: AdamW moves each weight by ~1e-6, far below bfloat16's resolution at |w| ~ 0.02
+  // (~1e-4), so training the bf16 weights themselves loses every update; autocast keeps them.
+  auto run = [](torch::ScalarType param_dtype, std::optional<torch::ScalarType> autocast) {
+    PreferenceTrainerOptions o;
+    o.method = Method::Dpo;
+    o.learning_rate = 1e-6;
+    o.lr_scheduler_type = sae::LrScheduler::Constant;
+    o.max_steps = 3;
+    o.per_device_train_batch_size = 16;
+    o.logging_steps = 1;
+    o.autocast_dtype = autocast;
+    auto policy = lm::load_model(tiny_model(), {torch::kCPU, param_dtype});
+    const auto before = policy->named_parameters()["model.layers.0.mlp.up_proj.weight"].clone();
+    PreferenceTrainer trainer(o, policy, synthetic_pairs(16));
+    trainer.precompute_reference(lm::load_model(tiny_model(), {torch::kCPU, param_dtype}));
+    std::vector<std::map<std::string, double>> steps;
+    trainer.train([&](const StepMetrics& m) { steps.push_back(m.values); });
+    const auto after = policy->named_parameters()["model.layers.0.mlp.up_proj.weight"];
+    const double moved = after.ne(before).to(torch::kFloat32).mean().item<double>();
+    return std::make_pair(moved, steps);
+  };
+  const auto [pure_moved, pure_steps] = run(torch::kBFloat16, std::nullopt);
+  const auto [mixed_moved, mixed_steps] = run(torch::kFloat32, torch::kBFloat16);
+  CHECK(pure_moved < 0.01);
+  CHECK(mixed_moved > 0.9);
+  // Policy and reference run the same autocast forward: at step 1 they agree exactly.
+  CHECK(mixed_steps.at(0).at("rewards/chosen") == 0.0);
+  CHECK(mixed_steps.at(0).at("rewards/margins") == 0.0);
+  CHECK(mixed_steps.at(2).at("loss") < mixed_steps.at(0).at("loss"));
+  // Autocast really ran in bfloat16: the log-probs differ from a float32 run's.
+  const auto [fp32_moved, fp32_steps] = run(torch::kFloat32, std::nullopt);
+  CHECK(fp32_steps.at(0).at("logps/chosen") != mixed_steps.at(0).at("logps/chosen"));
+  CHECK(std::abs(fp32_steps.at(0).at("logps/chosen") - mixed_steps.at(0).at("logps/chosen")) < 0.5);
+}

@@ -39,3 +39,17 @@ TEST_CASE("save_pretrained round-trips single-file and sharded", "[models][save]
     }
   }
 }
+
+TEST_CASE("save_pretrained declares the saved dtype in config.json", "[models][save]") {
+  test::TempDir tmp;
+  const auto src = test::model_fixture("llama-gqa");
+  auto model = lm::load_model(src, {torch::kCPU, torch::kBFloat16});
+  lm::save_pretrained(*model, src, tmp / "out");
+  std::ifstream in(tmp / "out/config.json");
+  const auto config = nlohmann::json::parse(in);
+  const auto key = config.contains("dtype") ? "dtype" : "torch_dtype";
+  CHECK(config.at(key) == "bfloat16");
+  auto again = lm::load_model(tmp / "out", {torch::kCPU, std::nullopt});
+  CHECK(again->named_parameters()["model.norm.weight"].scalar_type() == torch::kFloat32);  // CPU default
+  CHECK(lm::load_model_config(tmp / "out").torch_dtype == "bfloat16");
+}

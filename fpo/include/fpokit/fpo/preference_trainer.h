@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,7 +50,10 @@ struct PreferenceTrainerOptions {
   int64_t per_device_train_batch_size = 8;
   int64_t gradient_accumulation_steps = 1;
   double max_grad_norm = 1.0;      // <= 0: no clipping
-  bool gradient_checkpointing = false;  // recompute each block in the backward (lm/activation_checkpoint.h)
+  bool gradient_checkpointing = false;
+  // Mixed precision: forward passes (policy and reference) under autocast to this dtype while the
+  // parameters, gradients and optimizer state stay in the model's float32 (nullopt: no autocast).
+  std::optional<torch::ScalarType> autocast_dtype;  // recompute each block in the backward (lm/activation_checkpoint.h)
   uint64_t seed = 42;
   int64_t logging_steps = 10;
   int64_t pad_id = 0;

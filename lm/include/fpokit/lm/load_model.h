@@ -21,6 +21,9 @@ struct LoadOptions {
 torch::Device parse_device(const std::string& text);
 // Parses "float32"/"fp32", "bfloat16"/"bf16", "float16"/"fp16"; "auto" gives nullopt.
 std::optional<torch::ScalarType> parse_dtype(const std::string& text);
+// The dtype load_model gives the parameters: options.dtype, else float32 on CPU and the
+// checkpoint's torch_dtype elsewhere.
+torch::ScalarType resolve_dtype(const LoadOptions& options, const ModelConfig& config);
 
 ModelConfig load_model_config(const std::filesystem::path& model_dir);
 
