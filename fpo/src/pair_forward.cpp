@@ -34,6 +34,19 @@ PairForward forward_pairs(lm::CausalLMImpl& model, const PairBatch& batch, const
   out.chosen = half(0);
   out.rejected = half(B);
   if (keep_logits) out.logits = logits;
+  {
+    torch::NoGradGuard no_grad;
+    // Summed over the vocabulary in float32 without a float32 copy of the logits.
+    const int64_t T = logits.size(1), V = logits.size(2);
+    const auto per_position = torch::sum(logits.narrow(1, 0, T - 1), {-1}, false, torch::kFloat32);
+    const auto m = all.mask.to(torch::kFloat32);
+    auto mean_of = [&](int64_t start) {
+      const auto mh = m.narrow(0, start, B);
+      return (per_position.narrow(0, start, B) * mh).sum() / (mh.sum() * static_cast<double>(V));
+    };
+    out.mean_logits_chosen = mean_of(0);
+    out.mean_logits_rejected = mean_of(B);
+  }
   if (activation.defined()) {
     const auto& sae = *probe->sae;
     const auto x = activation.to(torch::kFloat32);

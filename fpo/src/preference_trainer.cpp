@@ -4,6 +4,7 @@
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
+#include <chrono>
 #include <cmath>
 #include <fstream>
 
@@ -211,6 +212,8 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
       return false;
     }
     std::map<std::string, double> step_values;
+    const auto step_start = std::chrono::steady_clock::now();
+    int64_t step_tokens = 0;  // non-padding tokens through the policy this step
     for (int64_t a = 0; a < ga; ++a) {
       const int64_t micro_batch = step_ * ga + a;
       const auto indices = batch_indices(micro_batch);
@@ -266,6 +269,11 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
         in.reference_rejected = select_rows(reference_examples, bad_rows);
       }
       auto result = preference_loss(options_.method, in, options_.loss);
+      if (options_.method != Method::Kto) {  // KTO's rejected half holds its KL sequences
+        step_values["logits/chosen"] += f.mean_logits_chosen.item<double>() / static_cast<double>(ga);
+        step_values["logits/rejected"] += f.mean_logits_rejected.item<double>() / static_cast<double>(ga);
+      }
+      step_tokens += batch.attention_mask.sum().item<int64_t>();
       const double loss_value = result.loss.item<double>();
       if (!std::isfinite(loss_value))
         throw InputError("the loss became " + std::to_string(loss_value) + " at step " + std::to_string(step_ + 1) +
@@ -292,6 +300,8 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
     optimizer_->zero_grad();
     ++step_;
     step_values["grad_norm"] = grad_norm;
+    step_values["tokens/s"] = static_cast<double>(step_tokens) /
+                              std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
     step_values["lr"] = lr;
     for (const auto& [k, v] : step_values) window.values[k] += v;
     ++window_steps;

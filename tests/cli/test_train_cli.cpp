@@ -56,7 +56,7 @@ TEST_CASE("train dpo writes a loadable model and TRL-named metrics", "[cli][trai
   REQUIRE(r.exit_code == 0);
   const auto m = last_metrics(tmp / "out");
   for (const char* k : {"loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
-                        "logps/chosen", "logps/rejected", "lr", "grad_norm"})
+                        "logps/chosen", "logps/rejected", "logits/chosen", "logits/rejected", "lr", "grad_norm", "tokens/s"})
     CHECK(m.contains(k));
   CHECK(m["rewards/accuracies"].get<double>() >= 0.9);
   auto model = lm::load_model(tmp / "out/model");

@@ -34,6 +34,9 @@ struct PairForward {
   SequenceLogps chosen, rejected;
   torch::Tensor pooled_chosen, pooled_rejected;  // [B, F] when a probe was given
   torch::Tensor logits;                          // [2B, T, V] when asked for (TDPO's reference)
+  // TRL's logits/chosen and logits/rejected: the mean logit over the vocabulary and the positions
+  // that predict completion tokens, of each half of the batch; float32 scalars, no gradient.
+  torch::Tensor mean_logits_chosen, mean_logits_rejected;
 };
 
 // reference_logits [2B, T, V] (optional) fills SequenceLogps::kl (TDPO).
