@@ -67,6 +67,7 @@ PreferenceTrainer::PreferenceTrainer(PreferenceTrainerOptions options, lm::Causa
     : options_(std::move(options)), policy_(std::move(policy)), pairs_(std::move(pairs)), probe_(probe) {
   options_.loss.validate(options_.method);
   if (pairs_.empty()) throw InputError("no training pairs: the dataset is empty after tokenisation and filtering");
+  num_train_ = static_cast<int64_t>(pairs_.size());
   if (options_.per_device_train_batch_size < 1 || options_.gradient_accumulation_steps < 1)
     throw ConfigError("--per-device-train-batch-size and --gradient-accumulation-steps must be at least 1");
   if (options_.method == Method::Fpo && probe_.sae == nullptr)
@@ -107,14 +108,14 @@ PreferenceTrainer::~PreferenceTrainer() = default;
 
 int64_t PreferenceTrainer::total_steps() const {
   if (options_.max_steps > 0) return options_.max_steps;
-  const auto N = static_cast<int64_t>(pairs_.size());
+  const auto N = num_train_;
   const int64_t per_epoch = (N + options_.per_device_train_batch_size - 1) / options_.per_device_train_batch_size;
   const auto micro = static_cast<int64_t>(std::ceil(options_.num_train_epochs * static_cast<double>(per_epoch)));
   return std::max<int64_t>(1, (micro + options_.gradient_accumulation_steps - 1) / options_.gradient_accumulation_steps);
 }
 
 std::vector<int64_t> PreferenceTrainer::batch_indices(int64_t micro_batch) const {
-  const auto N = static_cast<int64_t>(pairs_.size());
+  const auto N = num_train_;
   const int64_t bs = options_.per_device_train_batch_size;
   const int64_t per_epoch = (N + bs - 1) / bs;
   const int64_t epoch = micro_batch / per_epoch, within = micro_batch % per_epoch;
@@ -123,6 +124,45 @@ std::vector<int64_t> PreferenceTrainer::batch_indices(int64_t micro_batch) const
   const int64_t start = within * bs, end = std::min(N, start + bs);
   std::vector<int64_t> out;
   for (int64_t i = start; i < end; ++i) out.push_back(perm[i].item<int64_t>());
+  return out;
+}
+
+void PreferenceTrainer::set_eval_pairs(std::vector<TokenizedPair> eval) {
+  if (reference_ready_) throw std::logic_error("set_eval_pairs: call it before the reference is computed or set");
+  pairs_.resize(static_cast<size_t>(num_train_));
+  for (auto& p : eval) pairs_.push_back(std::move(p));
+}
+
+std::map<std::string, double> PreferenceTrainer::evaluate() {
+  const auto N = static_cast<int64_t>(pairs_.size());
+  if (N == num_train_) return {};
+  torch::NoGradGuard no_grad;
+  const bool was_training = policy_->is_training();
+  policy_->eval();
+  std::map<std::string, double> sums;
+  std::map<std::string, int64_t> counts;
+  const int64_t bs = std::max<int64_t>(1, options_.per_device_eval_batch_size);
+  for (int64_t start = num_train_; start < N; start += bs) {
+    std::vector<int64_t> indices;
+    for (int64_t i = start; i < std::min(N, start + bs); ++i) indices.push_back(i);
+    const auto n = static_cast<int64_t>(indices.size());
+    auto add = [&](const std::string& name, double value, int64_t weight) {
+      sums[name] += value * static_cast<double>(weight);
+      counts[name] += weight;
+    };
+    const auto r = batch_loss(indices);
+    add("loss", r.result.loss.item<double>(), n);
+    if (r.mean_logits_chosen.defined()) {
+      add("logits/chosen", r.mean_logits_chosen.item<double>(), n);
+      add("logits/rejected", r.mean_logits_rejected.item<double>(), n);
+    }
+    // Per-sequence metrics weigh by their own length (KTO's sides differ per batch); scalars by n.
+    for (const auto& [name, value] : r.result.metrics)
+      if (value.numel() > 0) add(name, value.to(torch::kFloat64).mean().item<double>(), value.numel() > 1 ? value.numel() : n);
+  }
+  if (was_training) policy_->train();
+  std::map<std::string, double> out;
+  for (const auto& [name, sum] : sums) out["eval_" + name] = sum / static_cast<double>(counts[name]);
   return out;
 }
 
@@ -175,6 +215,71 @@ void PreferenceTrainer::precompute_reference(const lm::CausalLM& reference) {
   reference_ready_ = true;
 }
 
+PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int64_t>& indices) {
+  const auto device = options_.device;
+  auto ref_logps = [&](const torch::Tensor& idx, bool chosen) {
+    SequenceLogps s;
+    s.sum = (chosen ? reference_.chosen_sum : reference_.rejected_sum).index_select(0, idx).to(device);
+    s.mean = (chosen ? reference_.chosen_mean : reference_.rejected_mean).index_select(0, idx).to(device);
+    s.num_tokens = (chosen ? reference_.chosen_tokens : reference_.rejected_tokens).index_select(0, idx).to(device);
+    return s;
+  };
+  std::vector<const TokenizedPair*> pairs;
+  for (const auto i : indices) pairs.push_back(&pairs_[i]);
+  const auto batch = collate_pairs(pairs, options_.pad_id).to(device);
+  const auto idx = torch::tensor(indices, torch::kInt64);
+  std::optional<AutocastScope> autocast;
+  autocast.emplace(options_.autocast_dtype, device);
+  torch::Tensor reference_logits;
+  if (reference_model_) {
+    torch::NoGradGuard no_grad;
+    const bool same = reference_model_ == policy_ && lora_ != nullptr;
+    if (same) lora_->set_enabled(false);
+    reference_logits = reference_model_->forward({batch.input_ids, batch.attention_mask});
+    if (same) lora_->set_enabled(true);
+  }
+  const auto f = forward_pairs(*policy_, batch, options_.method == Method::Fpo ? &probe_ : nullptr, reference_logits);
+  autocast.reset();  // the losses run in the dtypes forward_pairs returns; backward outside autocast
+  PreferenceInputs in;
+  in.policy_chosen = f.chosen;
+  in.policy_rejected = f.rejected;
+  if (reference_ready_) {
+    in.reference_chosen = ref_logps(idx, true);
+    in.reference_rejected = ref_logps(idx, false);
+  }
+  in.kl_chosen = f.chosen.kl;
+  in.kl_rejected = f.rejected.kl;
+  if (options_.method == Method::Fpo) {
+    const auto& o = options_.loss.fpo;
+    in.feature_mse_chosen =
+        feature_mse(f.pooled_chosen, reference_.chosen_pooled.index_select(0, idx).to(device), o.top_k, o.variant);
+    in.feature_mse_rejected =
+        feature_mse(f.pooled_rejected, reference_.rejected_pooled.index_select(0, idx).to(device), o.top_k, o.variant);
+  }
+  if (options_.method == Method::Kto) {
+    // Rows are (example, KL sequence) pairs (kto_pairs.h): z0 from the KL sequences, then the
+    // examples split by label into the desirable (chosen) and undesirable (rejected) sides.
+    in.kto_reference_point = kto_reference_point(f.rejected.sum, in.reference_rejected.sum);
+    std::vector<int64_t> good, bad;
+    for (size_t j = 0; j < indices.size(); ++j)
+      (kto_desirable_[static_cast<size_t>(indices[j])] ? good : bad).push_back(static_cast<int64_t>(j));
+    const auto good_rows = torch::tensor(good, torch::kInt64).to(device);
+    const auto bad_rows = torch::tensor(bad, torch::kInt64).to(device);
+    const auto reference_examples = in.reference_chosen;
+    in.policy_chosen = select_rows(f.chosen, good_rows);
+    in.policy_rejected = select_rows(f.chosen, bad_rows);
+    in.reference_chosen = select_rows(reference_examples, good_rows);
+    in.reference_rejected = select_rows(reference_examples, bad_rows);
+  }
+  BatchLoss out{preference_loss(options_.method, in, options_.loss), {}, {},
+                batch.attention_mask.sum().item<int64_t>()};
+  if (options_.method != Method::Kto) {
+    out.mean_logits_chosen = f.mean_logits_chosen;
+    out.mean_logits_rejected = f.mean_logits_rejected;
+  }
+  return out;
+}
+
 bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& report) {
   const bool needs_reference = options_.method != Method::Simpo && options_.method != Method::Orpo &&
                                options_.method != Method::Sft;
@@ -194,17 +299,9 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
     window.values.clear();
     window_steps = 0;
   };
-  const auto device = options_.device;
-  auto ref_logps = [&](const torch::Tensor& idx, bool chosen) {
-    SequenceLogps s;
-    s.sum = (chosen ? reference_.chosen_sum : reference_.rejected_sum).index_select(0, idx).to(device);
-    s.mean = (chosen ? reference_.chosen_mean : reference_.rejected_mean).index_select(0, idx).to(device);
-    s.num_tokens = (chosen ? reference_.chosen_tokens : reference_.rejected_tokens).index_select(0, idx).to(device);
-    return s;
-  };
-
   if (options_.method == Method::Kto && kto_desirable_.size() != pairs_.size())
     throw std::logic_error("PreferenceTrainer: --method kto needs use_kto_labels() before train()");
+  const bool has_eval = static_cast<int64_t>(pairs_.size()) > num_train_;
   while (step_ < total) {
     if (options_.stop_after_steps > 0 && step_ >= options_.stop_after_steps) {
       flush();
@@ -221,59 +318,12 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
       // run draw the same masks as an uninterrupted one.
       if (lora_ && lora_->options().dropout > 0)
         torch::manual_seed(options_.seed * 1000003ull + 0x10a5ull + static_cast<uint64_t>(micro_batch));
-      std::vector<const TokenizedPair*> pairs;
-      for (const auto i : indices) pairs.push_back(&pairs_[i]);
-      const auto batch = collate_pairs(pairs, options_.pad_id).to(device);
-      const auto idx = torch::tensor(indices, torch::kInt64);
-      std::optional<AutocastScope> autocast;
-      autocast.emplace(options_.autocast_dtype, device);
-      torch::Tensor reference_logits;
-      if (reference_model_) {
-        torch::NoGradGuard no_grad;
-        const bool same = reference_model_ == policy_ && lora_ != nullptr;
-        if (same) lora_->set_enabled(false);
-        reference_logits = reference_model_->forward({batch.input_ids, batch.attention_mask});
-        if (same) lora_->set_enabled(true);
+      auto [result, logits_chosen, logits_rejected, tokens] = batch_loss(indices);
+      if (logits_chosen.defined()) {  // not for KTO, whose rejected half holds its KL sequences
+        step_values["logits/chosen"] += logits_chosen.item<double>() / static_cast<double>(ga);
+        step_values["logits/rejected"] += logits_rejected.item<double>() / static_cast<double>(ga);
       }
-      const auto f = forward_pairs(*policy_, batch, options_.method == Method::Fpo ? &probe_ : nullptr, reference_logits);
-      autocast.reset();  // the losses run in the dtypes forward_pairs returns; backward outside autocast
-      PreferenceInputs in;
-      in.policy_chosen = f.chosen;
-      in.policy_rejected = f.rejected;
-      if (reference_ready_) {
-        in.reference_chosen = ref_logps(idx, true);
-        in.reference_rejected = ref_logps(idx, false);
-      }
-      in.kl_chosen = f.chosen.kl;
-      in.kl_rejected = f.rejected.kl;
-      if (options_.method == Method::Fpo) {
-        const auto& o = options_.loss.fpo;
-        in.feature_mse_chosen =
-            feature_mse(f.pooled_chosen, reference_.chosen_pooled.index_select(0, idx).to(device), o.top_k, o.variant);
-        in.feature_mse_rejected =
-            feature_mse(f.pooled_rejected, reference_.rejected_pooled.index_select(0, idx).to(device), o.top_k, o.variant);
-      }
-      if (options_.method == Method::Kto) {
-        // Rows are (example, KL sequence) pairs (kto_pairs.h): z0 from the KL sequences, then the
-        // examples split by label into the desirable (chosen) and undesirable (rejected) sides.
-        in.kto_reference_point = kto_reference_point(f.rejected.sum, in.reference_rejected.sum);
-        std::vector<int64_t> good, bad;
-        for (size_t j = 0; j < indices.size(); ++j)
-          (kto_desirable_[static_cast<size_t>(indices[j])] ? good : bad).push_back(static_cast<int64_t>(j));
-        const auto good_rows = torch::tensor(good, torch::kInt64).to(device);
-        const auto bad_rows = torch::tensor(bad, torch::kInt64).to(device);
-        const auto reference_examples = in.reference_chosen;
-        in.policy_chosen = select_rows(f.chosen, good_rows);
-        in.policy_rejected = select_rows(f.chosen, bad_rows);
-        in.reference_chosen = select_rows(reference_examples, good_rows);
-        in.reference_rejected = select_rows(reference_examples, bad_rows);
-      }
-      auto result = preference_loss(options_.method, in, options_.loss);
-      if (options_.method != Method::Kto) {  // KTO's rejected half holds its KL sequences
-        step_values["logits/chosen"] += f.mean_logits_chosen.item<double>() / static_cast<double>(ga);
-        step_values["logits/rejected"] += f.mean_logits_rejected.item<double>() / static_cast<double>(ga);
-      }
-      step_tokens += batch.attention_mask.sum().item<int64_t>();
+      step_tokens += tokens;
       const double loss_value = result.loss.item<double>();
       if (!std::isfinite(loss_value))
         throw InputError("the loss became " + std::to_string(loss_value) + " at step " + std::to_string(step_ + 1) +
@@ -307,8 +357,11 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
     ++window_steps;
     if (options_.logging_steps > 0 && step_ % options_.logging_steps == 0) flush();
     if (options_.save_steps > 0 && step_ % options_.save_steps == 0 && step_ < total) save_checkpoint();
+    if (has_eval && options_.eval_steps > 0 && step_ % options_.eval_steps == 0 && step_ < total && report)
+      report({step_, evaluate()});
   }
   flush();
+  if (has_eval && report) report({step_, evaluate()});
   return true;
 }
 
@@ -333,7 +386,8 @@ nlohmann::json PreferenceTrainer::checkpoint_identity() const {
   // What a resumed run must share with the run that wrote the checkpoint.
   return {{"method", method_name(options_.method)},
           {"seed", options_.seed},
-          {"pairs", pairs_.size()},
+          {"pairs", num_train_},
+          {"eval_pairs", static_cast<int64_t>(pairs_.size()) - num_train_},
           {"total_steps", total_steps()},
           {"optim", optimizer_name(options_.optim)},
           {"lora_r", lora_ ? lora_->options().r : 0}};

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 
+#include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
@@ -53,12 +54,67 @@ std::string reference_fingerprint(const PreferenceRunOptions& o, const std::stri
                       {"dtype", o.dtype}};
   // KTO's KL sequences pair each prompt with a completion from its block of this many examples.
   if (o.trainer.method == Method::Kto) j["kto_block"] = o.trainer.per_device_train_batch_size;
+  // The cache holds the eval pairs' reference values after the training pairs'.
+  if (!o.eval_data.empty()) j["eval_data"] = file_identity(o.eval_data);
+  if (o.eval_split > 0) j["eval_split"] = {o.eval_split, o.trainer.seed};
   if (features) {
     j["sae"] = file_identity(o.sae);
     j["fpo_hook"] = o.fpo_hook;
     j["fpo_variant"] = fpo_variant_name(o.trainer.loss.fpo.variant);
   }
   return j.dump();
+}
+
+struct TrainingPairs {
+  std::vector<TokenizedPair> pairs;
+  std::vector<uint8_t> kto_labels;  // KTO only
+};
+
+TrainingPairs load_pairs(const std::string& path, bool kto, const PreferenceDataOptions& data_options,
+                         const lm::Tokenizer& tokenizer, const PreferenceTokenizerOptions& tokenization,
+                         int64_t kto_block, const std::string& what) {
+  TrainingPairs out;
+  PreferenceDataStats stats;
+  if (kto) {
+    auto data = tokenize_kto_data(read_kto_jsonl(path, data_options), tokenizer, tokenization);
+    if (!data.examples.empty()) {
+      auto kp = kto_training_pairs(data.examples, kto_block);
+      out.pairs = std::move(kp.pairs);
+      out.kto_labels = std::move(kp.desirable);
+    }
+    stats = data.stats;
+  } else {
+    auto data = tokenize_preference_data(read_preference_jsonl(path, data_options), tokenizer, tokenization);
+    out.pairs = std::move(data.pairs);
+    stats = data.stats;
+  }
+  std::cerr << "fpokit: " << what << "data: " << stats.summary() << "\n";
+  if (out.pairs.empty())
+    throw InputError("no usable " + std::string(kto ? "examples" : "pairs") + " in " + path + " (" + stats.summary() + ")");
+  return out;
+}
+
+// Moves round(fraction · N) pairs (at least 1), chosen by a permutation seeded with `seed`, out of
+// `data` into the returned eval set; both keep their file order.
+TrainingPairs split_off(TrainingPairs& data, double fraction, uint64_t seed) {
+  const auto n = static_cast<int64_t>(data.pairs.size());
+  if (!(fraction > 0 && fraction < 1)) throw InputError("--eval-split must be in (0, 1), got " + std::to_string(fraction));
+  const int64_t n_eval = std::max<int64_t>(1, std::llround(fraction * static_cast<double>(n)));
+  if (n_eval >= n)
+    throw InputError("--eval-split " + std::to_string(fraction) + " leaves no training data from " + std::to_string(n) +
+                     " examples");
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed ^ 0x5eed5eedull);
+  const auto perm = torch::randperm(n, gen, torch::kInt64);
+  std::vector<uint8_t> is_eval(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < n_eval; ++i) is_eval[static_cast<size_t>(perm[i].item<int64_t>())] = 1;
+  TrainingPairs train, eval;
+  for (int64_t i = 0; i < n; ++i) {
+    auto& to = is_eval[static_cast<size_t>(i)] ? eval : train;
+    to.pairs.push_back(std::move(data.pairs[static_cast<size_t>(i)]));
+    if (!data.kto_labels.empty()) to.kto_labels.push_back(data.kto_labels[static_cast<size_t>(i)]);
+  }
+  data = std::move(train);
+  return eval;
 }
 
 }  // namespace
@@ -82,27 +138,18 @@ bool run_preference_training(PreferenceRunOptions o) {
   }
   // KTO reads unpaired prompt/completion/label rows; its examples travel as (example, KL
   // sequence) pairs (kto_pairs.h), so the rest of the run is the same for every method.
-  std::vector<TokenizedPair> pairs;
-  std::vector<uint8_t> kto_labels;
-  {
-    const bool kto = method == Method::Kto;
-    const auto stats = [&]() -> PreferenceDataStats {
-      if (kto) {
-        auto data = tokenize_kto_data(read_kto_jsonl(o.data, data_options), *tokenizer, o.tokenization);
-        if (!data.examples.empty()) {
-          auto kp = kto_training_pairs(data.examples, o.trainer.per_device_train_batch_size);
-          pairs = std::move(kp.pairs);
-          kto_labels = std::move(kp.desirable);
-        }
-        return data.stats;
-      }
-      auto data = tokenize_preference_data(read_preference_jsonl(o.data, data_options), *tokenizer, o.tokenization);
-      pairs = std::move(data.pairs);
-      return data.stats;
-    }();
-    std::cerr << "fpokit: data: " << stats.summary() << "\n";
-    if (pairs.empty())
-      throw InputError("no usable " + std::string(kto ? "examples" : "pairs") + " in " + o.data + " (" + stats.summary() + ")");
+  const bool kto = method == Method::Kto;
+  auto train_data = load_pairs(o.data, kto, data_options, *tokenizer, o.tokenization,
+                               o.trainer.per_device_train_batch_size, "");
+  TrainingPairs eval_data;
+  if (!o.eval_data.empty() && o.eval_split > 0) throw InputError("give --eval-data or --eval-split, not both");
+  if (!o.eval_data.empty()) {
+    eval_data = load_pairs(o.eval_data, kto, data_options, *tokenizer, o.tokenization,
+                           o.trainer.per_device_train_batch_size, "eval ");
+  } else if (o.eval_split > 0) {
+    eval_data = split_off(train_data, o.eval_split, o.trainer.seed);
+    std::cerr << "fpokit: eval: " << eval_data.pairs.size() << " of the " << (train_data.pairs.size() + eval_data.pairs.size())
+              << (kto ? " examples" : " pairs") << " held out (--eval-split " << o.eval_split << ")\n";
   }
 
   const auto device = lm::parse_device(o.device);
@@ -149,8 +196,13 @@ bool run_preference_training(PreferenceRunOptions o) {
     o.lora->seed = o.trainer.seed;
     adapters = lm::LoraAdapters::attach(*policy, *o.lora);
   }
-  PreferenceTrainer trainer(o.trainer, policy, std::move(pairs), probe);
-  if (method == Method::Kto) trainer.use_kto_labels(std::move(kto_labels));
+  PreferenceTrainer trainer(o.trainer, policy, std::move(train_data.pairs), probe);
+  if (!eval_data.pairs.empty()) trainer.set_eval_pairs(std::move(eval_data.pairs));
+  if (kto) {
+    auto labels = std::move(train_data.kto_labels);
+    labels.insert(labels.end(), eval_data.kto_labels.begin(), eval_data.kto_labels.end());
+    trainer.use_kto_labels(std::move(labels));
+  }
   if (adapters) trainer.use_lora(&*adapters);
   const bool needs_reference = method != Method::Simpo && method != Method::Orpo && method != Method::Sft;
   const bool tdpo = method == Method::Tdpo1 || method == Method::Tdpo2;
@@ -185,6 +237,12 @@ bool run_preference_training(PreferenceRunOptions o) {
     for (const auto& [k, v] : m.values) line[k] = v;
     metrics << line.dump() << '\n';
     metrics.flush();
+    if (m.values.count("eval_loss")) {  // an evaluation: its own stderr line, not the progress line
+      const auto acc = m.values.find("eval_rewards/accuracies");
+      progress.message("eval at step " + std::to_string(m.step) + ": loss " + std::to_string(m.values.at("eval_loss")) +
+                       (acc != m.values.end() ? ", reward accuracy " + std::to_string(acc->second) : std::string()));
+      return;
+    }
     char buf[160];
     std::snprintf(buf, sizeof buf, "loss %.4f acc %.2f margin %.3f lr %.2e", m.values.count("loss") ? m.values.at("loss") : 0.0,
                   m.values.count("rewards/accuracies") ? m.values.at("rewards/accuracies") : 0.0,

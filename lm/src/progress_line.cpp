@@ -60,6 +60,13 @@ void ProgressLine::update(int64_t done, const std::string& metrics, bool force) 
   std::fflush(stderr);
 }
 
+void ProgressLine::message(const std::string& text) {
+  if (tty_ && drawn_) std::fprintf(stderr, "\r\033[K");
+  drawn_ = false;
+  std::fprintf(stderr, "%s\n", text.c_str());
+  std::fflush(stderr);
+}
+
 void ProgressLine::finish() {
   if (finished_) return;
   finished_ = true;

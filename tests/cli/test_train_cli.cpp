@@ -209,6 +209,31 @@ TEST_CASE("train --dtype bfloat16 trains in mixed precision and writes a bfloat1
                            base->named_parameters()["model.layers.0.mlp.up_proj.weight"]));
 }
 
+TEST_CASE("train --eval-split holds pairs out and logs eval metrics", "[cli][train][eval]") {
+  TempDir tmp;
+  auto r = run_command(fpokit_cmd("train --method dpo" + kFlags + " --eval-split 0.25 --eval-steps 6 --out " +
+                                  quoted(tmp / "out")));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.err, Catch::Contains("6 of the 24 pairs held out"));
+  CHECK_THAT(r.err, Catch::Contains("eval at step 12: loss"));
+  std::ifstream in(tmp / "out/metrics.jsonl");
+  std::string line;
+  std::vector<int64_t> eval_steps;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("eval_loss")) {
+      eval_steps.push_back(j["step"].get<int64_t>());
+      CHECK(j.contains("eval_rewards/accuracies"));
+    }
+  }
+  CHECK(eval_steps == std::vector<int64_t>{6, 12});
+  r = run_command(fpokit_cmd("train --method dpo" + kFlags + " --eval-split 0.25 --eval-data " + kPrefs + " --out " +
+                             quoted(tmp / "bad")));
+  check_one_line_error(r, "--eval-data or --eval-split, not both");
+  CHECK_FALSE(std::filesystem::exists(tmp / "bad"));
+}
+
 TEST_CASE("bad preference-training input gives a clear error and writes nothing", "[cli][train][errors]") {
   TempDir tmp;
   const auto out = tmp / "out";

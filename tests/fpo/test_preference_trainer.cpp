@@ -280,3 +280,51 @@ TEST_CASE("bfloat16 training keeps float32 master weights under autocast", "[fpo
   CHECK(fp32_steps.at(0).at("logps/chosen") != mixed_steps.at(0).at("logps/chosen"));
   CHECK(std::abs(fp32_steps.at(0).at("logps/chosen") - mixed_steps.at(0).at("logps/chosen")) < 0.5);
 }
+
+TEST_CASE("eval pairs are evaluated on schedule and never trained on", "[fpo][trainer][eval]") {
+  ThreadLimit threads;
+  auto run = [](bool with_eval, std::vector<StepMetrics>* reports) {
+    PreferenceTrainerOptions o;
+    o.method = Method::Dpo;
+    o.learning_rate = 1e-3;
+    o.lr_scheduler_type = sae::LrScheduler::Constant;
+    o.max_steps = 10;
+    o.per_device_train_batch_size = 8;
+    o.logging_steps = 5;
+    o.eval_steps = 4;
+    o.per_device_eval_batch_size = 3;  // uneven last batch: the averages weigh by pairs
+    o.loss.dpo.beta = 0.5;
+    auto policy = lm::load_model(tiny_model(), {torch::kCPU, torch::kFloat32});
+    auto all = synthetic_pairs(16);
+    PreferenceTrainer trainer(o, policy, all);
+    if (with_eval) {
+      // Eval pairs: 5 of the training pairs, so a trained model must rank them right.
+      trainer.set_eval_pairs({all.begin(), all.begin() + 5});
+    }
+    trainer.precompute_reference(lm::load_model(tiny_model(), {torch::kCPU, torch::kFloat32}));
+    if (with_eval) {
+      const auto before = trainer.evaluate();
+      CHECK(before.at("eval_loss") == Approx(std::log(2.0)).epsilon(1e-6));  // policy == reference
+      CHECK(before.at("eval_rewards/margins") == 0.0);
+    }
+    trainer.train([&](const StepMetrics& m) { reports->push_back(m); });
+    return policy;
+  };
+  std::vector<StepMetrics> with, without;
+  const auto a = run(true, &with);
+  const auto b = run(false, &without);
+  // Evaluation changes nothing in training: same weights, same training reports.
+  for (const auto& p : a->named_parameters()) {
+    INFO(p.key());
+    CHECK(torch::equal(p.value(), b->named_parameters()[p.key()]));
+  }
+  std::vector<int64_t> eval_steps, train_steps;
+  for (const auto& m : with) (m.values.count("eval_loss") ? eval_steps : train_steps).push_back(m.step);
+  CHECK(eval_steps == std::vector<int64_t>{4, 8, 10});
+  CHECK(train_steps == std::vector<int64_t>{5, 10});
+  CHECK(without.size() == 2);
+  const auto& last = with.back().values;
+  CHECK(last.at("eval_rewards/accuracies") == 1.0);
+  CHECK(last.at("eval_loss") < std::log(2.0));
+  for (const auto& [k, v] : last) CHECK(k.rfind("eval_", 0) == 0);
+}

@@ -58,6 +58,12 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
                "Recompute each block's activations in the backward: less memory, ~1 more forward per step");
   cmd.add_option("--max-grad-norm", t.max_grad_norm, "Gradient clipping (0: off)")->capture_default_str();
   cmd.add_option("--seed", t.seed, "Seed for the batch order")->capture_default_str();
+  cmd.add_option("--eval-data", r.eval_data, "Held-out JSONL evaluated during training (eval_* metrics)");
+  cmd.add_option("--eval-split", r.eval_split, "Hold out this fraction of --data for evaluation instead (seeded)")
+      ->capture_default_str();
+  cmd.add_option("--eval-steps", t.eval_steps, "Evaluate every N steps (0: at the end only)")->capture_default_str();
+  cmd.add_option("--per-device-eval-batch-size", t.per_device_eval_batch_size, "Pairs per evaluation batch")
+      ->capture_default_str();
   cmd.add_option("--logging-steps", t.logging_steps, "Log every N steps")->capture_default_str();
   cmd.add_option("--save-steps", t.save_steps, "Checkpoint every N steps (0: never)")->capture_default_str();
 

@@ -62,6 +62,10 @@ struct PreferenceTrainerOptions {
   // optimizer steps (0: never), written atomically; stop_after_steps > 0 stops early with one.
   std::filesystem::path output_dir;
   int64_t save_steps = 0;
+  // Evaluation on the eval pairs (set_eval_pairs) every eval_steps optimizer steps (0: only at the
+  // end of training), in batches of per_device_eval_batch_size, reported with TRL's "eval_" names.
+  int64_t eval_steps = 0;
+  int64_t per_device_eval_batch_size = 8;
   int64_t stop_after_steps = 0;
 };
 
@@ -82,8 +86,16 @@ class PreferenceTrainer {
   // the reference may be the policy itself: its adapters are switched off for reference passes.
   void precompute_reference(const lm::CausalLM& reference);
 
+  // Held-out pairs: their reference values are computed with the training pairs' (call before
+  // precompute_reference/set_reference_values), they never enter a training batch, and train()
+  // reports their loss and metrics, prefixed "eval_", every eval_steps and at the end.
+  void set_eval_pairs(std::vector<TokenizedPair> eval);
+  // Loss and metrics over the eval pairs (policy in eval mode, no gradient), "eval_" names.
+  std::map<std::string, double> evaluate();
+
   // KTO: the pairs are kto_training_pairs() (example, KL sequence) and these their labels
-  // (1 desirable, 0 undesirable). Required for Method::Kto, before train().
+  // (1 desirable, 0 undesirable), for the training then the eval pairs. Required for Method::Kto,
+  // before train().
   void use_kto_labels(std::vector<uint8_t> desirable);
 
   // Trains only these LoRA adapters (attached to the policy; lm/lora.h) instead of all weights.
@@ -124,12 +136,21 @@ class PreferenceTrainer {
   lm::CausalLM policy_;
   lm::LoraAdapters* lora_ = nullptr;
   std::vector<uint8_t> kto_desirable_;
+  int64_t num_train_ = 0;  // pairs_[0, num_train_) train; the rest are eval pairs
   lm::CausalLM reference_model_;  // TDPO only
   std::vector<TokenizedPair> pairs_;
   FeatureProbe probe_;
   ReferenceValues reference_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   void make_optimizer(std::vector<torch::Tensor> parameters);
+  // The loss of the pairs `indices` (policy forward with gradient unless under NoGradGuard, the
+  // reference values, KTO's split by label) and what is logged beside it.
+  struct BatchLoss {
+    LossResult result;
+    torch::Tensor mean_logits_chosen, mean_logits_rejected;  // undefined for KTO
+    int64_t tokens = 0;                                      // non-padding tokens
+  };
+  BatchLoss batch_loss(const std::vector<int64_t>& indices);
  
   nlohmann::json checkpoint_identity() const;
   int64_t step_ = 0;

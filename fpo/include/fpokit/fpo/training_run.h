@@ -35,6 +35,9 @@ struct PreferenceRunOptions {
   std::string sae;
   std::string fpo_hook;          // empty: the SAE's own hook
   std::string reference_cache;   // empty: <out>/reference_cache.h5
+  // Evaluation: a held-out file, or a seeded fraction of --data (trainer.eval_steps says when).
+  std::string eval_data;
+  double eval_split = 0.0;
   // LoRA: train adapters on a frozen base. The reference (when it is the starting model) is the
   // policy with its adapters switched off, so no second copy of the model is loaded.
   std::optional<lm::LoraOptions> lora;

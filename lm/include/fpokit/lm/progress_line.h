@@ -19,6 +19,9 @@ class ProgressLine {
   // `done` units so far; `metrics` is appended after the rate and ETA.
   void update(int64_t done, const std::string& metrics = "", bool force = false);
   void finish();
+  // A line of its own (an evaluation result, a warning) that does not break the progress line:
+  // on a terminal the progress line is cleared, the message printed, and the line redrawn next update.
+  void message(const std::string& text);
 
   // 1234567 -> "1.23M"; 950 -> "950".
   static std::string human(double value);
