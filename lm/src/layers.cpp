@@ -27,7 +27,9 @@ Conv1DImpl::Conv1DImpl(int64_t in_features, int64_t out_features, const torch::T
 torch::Tensor Conv1DImpl::forward(const torch::Tensor& x) {
   auto sizes = x.sizes().vec();
   sizes.back() = weight.size(1);
-  return torch::addmm(bias, x.reshape({-1, x.size(-1)}), weight).view(sizes);
+  auto y = torch::addmm(bias, x.reshape({-1, x.size(-1)}), weight).view(sizes);
+  if (lora && lora->enabled) y = y + lora->delta(x, is_training());
+  return y;
 }
 
 EmbeddingImpl::EmbeddingImpl(int64_t num_embeddings, int64_t dim, const torch::TensorOptions& options) {

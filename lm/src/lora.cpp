@@ -25,7 +25,22 @@ bool ends_with(const std::string& s, const std::string& suffix) {
          (s.size() == suffix.size() || s[s.size() - suffix.size() - 1] == '.');
 }
 
-LinearImpl& as_linear(const std::shared_ptr<torch::nn::Module>& m) { return *std::dynamic_pointer_cast<LinearImpl>(m); }
+// The adaptable layers: Linear (W [out, in]) and GPT-2's Conv1D (W [in, out], PEFT's
+// fan_in_fan_out). A view of either with what LoRA needs.
+struct Adaptable {
+  torch::Tensor* weight = nullptr;
+  std::shared_ptr<LoraAdapter>* lora = nullptr;
+  bool transposed = false;  // Conv1D
+  int64_t in() const { return weight->size(transposed ? 0 : 1); }
+  int64_t out() const { return weight->size(transposed ? 1 : 0); }
+  explicit operator bool() const { return weight != nullptr; }
+};
+
+Adaptable adaptable(const std::shared_ptr<torch::nn::Module>& m) {
+  if (auto l = std::dynamic_pointer_cast<LinearImpl>(m)) return {&l->weight, &l->lora, false};
+  if (auto c = std::dynamic_pointer_cast<Conv1DImpl>(m)) return {&c->weight, &c->lora, true};
+  return {};
+}
 
 }  // namespace
 
@@ -45,8 +60,7 @@ LoraAdapters LoraAdapters::attach(CausalLMImpl& model, const LoraOptions& option
       options.target_regex.empty() ? std::nullopt : std::optional<std::regex>(std::regex(options.target_regex));
   bool regex_used = false;
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {
-    auto linear = std::dynamic_pointer_cast<LinearImpl>(item.value());
-    if (!linear) continue;
+    if (!adaptable(item.value())) continue;
     linear_names.push_back(item.key());
     if (pattern) {
       if (std::regex_match(item.key(), *pattern)) {
@@ -67,32 +81,32 @@ LoraAdapters LoraAdapters::attach(CausalLMImpl& model, const LoraOptions& option
     for (const auto& n : linear_names) leaves.insert(n.substr(n.rfind('.') + 1));
     std::string have;
     for (const auto& l : leaves) have += (have.empty() ? "" : ", ") + l;
-    return have.empty() ? std::string("none: its projections are not Linear layers") : have;
+    return have;
   };
   if (pattern && !regex_used)
-    throw ConfigError("LoRA target_modules regex '" + options.target_regex + "' matches no Linear layer (the model has: " +
+    throw ConfigError("LoRA target_modules regex '" + options.target_regex + "' matches no Linear or Conv1D layer (the model has: " +
                       leaf_names() + ")");
   for (size_t t = 0; t < options.targets.size() && !pattern; ++t) {
     if (target_used[t]) continue;
-    throw ConfigError("--lora-targets: no Linear layer named " + options.targets[t] + " in this model (it has: " +
+    throw ConfigError("--lora-targets: no Linear or Conv1D layer named " + options.targets[t] + " in this model (it has: " +
                       leaf_names() + ")");
   }
   for (auto& p : model.parameters()) p.set_requires_grad(false);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
   for (auto& [name, module] : out.layers_) {
-    auto& linear = as_linear(module);
-    const int64_t in = linear.weight.size(1), outf = linear.weight.size(0);
+    auto layer = adaptable(module);
+    const int64_t in = layer.in(), outf = layer.out();
     auto adapter = std::make_shared<LoraAdapter>();
     // kaiming_uniform with a = √5 (PEFT, torch Linear): bound = 1/√in.
     const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-    adapter->A = torch::empty({options.r, in}, torch::kFloat32).uniform_(-bound, bound, gen).to(linear.weight.device());
-    adapter->B = torch::zeros({outf, options.r}, torch::TensorOptions().dtype(torch::kFloat32).device(linear.weight.device()));
+    adapter->A = torch::empty({options.r, in}, torch::kFloat32).uniform_(-bound, bound, gen).to(layer.weight->device());
+    adapter->B = torch::zeros({outf, options.r}, torch::TensorOptions().dtype(torch::kFloat32).device(layer.weight->device()));
     adapter->A.set_requires_grad(true);
     adapter->B.set_requires_grad(true);
     adapter->scale = options.alpha / (options.use_rslora ? std::sqrt(static_cast<double>(options.r))
                                                          : static_cast<double>(options.r));
     adapter->dropout = options.dropout;
-    linear.lora = adapter;
+    *layer.lora = adapter;
   }
   return out;
 }
@@ -100,7 +114,7 @@ LoraAdapters LoraAdapters::attach(CausalLMImpl& model, const LoraOptions& option
 std::vector<std::pair<std::string, torch::Tensor>> LoraAdapters::named_parameters() const {
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& [name, module] : layers_) {
-    const auto& a = *as_linear(module).lora;
+    const auto& a = **adaptable(module).lora;
     out.emplace_back(name + ".lora_A.weight", a.A);
     out.emplace_back(name + ".lora_B.weight", a.B);
   }
@@ -115,7 +129,7 @@ std::vector<torch::Tensor> LoraAdapters::parameters() const {
 
 void LoraAdapters::set_enabled(bool enabled) {
   for (auto& [name, module] : layers_)
-    if (as_linear(module).lora) as_linear(module).lora->enabled = enabled;
+    if (auto& lora = *adaptable(module).lora) lora->enabled = enabled;
 }
 
 LoraAdapters LoraAdapters::load_peft(CausalLMImpl& model, const std::filesystem::path& dir) {
@@ -133,7 +147,8 @@ LoraAdapters LoraAdapters::load_peft(CausalLMImpl& model, const std::filesystem:
   };
   if (c.value("peft_type", "LORA") != "LORA") refuse("peft_type " + c.value("peft_type", std::string()));
   if (c.value("use_dora", false)) refuse("use_dora");
-  if (c.value("fan_in_fan_out", false)) refuse("fan_in_fan_out (Conv1D targets)");
+  // fan_in_fan_out: PEFT sets it for Conv1D targets (GPT-2), whose weights fpokit knows to be
+  // stored [in, out] whatever the flag says, as PEFT itself does.
   if (c.value("lora_bias", false)) refuse("lora_bias");
   for (const char* key : {"rank_pattern", "alpha_pattern"})
     if (c.contains(key) && c[key].is_object() && !c[key].empty()) refuse(std::string("a non-empty ") + key);
@@ -203,7 +218,7 @@ void LoraAdapters::save_peft(const std::filesystem::path& dir, const std::string
                                  {"target_modules", options_.target_regex.empty() ? nlohmann::json(options_.targets)
                                                                                   : nlohmann::json(options_.target_regex)},
                                  {"bias", "none"},
-                                 {"fan_in_fan_out", false},
+                                 {"fan_in_fan_out", any_transposed()},
                                  {"inference_mode", true},
                                  {"init_lora_weights", true},
                                  {"use_rslora", options_.use_rslora},
@@ -216,14 +231,22 @@ void LoraAdapters::save_peft(const std::filesystem::path& dir, const std::string
   });
 }
 
+bool LoraAdapters::any_transposed() const {
+  for (const auto& [name, module] : layers_)
+    if (adaptable(module).transposed) return true;
+  return false;
+}
+
 void LoraAdapters::merge() {
   torch::NoGradGuard no_grad;
   for (auto& [name, module] : layers_) {
-    auto& linear = as_linear(module);
-    if (!linear.lora) continue;
-    const auto& a = *linear.lora;
-    linear.weight.add_((torch::matmul(a.B, a.A) * a.scale).to(linear.weight.scalar_type()));
-    linear.lora.reset();
+    auto layer = adaptable(module);
+    if (!*layer.lora) continue;
+    const auto& a = **layer.lora;
+    auto update = torch::matmul(a.B, a.A) * a.scale;  // [out, in]
+    if (layer.transposed) update = update.t();
+    layer.weight->add_(update.to(layer.weight->scalar_type()));
+    layer.lora->reset();
   }
   layers_.clear();
 }

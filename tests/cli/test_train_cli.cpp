@@ -172,7 +172,7 @@ TEST_CASE("train with LoRA saves a PEFT adapter and merges it" , "[cli][train][l
   r = run_command(fpokit_cmd("train --method dpo" + kLoraFlags + " --out " + quoted(tmp / "split2") + " --resume"));
   check_one_line_error(r, "lora_r");
   r = run_command(fpokit_cmd("train --method dpo" + kLoraFlags + " --lora-targets qkv --lora-r 2 --out " + quoted(tmp / "bad")));
-  check_one_line_error(r, "no Linear layer named qkv");
+  check_one_line_error(r, "no Linear or Conv1D layer named qkv");
   CHECK_FALSE(std::filesystem::exists(tmp / "bad"));
 }
 

@@ -22,7 +22,8 @@ namespace {
 const std::filesystem::path kPeftAdapter = test::fixture("lora") / "peft-llama-gqa";
 
 struct LoraExpected {
-  lm::SafetensorsFile file{kPeftAdapter / "expected.safetensors"};
+  explicit LoraExpected(const std::filesystem::path& adapter = kPeftAdapter) : file(adapter / "expected.safetensors") {}
+  lm::SafetensorsFile file;
   torch::Tensor ids = file.load("input_ids").to(torch::kInt64);
   torch::Tensor mask = file.load("attention_mask").to(torch::kInt64);
 };
@@ -56,6 +57,25 @@ TEST_CASE("a PEFT adapter gives PEFT's logits adapted disabled and merged", "[mo
 
   adapters.merge();
   CHECK(adapters.size() == 0);
+  CHECK(test::max_abs_diff_on(logits_of(model, e), e.file.load("logits_merged"), e.mask) < 1e-4);
+}
+
+TEST_CASE("a PEFT adapter on GPT-2's Conv1D layers gives PEFT's logits", "[models][lora]") {
+  const auto dir = test::fixture("lora") / "peft-gpt2";
+  LoraExpected e(dir);
+  auto model = lm::load_model(test::model_fixture("gpt2"), {torch::kCPU, torch::kFloat32});
+  model->eval();
+  auto adapters = lm::LoraAdapters::load_peft(*model, dir);
+  CHECK(adapters.size() == 2 * static_cast<size_t>(model->config().num_layers));
+  CHECK(test::max_abs_diff_on(logits_of(model, e), e.file.load("logits_adapted"), e.mask) < 1e-4);
+  adapters.set_enabled(false);
+  CHECK(test::max_abs_diff_on(logits_of(model, e), e.file.load("logits_base"), e.mask) < 1e-4);
+  adapters.set_enabled(true);
+  test::TempDir tmp;
+  adapters.save_peft(tmp / "a", "gpt2");
+  std::ifstream cfg(tmp / "a" / "adapter_config.json");
+  CHECK(nlohmann::json::parse(cfg).at("fan_in_fan_out") == true);
+  adapters.merge();
   CHECK(test::max_abs_diff_on(logits_of(model, e), e.file.load("logits_merged"), e.mask) < 1e-4);
 }
 
@@ -113,7 +133,7 @@ TEST_CASE("LoRA bad targets and bad adapters give one clear error", "[models][lo
   lm::LoraOptions options;
   options.targets = {"q_proj", "qkv_proj"};
   CHECK_THROWS_WITH(lm::LoraAdapters::attach(*model, options),
-                    Catch::Contains("no Linear layer named qkv_proj") && Catch::Contains("o_proj"));
+                    Catch::Contains("no Linear or Conv1D layer named qkv_proj") && Catch::Contains("o_proj"));
   options.targets = {"q_proj"};
   options.r = 0;
   CHECK_THROWS_AS(lm::LoraAdapters::attach(*model, options), ConfigError);

@@ -30,9 +30,11 @@ TORCH_MODULE(Linear);
 class Conv1DImpl : public torch::nn::Module {
  public:
   Conv1DImpl(int64_t in_features, int64_t out_features, const torch::TensorOptions& options);
+  // x W + b, plus the LoRA update when an adapter is attached and enabled (PEFT's fan_in_fan_out).
   torch::Tensor forward(const torch::Tensor& x);
   torch::Tensor weight;
   torch::Tensor bias;
+  std::shared_ptr<LoraAdapter> lora;
 };
 TORCH_MODULE(Conv1D);
 

@@ -1,5 +1,6 @@
 #pragma once
-// LoRA adapters (Hu et al. 2021) on a model's Linear layers, in PEFT's conventions so that PEFT
+// LoRA adapters (Hu et al. 2021) on a model's Linear layers (and GPT-2's Conv1D, whose weight is
+// stored transposed: PEFT's fan_in_fan_out), in PEFT's conventions so that PEFT
 // loads what fpokit saves: for a target layer W [out, in],
 //   y = x Wᵀ + b + (alpha / r) · dropout(x) Aᵀ Bᵀ,   A [r, in] ~ kaiming_uniform(a=√5), B [out, r] = 0
 // (PEFT's default init: the adapted model starts equal to the base). The base weights are frozen.
@@ -39,7 +40,7 @@ struct LoraOptions {
 
 class LoraAdapters {
  public:
-  // Attaches an adapter to every Linear whose module name ends with a target, and freezes every
+  // Attaches an adapter to every Linear or Conv1D whose module name ends with a target, and freezes every
   // base parameter. Throws ConfigError when a target matches no Linear (listing the Linear names
   // the model has) or r < 1.
   static LoraAdapters attach(CausalLMImpl& model, const LoraOptions& options);
@@ -53,16 +54,17 @@ class LoraAdapters {
 
   // Reads a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) onto `model`:
   // target_modules as a list of names or a regex string, use_rslora (scale alpha/√r). Strict: one
-  // InputError lists every missing, unexpected and mis-shaped tensor; DoRA, rank/alpha patterns,
-  // LoRA biases and fan_in_fan_out (GPT-2's Conv1D) are refused with an InputError.
+  // InputError lists every missing, unexpected and mis-shaped tensor; DoRA, rank/alpha patterns
+  // and LoRA biases are refused with an InputError.
   static LoraAdapters load_peft(CausalLMImpl& model, const std::filesystem::path& dir);
 
   // adapter_config.json + adapter_model.safetensors (float32), atomically into `dir`.
   void save_peft(const std::filesystem::path& dir, const std::string& base_model) const;
-  // W += scale · B A for every adapter, then detaches them (the model becomes a plain model).
+  // W += scale · B A (Conv1D: its transpose) for every adapter, then detaches them (the model becomes a plain model).
   void merge();
 
  private:
+  bool any_transposed() const;  // a Conv1D target (PEFT's fan_in_fan_out)
   LoraOptions options_;
   std::vector<std::pair<std::string, std::shared_ptr<torch::nn::Module>>> layers_;  // module path, LinearImpl
 };
