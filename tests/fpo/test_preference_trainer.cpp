@@ -10,6 +10,7 @@
 
 #include "fpokit/fpo/preference_trainer.h"
 #include "fpokit/lm/load_model.h"
+#include "fpokit/lm/lora.h"
 #include "fpokit/lm/safetensors.h"
 #include "fpokit/sae/sparse_autoencoder.h"
 #include "test_support.h"
@@ -327,4 +328,47 @@ TEST_CASE("eval pairs are evaluated on schedule and never trained on", "[fpo][tr
   CHECK(last.at("eval_rewards/accuracies") == 1.0);
   CHECK(last.at("eval_loss") < std::log(2.0));
   for (const auto& [k, v] : last) CHECK(k.rfind("eval_", 0) == 0);
+}
+
+TEST_CASE("LoRA runs take the base with adapters off as reference and train only the adapters",
+          "[fpo][trainer][lora]") {
+  ThreadLimit threads;
+  auto s = random_sae();
+  const auto method = GENERATE(Method::Tdpo1, Method::Fpo, Method::Dpo);
+  DYNAMIC_SECTION(method_name(method)) {
+    PreferenceTrainerOptions o;
+    o.method = method;
+    o.learning_rate = 3e-3;
+    o.lr_scheduler_type = sae::LrScheduler::Constant;
+    o.max_steps = 40;
+    o.per_device_train_batch_size = 16;
+    o.logging_steps = 1;
+    o.loss.dpo.beta = o.loss.tdpo.beta = o.loss.fpo.beta = 0.5;
+    o.loss.fpo.top_k = 16;
+    FeatureProbe probe;
+    if (method == Method::Fpo) probe = {s.get(), lm::HookName::parse("blocks.1.hook_resid_post"), FpoVariant::Paper};
+    auto policy = lm::load_model(tiny_model(), {torch::kCPU, torch::kFloat32});
+    std::map<std::string, torch::Tensor> base;
+    for (const auto& p : policy->named_parameters()) base[p.key()] = p.value().clone();
+    lm::LoraOptions lo;
+    lo.r = 4;
+    lo.targets = {"q_proj", "v_proj", "up_proj", "down_proj"};
+    auto adapters = lm::LoraAdapters::attach(*policy, lo);
+    PreferenceTrainer trainer(o, policy, synthetic_pairs(16), probe);
+    trainer.use_lora(&adapters);
+    trainer.precompute_reference(policy);  // the policy itself: adapters are switched off for it
+    std::vector<std::map<std::string, double>> steps;
+    trainer.train([&](const StepMetrics& m) { steps.push_back(m.values); });
+    // Step 1: B = 0, so the adapted policy is its reference exactly.
+    CHECK(steps.at(0).at("rewards/margins") == 0.0);
+    if (method == Method::Tdpo1) CHECK(steps.at(0).at("kl/chosen") == 0.0);
+    if (method == Method::Fpo) CHECK(steps.at(0).at("fpo/feature_mse/chosen") == 0.0);
+    CHECK(steps.back().at("rewards/accuracies") == 1.0);
+    for (const auto& p : policy->named_parameters()) {
+      INFO(p.key());
+      CHECK(torch::equal(p.value(), base[p.key()]));
+    }
+    // TDPO's online reference forward saw the adapters off: KL grows from 0 as they train.
+    if (method == Method::Tdpo1) CHECK(steps.back().at("kl/chosen") > 0.0);
+  }
 }
