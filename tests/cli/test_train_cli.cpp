@@ -47,6 +47,12 @@ void check_one_line_error(const test::CommandResult& r, const std::string& needl
   CHECK(std::count(r.err.begin(), r.err.end(), '\n') <= 2);
 }
 
+// A run refused before anything is written: one clear line, and no output folder.
+void check_rejected(const std::string& command, const std::string& needle, const std::filesystem::path& out) {
+  check_one_line_error(run_command(fpokit_cmd(command)), needle);
+  CHECK_FALSE(std::filesystem::exists(out));
+}
+
 }  // namespace
 
 TEST_CASE("train dpo writes a loadable model and TRL-named metrics", "[cli][train]") {
@@ -171,9 +177,8 @@ TEST_CASE("train with LoRA saves a PEFT adapter and merges it" , "[cli][train][l
   REQUIRE(r.exit_code == 0);
   r = run_command(fpokit_cmd("train --method dpo" + kLoraFlags + " --out " + quoted(tmp / "split2") + " --resume"));
   check_one_line_error(r, "lora_r");
-  r = run_command(fpokit_cmd("train --method dpo" + kLoraFlags + " --lora-targets qkv --lora-r 2 --out " + quoted(tmp / "bad")));
-  check_one_line_error(r, "no Linear or Conv1D layer named qkv");
-  CHECK_FALSE(std::filesystem::exists(tmp / "bad"));
+  check_rejected("train --method dpo" + kLoraFlags + " --lora-targets qkv --lora-r 2 --out " + quoted(tmp / "bad"),
+                 "no Linear or Conv1D layer named qkv", tmp / "bad");
 }
 
 TEST_CASE("train kto reads prompt/completion/label rows and learns", "[cli][train][kto]") {
@@ -190,10 +195,8 @@ TEST_CASE("train kto reads prompt/completion/label rows and learns", "[cli][trai
   CHECK(m["rewards/margins"].get<double>() > 0.5);
   CHECK(std::filesystem::exists(tmp / "out/model/model.safetensors"));
   // Preference pairs are not KTO rows: one clear line naming the missing field.
-  r = run_command(fpokit_cmd("train --method kto --model " + kModel + " --data " + kPrefs + " --quiet --out " +
-                             quoted(tmp / "bad")));
-  check_one_line_error(r, "tiny-prefs.jsonl:1: missing field \"label\"");
-  CHECK_FALSE(std::filesystem::exists(tmp / "bad"));
+  check_rejected("train --method kto --model " + kModel + " --data " + kPrefs + " --quiet --out " + quoted(tmp / "bad"),
+                 "tiny-prefs.jsonl:1: missing field \"label\"", tmp / "bad");
 }
 
 TEST_CASE("train --dtype bfloat16 trains in mixed precision and writes a bfloat16 model", "[cli][train][bf16]") {
@@ -228,10 +231,8 @@ TEST_CASE("train --eval-split holds pairs out and logs eval metrics", "[cli][tra
     }
   }
   CHECK(eval_steps == std::vector<int64_t>{6, 12});
-  r = run_command(fpokit_cmd("train --method dpo" + kFlags + " --eval-split 0.25 --eval-data " + kPrefs + " --out " +
-                             quoted(tmp / "bad")));
-  check_one_line_error(r, "--eval-data or --eval-split, not both");
-  CHECK_FALSE(std::filesystem::exists(tmp / "bad"));
+  check_rejected("train --method dpo" + kFlags + " --eval-split 0.25 --eval-data " + kPrefs + " --out " + quoted(tmp / "bad"),
+                 "--eval-data or --eval-split, not both", tmp / "bad");
 }
 
 TEST_CASE("bad preference-training input gives a clear error and writes nothing", "[cli][train][errors]") {

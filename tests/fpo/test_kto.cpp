@@ -11,6 +11,7 @@
 #include "fpokit/fpo/preference_trainer.h"
 #include "fpokit/lm/errors.h"
 #include "fpokit/lm/load_model.h"
+#include "fpo/trainer_options.h"
 #include "test_support.h"
 
 using namespace fpokit;
@@ -100,13 +101,7 @@ TEST_CASE("KTO loss with unequal desirable and undesirable counts is TRL's formu
 TEST_CASE("KTO training raises desirable and lowers undesirable log-ratios", "[fpo][kto][trainer]") {
   const int saved = torch::get_num_threads();
   torch::set_num_threads(1);
-  PreferenceTrainerOptions o;
-  o.method = Method::Kto;
-  o.learning_rate = 1e-3;
-  o.lr_scheduler_type = sae::LrScheduler::Constant;
-  o.max_steps = 40;
-  o.per_device_train_batch_size = 8;
-  o.logging_steps = 40;
+  auto o = test::constant_lr_options(Method::Kto, 1e-3, 40, 8, 40);
   o.loss.kto.beta = 0.5;
   const auto model_dir = test::fixture("models/llama-gqa");
   auto policy = lm::load_model(model_dir, {torch::kCPU, torch::kFloat32});

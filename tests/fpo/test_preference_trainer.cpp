@@ -13,6 +13,7 @@
 #include "fpokit/lm/lora.h"
 #include "fpokit/lm/safetensors.h"
 #include "fpokit/sae/sparse_autoencoder.h"
+#include "fpo/trainer_options.h"
 #include "test_support.h"
 
 using namespace fpokit;
@@ -76,14 +77,8 @@ struct Run {
 
 Run train(Method method, double alpha = 0.5, int steps = 50, const sae::SparseAutoencoderImpl* sae_module = nullptr,
           OptimizerKind optim = OptimizerKind::AdamW) {
-  PreferenceTrainerOptions o;
-  o.method = method;
+  auto o = test::constant_lr_options(method, 1e-3, steps, 16, 5);
   o.optim = optim;
-  o.learning_rate = 1e-3;
-  o.lr_scheduler_type = sae::LrScheduler::Constant;
-  o.max_steps = steps;
-  o.per_device_train_batch_size = 16;
-  o.logging_steps = 5;
   o.loss.dpo.beta = 0.5;
   o.loss.tdpo.beta = 0.5;
   o.loss.fpo.beta = 0.5;
@@ -180,12 +175,8 @@ TEST_CASE("RMSprop learns and takes the step torch.optim.RMSprop takes", "[fpo][
 TEST_CASE("a loss that turns NaN stops training and keeps the last checkpoint", "[fpo][trainer][nan]") {
   ThreadLimit threads;
   test::TempDir tmp;
-  PreferenceTrainerOptions o;
-  o.method = Method::Dpo;
-  o.learning_rate = 1e30;  // the first step throws the weights to ±1e30; the next forward overflows
-  o.lr_scheduler_type = sae::LrScheduler::Constant;
-  o.max_steps = 10;
-  o.per_device_train_batch_size = 16;
+  // lr 1e30: the first step throws the weights to ±1e30; the next forward overflows.
+  auto o = test::constant_lr_options(Method::Dpo, 1e30, 10, 16);
   o.save_steps = 1;
   o.max_grad_norm = 0;
   o.output_dir = tmp / "out";
@@ -250,13 +241,7 @@ TEST_CASE("bfloat16 training keeps float32 master weights under autocast", "[fpo
   // lr 1e-6: AdamW moves each weight by ~1e-6, far below bfloat16's resolution at |w| ~ 0.02
   // (~1e-4), so training the bf16 weights themselves loses every update; autocast keeps them.
   auto run = [](torch::ScalarType param_dtype, std::optional<torch::ScalarType> autocast) {
-    PreferenceTrainerOptions o;
-    o.method = Method::Dpo;
-    o.learning_rate = 1e-6;
-    o.lr_scheduler_type = sae::LrScheduler::Constant;
-    o.max_steps = 3;
-    o.per_device_train_batch_size = 16;
-    o.logging_steps = 1;
+    auto o = test::constant_lr_options(Method::Dpo, 1e-6, 3, 16);
     o.autocast_dtype = autocast;
     auto policy = lm::load_model(tiny_model(), {torch::kCPU, param_dtype});
     const auto before = policy->named_parameters()["model.layers.0.mlp.up_proj.weight"].clone();
@@ -285,13 +270,7 @@ TEST_CASE("bfloat16 training keeps float32 master weights under autocast", "[fpo
 TEST_CASE("eval pairs are evaluated on schedule and never trained on", "[fpo][trainer][eval]") {
   ThreadLimit threads;
   auto run = [](bool with_eval, std::vector<StepMetrics>* reports) {
-    PreferenceTrainerOptions o;
-    o.method = Method::Dpo;
-    o.learning_rate = 1e-3;
-    o.lr_scheduler_type = sae::LrScheduler::Constant;
-    o.max_steps = 10;
-    o.per_device_train_batch_size = 8;
-    o.logging_steps = 5;
+    auto o = test::constant_lr_options(Method::Dpo, 1e-3, 10, 8, 5);
     o.eval_steps = 4;
     o.per_device_eval_batch_size = 3;  // uneven last batch: the averages weigh by pairs
     o.loss.dpo.beta = 0.5;
@@ -336,13 +315,7 @@ TEST_CASE("LoRA runs take the base with adapters off as reference and train only
   auto s = random_sae();
   const auto method = GENERATE(Method::Tdpo1, Method::Fpo, Method::Dpo);
   DYNAMIC_SECTION(method_name(method)) {
-    PreferenceTrainerOptions o;
-    o.method = method;
-    o.learning_rate = 3e-3;
-    o.lr_scheduler_type = sae::LrScheduler::Constant;
-    o.max_steps = 40;
-    o.per_device_train_batch_size = 16;
-    o.logging_steps = 1;
+    auto o = test::constant_lr_options(method, 3e-3, 40, 16);
     o.loss.dpo.beta = o.loss.tdpo.beta = o.loss.fpo.beta = 0.5;
     o.loss.fpo.top_k = 16;
     FeatureProbe probe;
