@@ -14,6 +14,7 @@ std::string_view architecture_name(Architecture a) {
     case Architecture::BatchTopK: return "batchtopk";
     case Architecture::ReLU: return "relu";
     case Architecture::JumpReLU: return "jumprelu";
+    case Architecture::Gated: return "gated";
   }
   return "?";
 }
@@ -23,8 +24,9 @@ Architecture parse_architecture(std::string_view name) {
   if (name == "batchtopk") return Architecture::BatchTopK;
   if (name == "relu" || name == "standard") return Architecture::ReLU;
   if (name == "jumprelu") return Architecture::JumpReLU;
+  if (name == "gated") return Architecture::Gated;
   throw ConfigError("unknown SAE architecture \"" + std::string(name) +
-                    "\" (supported: topk, batchtopk, relu/standard, jumprelu)");
+                    "\" (supported: topk, batchtopk, relu/standard, jumprelu, gated)");
 }
 
 std::string_view normalization_name(ActivationNormalization n) {

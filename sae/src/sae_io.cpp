@@ -87,8 +87,14 @@ void save_saelens(const SparseAutoencoderImpl& sae, const fs::path& dir) {
     cfg.activation_scale = 1.0;
     cfg.normalization = ActivationNormalization::None;
   }
+  // SAELens's gated layout names the gate bias b_gate and has no b_enc.
+  const bool gated = cfg.architecture == Architecture::Gated;
   std::vector<std::pair<std::string, torch::Tensor>> tensors = {
-      {"W_dec", W_dec}, {"W_enc", W_enc}, {"b_dec", b_dec}, {"b_enc", b_enc}};
+      {"W_dec", W_dec}, {"W_enc", W_enc}, {"b_dec", b_dec}, {gated ? "b_gate" : "b_enc", b_enc}};
+  if (gated) {
+    tensors.emplace_back("b_mag", sae.b_mag.detach().to(torch::kCPU, torch::kFloat32).contiguous());
+    tensors.emplace_back("r_mag", sae.r_mag.detach().to(torch::kCPU, torch::kFloat32).contiguous());
+  }
   if (cfg.architecture == Architecture::JumpReLU) {
     tensors.emplace_back("threshold", sae.threshold.detach().to(torch::kCPU, torch::kFloat32).contiguous());
   } else if (cfg.architecture == Architecture::BatchTopK) {
@@ -119,7 +125,13 @@ SparseAutoencoder load_saelens(const fs::path& dir) {
   SparseAutoencoder sae(cfg);
   assign(sae->W_enc, require(file, "W_enc"), where, "W_enc");
   assign(sae->W_dec, require(file, "W_dec"), where, "W_dec");
-  assign(sae->b_enc, require(file, "b_enc"), where, "b_enc");
+  if (cfg.architecture == Architecture::Gated) {
+    assign(sae->b_enc, require(file, "b_gate"), where, "b_gate");
+    assign(sae->b_mag, require(file, "b_mag"), where, "b_mag");
+    assign(sae->r_mag, require(file, "r_mag"), where, "r_mag");
+  } else {
+    assign(sae->b_enc, require(file, "b_enc"), where, "b_enc");
+  }
   assign(sae->b_dec, require(file, "b_dec"), where, "b_dec");
   if (cfg.architecture == Architecture::JumpReLU) {
     assign(sae->threshold, require(file, "threshold"), where, "threshold");

@@ -122,6 +122,17 @@ LossTerms training_loss(const SparseAutoencoderImpl& sae, const torch::Tensor& x
       t.sparsity = jumprelu_l0_loss(t.forward.pre, sae.threshold, c.jumprelu_bandwidth);
       t.total = t.total + options.l0_coefficient * t.sparsity;
       break;
+    case Architecture::Gated: {
+      // L1 on the gate path's ReLU, weighted by decoder norms, and the auxiliary reconstruction
+      // through the gate path with a frozen decoder, which is what trains the gate (its
+      // Heaviside passes no gradient): SAELens GatedTrainingSAE, the paper's L_gated.
+      const auto gate = torch::relu(t.forward.pre);
+      t.sparsity = weighted_l1_loss(gate, sae.W_dec);
+      t.auxiliary = reconstruction_loss(x, torch::addmm(sae.b_dec.detach(), gate.reshape({-1, c.d_sae}), sae.W_dec.detach())
+                                               .reshape(x.sizes()));
+      t.total = t.total + options.l1_coefficient * t.sparsity + t.auxiliary;
+      break;
+    }
     case Architecture::TopK:
     case Architecture::BatchTopK:
       t.auxiliary = auxk_loss(t.forward.pre, x - t.forward.reconstruction, dead_mask, sae.W_dec, options.k_aux);

@@ -20,6 +20,10 @@ SparseAutoencoderImpl::SparseAutoencoderImpl(SaeConfig config) : config_(std::mo
   if (config_.architecture == Architecture::JumpReLU) {
     threshold = register_parameter("threshold", torch::zeros({config_.d_sae}, opts));
   }
+  if (config_.architecture == Architecture::Gated) {
+    r_mag = register_parameter("r_mag", torch::zeros({config_.d_sae}, opts));
+    b_mag = register_parameter("b_mag", torch::zeros({config_.d_sae}, opts));
+  }
   if (config_.architecture == Architecture::BatchTopK) {
     // float64 as SAELens: the EMA of small minima loses precision in float32.
     batch_topk_threshold_ =
@@ -68,6 +72,11 @@ torch::Tensor SparseAutoencoderImpl::activate(const torch::Tensor& pre) const {
     }
     case Architecture::JumpReLU:
       return jumprelu(pre, threshold, config_.jumprelu_bandwidth);
+    case Architecture::Gated: {
+      // The magnitude path shares W_enc (rescaled per latent): (x−b_dec)W_enc = π_gate − b_gate.
+      const auto magnitude = torch::relu((pre - b_enc) * torch::exp(r_mag) + b_mag);
+      return (pre > 0).to(magnitude.scalar_type()) * magnitude;
+    }
   }
   return pre;
 }
@@ -142,6 +151,7 @@ void SparseAutoencoderImpl::fold_decoder_norms() {
   W_enc.mul_(norms.unsqueeze(0));
   b_enc.mul_(norms);
   if (threshold.defined()) threshold.mul_(norms);
+  if (b_mag.defined()) b_mag.mul_(norms);  // π_mag scales with W_enc; e^r_mag is a ratio
   W_dec.div_(norms.unsqueeze(1));
 }
 
@@ -174,6 +184,8 @@ void initialize_weights(SparseAutoencoderImpl& sae, const InitOptions& options) 
   sae.b_enc.zero_();
   sae.b_dec.zero_();
   if (sae.threshold.defined()) sae.threshold.fill_(options.initial_threshold);
+  if (sae.r_mag.defined()) sae.r_mag.zero_();
+  if (sae.b_mag.defined()) sae.b_mag.zero_();
   sae.set_batch_topk_threshold(0.0);
 }
 

@@ -34,7 +34,8 @@ double mean_best_cosine(const torch::Tensor& dictionary, const torch::Tensor& W_
 TEST_CASE("every architecture recovers a planted dictionary", "[sae][planted][trainer]") {
   ThreadLimit threads;
   const int64_t d = 16, n_atoms = 32, d_sae = 64, k_true = 3;
-  const auto arch = GENERATE(Architecture::TopK, Architecture::BatchTopK, Architecture::ReLU, Architecture::JumpReLU);
+  const auto arch = GENERATE(Architecture::TopK, Architecture::BatchTopK, Architecture::ReLU, Architecture::JumpReLU,
+                             Architecture::Gated);
   DYNAMIC_SECTION(architecture_name(arch)) {
     PlantedDictionarySource source(d, n_atoms, k_true, 1 << 30);
     TrainerOptions o;

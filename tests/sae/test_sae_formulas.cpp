@@ -48,7 +48,7 @@ struct Fixture {
 }  // namespace
 
 TEST_CASE("forward pass, losses and gradients match the reference for every architecture", "[sae][formulas]") {
-  const std::string arch = GENERATE(as<std::string>{}, "topk", "batchtopk", "relu", "jumprelu");
+  const std::string arch = GENERATE(as<std::string>{}, "topk", "batchtopk", "relu", "jumprelu", "gated");
   INFO("architecture " << arch);
   Fixture fx(arch);
   if (arch == "topk" || arch == "batchtopk")
@@ -64,12 +64,19 @@ TEST_CASE("forward pass, losses and gradients match the reference for every arch
   require_scalar_close(terms.reconstruction, fx.t("loss_reconstruction"), "reconstruction");
   require_scalar_close(terms.sparsity, fx.t("loss_sparsity"), "sparsity");
   require_scalar_close(terms.total, fx.t("loss_total"), "total");
+  if (arch == "gated") require_scalar_close(terms.auxiliary, fx.t("loss_gated_auxiliary"), "gated auxiliary");
 
   terms.total.backward();
   CHECK(max_abs_diff(fx.sae->W_enc.grad(), fx.t("grad_W_enc")) < kTol);
   CHECK(max_abs_diff(fx.sae->b_enc.grad(), fx.t("grad_b_enc")) < kTol);
   CHECK(max_abs_diff(fx.sae->W_dec.grad(), fx.t("grad_W_dec")) < kTol);
   CHECK(max_abs_diff(fx.sae->b_dec.grad(), fx.t("grad_b_dec")) < kTol);
+  if (arch == "gated") {
+    // r_mag and b_mag learn only through the reconstruction; b_gate (b_enc) only through the
+    // sparsity and auxiliary terms: the Heaviside gate passes no gradient.
+    CHECK(max_abs_diff(fx.sae->r_mag.grad(), fx.t("grad_r_mag")) < kTol);
+    CHECK(max_abs_diff(fx.sae->b_mag.grad(), fx.t("grad_b_mag")) < kTol);
+  }
   if (arch == "jumprelu") {
     // The rectangle-kernel STE: θ receives gradient from both the JumpReLU and the L0 step.
     const auto want = fx.t("grad_threshold");

@@ -50,6 +50,8 @@ void require_same_sae(SparseAutoencoderImpl& a, SparseAutoencoderImpl& b) {
   CHECK(max_abs_diff(a.b_enc, b.b_enc) == 0.0);
   CHECK(max_abs_diff(a.b_dec, b.b_dec) == 0.0);
   if (a.threshold.defined()) CHECK(max_abs_diff(a.threshold, b.threshold) == 0.0);
+  if (a.r_mag.defined()) CHECK(max_abs_diff(a.r_mag, b.r_mag) == 0.0);
+  if (a.b_mag.defined()) CHECK(max_abs_diff(a.b_mag, b.b_mag) == 0.0);
   if (a.batch_topk_threshold().defined())
     CHECK(a.batch_topk_threshold().item<double>() == Approx(b.batch_topk_threshold().item<double>()).epsilon(1e-7));
 }
@@ -74,7 +76,7 @@ TEST_CASE("SAELens folders load with their config", "[sae][io]") {
 }
 
 TEST_CASE("save_saelens round-trips every architecture", "[sae][io]") {
-  const std::string arch = GENERATE(as<std::string>{}, "topk", "batchtopk", "relu", "jumprelu");
+  const std::string arch = GENERATE(as<std::string>{}, "topk", "batchtopk", "relu", "jumprelu", "gated");
   INFO("architecture " << arch);
   TempDir tmp;
   auto original = load_saelens(sae_fixture("saelens_" + arch));
@@ -228,10 +230,19 @@ TEST_CASE("bad SAELens and sparsify folders throw InputError naming file and ten
     const auto dir = tmp / "sae";
     copy_folder(sae_fixture("saelens_topk"), dir);
     auto cfg = read_json(dir / "cfg.json");
-    cfg["architecture"] = "gated";
+    cfg["architecture"] = "transcoder";
     write_json(dir / "cfg.json", cfg);
     CHECK_THROWS_AS(load_sae(dir), ConfigError);
-    CHECK_THROWS_WITH(load_sae(dir), Contains("cfg.json") && Contains("gated"));
+    CHECK_THROWS_WITH(load_sae(dir), Contains("cfg.json") && Contains("transcoder"));
+  }
+  SECTION("gated config over TopK weights") {
+    const auto dir = tmp / "sae";
+    copy_folder(sae_fixture("saelens_topk"), dir);
+    auto cfg = read_json(dir / "cfg.json");
+    cfg["architecture"] = "gated";
+    write_json(dir / "cfg.json", cfg);
+    CHECK_THROWS_AS(load_sae(dir), CheckpointError);
+    CHECK_THROWS_WITH(load_sae(dir), Contains("sae_weights.safetensors") && Contains("missing tensor b_gate"));
   }
   SECTION("k larger than d_sae") {
     const auto dir = tmp / "sae";

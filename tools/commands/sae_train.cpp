@@ -39,7 +39,7 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
   cmd.add_option("--dtype", r.model_dtype, "Model dtype: float32|bfloat16|float16|auto")->capture_default_str()->group("Data");
   cmd.add_option("--buffer-tokens", t.buffer_tokens, "Mixing-buffer capacity (tokens)")->capture_default_str()->group("Data");
 
-  cmd.add_option("--arch", a.arch, "topk | batchtopk | relu | jumprelu")->capture_default_str()->group("SAE");
+  cmd.add_option("--arch", a.arch, "topk | batchtopk | relu | jumprelu | gated")->capture_default_str()->group("SAE");
   cmd.add_option("--width", r.widths, "Latents (d_sae); several values train one SAE each")->capture_default_str()->group("SAE");
   cmd.add_option("--k", r.ks, "Active latents per token (topk, batchtopk); several values train one SAE each")
       ->capture_default_str()->group("SAE");
@@ -61,8 +61,8 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
   cmd.add_option("--lr-decay-steps", t.lr_decay_steps, "Final linear decay to 0 over this many steps")
       ->capture_default_str()->group("Training");
   cmd.add_option("--max-grad-norm", t.max_grad_norm, "Gradient clipping (0: off)")->capture_default_str()->group("Training");
-  cmd.add_option("--l1-coefficient", t.l1_coefficient, "relu: L1 coefficient")->capture_default_str()->group("Training");
-  cmd.add_option("--l1-warmup-steps", t.l1_warmup_steps, "relu: L1 warm-up steps (-1: 5% of the run)")
+  cmd.add_option("--l1-coefficient", t.l1_coefficient, "relu, gated: L1 coefficient")->capture_default_str()->group("Training");
+  cmd.add_option("--l1-warmup-steps", t.l1_warmup_steps, "relu, gated: L1 warm-up steps (-1: 5% of the run)")
       ->capture_default_str()->group("Training");
   cmd.add_option("--l0-coefficient", t.l0_coefficient, "jumprelu: L0 coefficient")->capture_default_str()->group("Training");
   cmd.add_option("--auxk-coefficient", t.auxk_coefficient, "topk/batchtopk: AuxK coefficient")->capture_default_str()->group("Training");

@@ -22,6 +22,7 @@ enum class Architecture {
   BatchTopK,  // training: the k*B largest over the batch; inference: JumpReLU with one global θ
   ReLU,       // ReLU + decoder-norm-weighted L1 (SAELens "standard", Anthropic April 2024)
   JumpReLU,   // pre * (pre > θ_i), θ raw (not log), trained with the rectangle-kernel STE
+  Gated,      // 1[π_gate > 0] · relu(π_mag), π_mag = (π_gate − b_gate)·e^r_mag + b_mag (Rajamanoharan et al. 2024)
 };
 
 // How activations are scaled before they enter the SAE (SAELens normalize_activations).

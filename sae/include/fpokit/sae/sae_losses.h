@@ -43,8 +43,10 @@ struct LossOptions {
 struct LossTerms {
   torch::Tensor total;
   torch::Tensor reconstruction;
-  torch::Tensor sparsity;   // ReLU / JumpReLU; a zero scalar otherwise
-  torch::Tensor auxiliary;  // TopK / BatchTopK with a dead mask; a zero scalar otherwise
+  torch::Tensor sparsity;   // ReLU / JumpReLU / Gated; a zero scalar otherwise
+  // TopK / BatchTopK: AuxK with a dead mask; Gated: the gate path's frozen-decoder
+  // reconstruction (weight 1); a zero scalar otherwise.
+  torch::Tensor auxiliary;
   SparseAutoencoderImpl::Output forward;
 };
 

@@ -29,7 +29,8 @@ class SparseAutoencoderImpl : public torch::nn::Module {
   torch::Tensor pre_activations(const torch::Tensor& x) const;
   // TopK: ReLU then the k largest per token. BatchTopK in training mode: ReLU then the k·B
   // largest over the whole [B, d_sae] batch; in eval mode relu(π)·(relu(π) > θ_batch). ReLU: relu.
-  // JumpReLU: π·(π > θ) with the straight-through estimator (see jumprelu.h).
+  // JumpReLU: π·(π > θ) with the straight-through estimator (see jumprelu.h). Gated: π is
+  // π_gate; 1[π > 0]·relu((π − b_gate)·e^r_mag + b_mag), no gradient through the gate.
   torch::Tensor activate(const torch::Tensor& pre) const;
   torch::Tensor encode(const torch::Tensor& x) const { return activate(pre_activations(x)); }
   torch::Tensor decode(const torch::Tensor& features) const;
@@ -66,6 +67,9 @@ class SparseAutoencoderImpl : public torch::nn::Module {
 
   torch::Tensor W_enc, b_enc, W_dec, b_dec;
   torch::Tensor threshold;  // JumpReLU only (a parameter); undefined otherwise
+  // Gated only: the magnitude path's per-latent log scale and bias. The gate bias b_gate is b_enc
+  // (saved as "b_gate" in the SAELens layout), so pre_activations() is π_gate.
+  torch::Tensor r_mag, b_mag;
 
  private:
   SaeConfig config_;
