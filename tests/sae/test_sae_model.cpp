@@ -75,7 +75,8 @@ TEST_CASE("SaeConfig reads pre-6.0 flat configs and rejects bad ones", "[sae][co
   CHECK_THROWS_AS(SaeConfig::from_saelens_json(
                       nlohmann::json::parse(R"({"d_in": 8, "d_sae": 24, "normalize_activations": "zscore"})"), "c.json"),
                   ConfigError);
-  CHECK_THROWS_AS(parse_architecture("gated"), ConfigError);
+  CHECK_THROWS_WITH(parse_architecture("transcoder"), Contains("transcoder") && Contains("gated"));
+  CHECK(parse_architecture("gated") == Architecture::Gated);
   CHECK(parse_architecture("standard") == Architecture::ReLU);
 }
 
