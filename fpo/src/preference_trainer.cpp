@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/serialize.h>
 
+#include "fpokit/fpo/fused_adamw.h"
 #include "fpokit/lm/atomic_output.h"
 #include "fpokit/lm/errors.h"
 #include "fpokit/lm/safetensors.h"
@@ -97,11 +98,11 @@ void PreferenceTrainer::make_optimizer(std::vector<torch::Tensor> parameters) {
         torch::optim::RMSpropOptions(options_.learning_rate).eps(options_.adam_epsilon).weight_decay(options_.weight_decay));
     return;
   }
-  optimizer_ = std::make_unique<torch::optim::AdamW>(std::move(parameters),
-                                                     torch::optim::AdamWOptions(options_.learning_rate)
-                                                         .betas({options_.adam_beta1, options_.adam_beta2})
-                                                         .eps(options_.adam_epsilon)
-                                                         .weight_decay(options_.weight_decay));
+  optimizer_ = std::make_unique<FusedAdamW>(std::move(parameters),
+                                            torch::optim::AdamWOptions(options_.learning_rate)
+                                                .betas({options_.adam_beta1, options_.adam_beta2})
+                                                .eps(options_.adam_epsilon)
+                                                .weight_decay(options_.weight_decay));
 }
 
 PreferenceTrainer::~PreferenceTrainer() = default;
