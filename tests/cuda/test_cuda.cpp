@@ -13,6 +13,7 @@
 #include "fpokit/lm/lora.h"
 #include "fpokit/sae/sae_losses.h"
 #include "fpokit/sae/sparse_autoencoder.h"
+#include "fpo/trainer_options.h"
 #include "models/model_fixtures.h"
 
 using namespace fpokit;
@@ -103,13 +104,7 @@ struct CudaRun {
 CudaRun train_on(const torch::Device& device, fpo::Method method, torch::ScalarType param_dtype,
                  std::optional<torch::ScalarType> autocast, bool lora, bool checkpointing,
                  const sae::SparseAutoencoderImpl* sae_module) {
-  fpo::PreferenceTrainerOptions o;
-  o.method = method;
-  o.learning_rate = 1e-3;
-  o.lr_scheduler_type = sae::LrScheduler::Constant;
-  o.max_steps = 3;
-  o.per_device_train_batch_size = 8;
-  o.logging_steps = 1;
+  auto o = test::constant_lr_options(method, 1e-3, 3, 8);
   o.device = device;
   o.autocast_dtype = autocast;
   o.gradient_checkpointing = checkpointing;
@@ -135,20 +130,6 @@ CudaRun train_on(const torch::Device& device, fpo::Method method, torch::ScalarT
   return r;
 }
 
-sae::SparseAutoencoder fpo_test_sae(const torch::Device& device) {
-  sae::SaeConfig c;
-  c.architecture = sae::Architecture::TopK;
-  c.d_in = 64;
-  c.d_sae = 128;
-  c.k = 16;
-  c.hook_name = "blocks.1.hook_resid_post";
-  sae::SparseAutoencoder s(c);
-  sae::initialize_weights(*s, sae::default_init_options(c.architecture, 3));
-  s->to(device);
-  s->eval();
-  return s;
-}
-
 }  // namespace
 
 TEST_CASE("CUDA preference training matches CPU training in float32", "[cuda]") {
@@ -156,8 +137,8 @@ TEST_CASE("CUDA preference training matches CPU training in float32", "[cuda]") 
   const auto method = GENERATE(fpo::Method::Dpo, fpo::Method::Tdpo1, fpo::Method::Simpo, fpo::Method::Fpo);
   const bool lora = GENERATE(false, true);
   DYNAMIC_SECTION(fpo::method_name(method) << (lora ? " lora" : "")) {
-    auto cpu_sae = fpo_test_sae(torch::kCPU);
-    auto gpu_sae = fpo_test_sae(torch::Device(torch::kCUDA));
+    auto cpu_sae = test::random_fixture_sae(torch::kCPU);
+    auto gpu_sae = test::random_fixture_sae(torch::Device(torch::kCUDA));
     const bool fpo = method == fpo::Method::Fpo;
     const auto cpu = train_on(torch::kCPU, method, torch::kFloat32, std::nullopt, lora, false, fpo ? cpu_sae.get() : nullptr);
     const auto gpu = train_on(torch::Device(torch::kCUDA), method, torch::kFloat32, std::nullopt, lora, /*checkpointing=*/true,

@@ -57,18 +57,7 @@ struct ThreadLimit {
   ~ThreadLimit() { torch::set_num_threads(saved); }
 };
 
-sae::SparseAutoencoder random_sae() {
-  sae::SaeConfig c;
-  c.architecture = sae::Architecture::TopK;
-  c.d_in = 64;
-  c.d_sae = 128;
-  c.k = 16;
-  c.hook_name = "blocks.1.hook_resid_post";
-  sae::SparseAutoencoder s(c);
-  sae::initialize_weights(*s, sae::default_init_options(c.architecture, 3));
-  s->eval();
-  return s;
-}
+sae::SparseAutoencoder random_sae() { return test::random_fixture_sae(); }
 
 struct Run {
   std::map<std::string, double> last;

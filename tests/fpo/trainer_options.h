@@ -1,7 +1,10 @@
 #pragma once
+// Shared set-up of the trainer tests (tests/fpo, tests/cuda).
+//
 // PreferenceTrainerOptions for the small trainer tests: a constant learning rate, whole-batch
 // steps and a log line every `logging_steps`.
 #include "fpokit/fpo/preference_trainer.h"
+#include "fpokit/sae/sparse_autoencoder.h"
 
 namespace fpokit::test {
 
@@ -15,6 +18,22 @@ inline fpo::PreferenceTrainerOptions constant_lr_options(fpo::Method method, dou
   o.per_device_train_batch_size = batch_size;
   o.logging_steps = logging_steps;
   return o;
+}
+
+// A random TopK SAE (64 -> 128, k 16) on blocks.1.hook_resid_post of the llama-gqa fixture, in
+// eval mode on `device`: FPO's probe in the trainer tests.
+inline sae::SparseAutoencoder random_fixture_sae(const torch::Device& device = torch::kCPU) {
+  sae::SaeConfig c;
+  c.architecture = sae::Architecture::TopK;
+  c.d_in = 64;
+  c.d_sae = 128;
+  c.k = 16;
+  c.hook_name = "blocks.1.hook_resid_post";
+  sae::SparseAutoencoder s(c);
+  sae::initialize_weights(*s, sae::default_init_options(c.architecture, 3));
+  s->to(device);
+  s->eval();
+  return s;
 }
 
 }  // namespace fpokit::test
