@@ -19,14 +19,20 @@ def main():
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--attn", default="sdpa")
+    ap.add_argument("--attn", default="auto",
+                    help="HF attn_implementation; auto: sdpa, or eager for soft-capped attention (Gemma-2), "
+                         "which transformers 5.23 refuses to run through sdpa")
     args = ap.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     sync = (lambda: torch.cuda.synchronize()) if args.device.startswith("cuda") else (lambda: None)
+    attn = args.attn
+    if attn == "auto":
+        softcap = getattr(transformers.AutoConfig.from_pretrained(args.model), "attn_logit_softcapping", None)
+        attn = "eager" if softcap else "sdpa"
     t0 = time.perf_counter()
     model = transformers.AutoModelForCausalLM.from_pretrained(
-        args.model, dtype=getattr(torch, args.dtype), attn_implementation=args.attn).to(args.device).eval()
+        args.model, dtype=getattr(torch, args.dtype), attn_implementation=attn).to(args.device).eval()
     sync()
     load_s = time.perf_counter() - t0
     ids = torch.randint(0, model.config.vocab_size, (args.batch, args.seq), device=args.device)
