@@ -8,6 +8,16 @@ namespace fpokit::test {
 inline std::filesystem::path fixtures_dir() { return FPOKIT_FIXTURES_DIR; }
 inline std::filesystem::path fixture(const std::string& relative) { return fixtures_dir() / relative; }
 inline std::filesystem::path fpokit_binary() { return FPOKIT_BINARY; }
+// A file of the repository itself (models/..., bench/...): fixtures live in tests/fixtures.
+inline std::filesystem::path repo_file(const std::string& relative) { return fixtures_dir() / "../.." / relative; }
+
+// A path quoted for /bin/sh (test paths contain no single quote).
+inline std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
+// The command line that runs the fpokit binary with `args`.
+inline std::string fpokit_cmd(const std::string& args) { return quoted(fpokit_binary()) + " " + args; }
+// A whole file's bytes ("" when it cannot be read), and a file replaced by `bytes`.
+std::string read_bytes(const std::filesystem::path& p);
+void write_bytes(const std::filesystem::path& p, const std::string& bytes);
 
 // A fresh empty directory under the system temp dir, removed when the object dies.
 class TempDir {

@@ -25,7 +25,8 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
     const auto& o = static_cast<const torch::optim::AdamWOptions&>(group.options());
     // The kernel takes tensors of one device and dtype per call (torch groups them the same way).
     struct Lists {
-      std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs, steps;
+      std::vector<torch::Tensor> params, grads, exp_avgs, exp_avg_sqs;
+      std::vector<float> steps;
     };
     std::map<std::tuple<int, int, int>, Lists> by_device_dtype;
     for (auto& p : group.params()) {
@@ -47,10 +48,13 @@ torch::Tensor FusedAdamW::step(LossClosure closure) {
       l.grads.push_back(p.grad());
       l.exp_avgs.push_back(state.exp_avg());
       l.exp_avg_sqs.push_back(state.exp_avg_sq());
-      l.steps.push_back(torch::full({}, static_cast<double>(state.step()), p.options().dtype(torch::kFloat32)));
+      l.steps.push_back(static_cast<float>(state.step()));
     }
     for (auto& [key, l] : by_device_dtype) {
-      at::_fused_adamw_(l.params, l.grads, l.exp_avgs, l.exp_avg_sqs, /*max_exp_avg_sqs=*/{}, l.steps, o.lr(),
+      // The kernel reads each parameter's step from a float32 scalar on its device: one copy of
+      // all of them, viewed per parameter, rather than one tiny tensor (and transfer) each.
+      const auto steps = torch::tensor(l.steps, torch::kFloat32).to(l.params.front().device()).unbind(0);
+      at::_fused_adamw_(l.params, l.grads, l.exp_avgs, l.exp_avg_sqs, /*max_exp_avg_sqs=*/{}, steps, o.lr(),
                         std::get<0>(o.betas()), std::get<1>(o.betas()), o.weight_decay(), o.eps(), /*amsgrad=*/false,
                         /*maximize=*/false);
     }

@@ -52,6 +52,22 @@ class AutocastScope {
   torch::ScalarType was_dtype_ = torch::kFloat32;
 };
 
+// Switches LoRA adapters off for its lifetime (a LoRA run's reference is its base); no-op on null.
+class AdaptersOff {
+ public:
+  explicit AdaptersOff(lm::LoraAdapters* lora) : lora_(lora) {
+    if (lora_) lora_->set_enabled(false);
+  }
+  ~AdaptersOff() {
+    if (lora_) lora_->set_enabled(true);
+  }
+  AdaptersOff(const AdaptersOff&) = delete;
+  AdaptersOff& operator=(const AdaptersOff&) = delete;
+
+ private:
+  lm::LoraAdapters* lora_;
+};
+
 // The rows `idx` of per-sequence log-probs (sum, mean, num_tokens: what the losses read).
 SequenceLogps select_rows(const SequenceLogps& s, const torch::Tensor& idx) {
   SequenceLogps out;
@@ -159,7 +175,7 @@ std::map<std::string, double> PreferenceTrainer::evaluate() {
     }
     // Per-sequence metrics weigh by their own length (KTO's sides differ per batch); scalars by n.
     for (const auto& [name, value] : r.result.metrics)
-      if (value.numel() > 0) add(name, value.to(torch::kFloat64).mean().item<double>(), value.numel() > 1 ? value.numel() : n);
+      if (value.numel() > 0) add(name, value.to(torch::kFloat64).mean().item<double>(), value.dim() == 0 ? n : value.numel());
   }
   if (was_training) policy_->train();
   std::map<std::string, double> out;
@@ -183,11 +199,7 @@ void PreferenceTrainer::use_lora(lm::LoraAdapters* adapters) {
 void PreferenceTrainer::precompute_reference(const lm::CausalLM& reference) {
   torch::NoGradGuard no_grad;
   // The base model with the adapters off is the reference of a LoRA run.
-  struct AdaptersOff {
-    lm::LoraAdapters* lora;
-    explicit AdaptersOff(lm::LoraAdapters* l) : lora(l) { if (lora) lora->set_enabled(false); }
-    ~AdaptersOff() { if (lora) lora->set_enabled(true); }
-  } adapters_off(reference == policy_ ? lora_ : nullptr);
+  AdaptersOff adapters_off(reference == policy_ ? lora_ : nullptr);
   const bool was_training = reference->is_training();
   reference->eval();
   const auto N = static_cast<int64_t>(pairs_.size());
@@ -229,18 +241,18 @@ PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int
   for (const auto i : indices) pairs.push_back(&pairs_[i]);
   const auto batch = collate_pairs(pairs, options_.pad_id).to(device);
   const auto idx = torch::tensor(indices, torch::kInt64);
-  std::optional<AutocastScope> autocast;
-  autocast.emplace(options_.autocast_dtype, device);
-  torch::Tensor reference_logits;
-  if (reference_model_) {
-    torch::NoGradGuard no_grad;
-    const bool same = reference_model_ == policy_ && lora_ != nullptr;
-    if (same) lora_->set_enabled(false);
-    reference_logits = reference_model_->forward({batch.input_ids, batch.attention_mask});
-    if (same) lora_->set_enabled(true);
-  }
-  const auto f = forward_pairs(*policy_, batch, options_.method == Method::Fpo ? &probe_ : nullptr, reference_logits);
-  autocast.reset();  // the losses run in the dtypes forward_pairs returns; backward outside autocast
+  // Forwards under autocast; the losses run in the dtypes forward_pairs returns, and the backward
+  // (the caller's) outside autocast.
+  const auto f = [&] {
+    AutocastScope autocast(options_.autocast_dtype, device);
+    torch::Tensor reference_logits;
+    if (reference_model_) {  // TDPO's online reference
+      torch::NoGradGuard no_grad;
+      AdaptersOff adapters_off(reference_model_ == policy_ ? lora_ : nullptr);
+      reference_logits = reference_model_->forward({batch.input_ids, batch.attention_mask});
+    }
+    return forward_pairs(*policy_, batch, options_.method == Method::Fpo ? &probe_ : nullptr, reference_logits);
+  }();
   PreferenceInputs in;
   in.policy_chosen = f.chosen;
   in.policy_rejected = f.rejected;

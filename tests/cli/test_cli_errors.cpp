@@ -16,14 +16,15 @@ using namespace fpokit;
 using test::fixture;
 using test::run_command;
 using test::TempDir;
+using test::fpokit_cmd;
+using test::quoted;
+using test::read_bytes;
+using test::write_bytes;
+using test::repo_file;
 
 namespace {
 
 const std::string kModel = "models/llama-gqa";
-
-std::string fpokit_cmd(const std::string& args) { return "'" + test::fpokit_binary().string() + "' " + args; }
-
-std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
 
 // A writable copy of a fixture model directory (config.json + model.safetensors only).
 std::filesystem::path copy_model(const TempDir& tmp) {
@@ -39,15 +40,6 @@ std::filesystem::path write_ids(const TempDir& tmp, const std::string& json) {
   const auto path = tmp / "ids.json";
   std::ofstream(path) << json;
   return path;
-}
-
-std::string read_bytes(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-
-void write_bytes(const std::filesystem::path& p, const std::string& bytes) {
-  std::ofstream(p, std::ios::binary | std::ios::trunc) << bytes;
 }
 
 // Splits a safetensors file into its JSON header and data section.

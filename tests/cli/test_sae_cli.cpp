@@ -14,20 +14,15 @@
 using namespace fpokit;
 using test::run_command;
 using test::TempDir;
+using test::fpokit_cmd;
+using test::quoted;
+using test::read_bytes;
+using test::repo_file;
 
 namespace {
 
-std::filesystem::path repo_file(const std::string& relative) { return test::fixtures_dir() / "../.." / relative; }
 const std::string kModel = "'" + repo_file("models/tiny-llama").string() + "'";
 const std::string kData = "'" + repo_file("models/tiny-corpus.jsonl").string() + "'";
-
-std::string fpokit_cmd(const std::string& args) { return "'" + test::fpokit_binary().string() + "' " + args; }
-std::string quoted(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
-
-std::string read_bytes(const std::filesystem::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 
 // Small, fast training flags shared by the tests.
 const std::string kTrainFlags =

@@ -19,17 +19,6 @@ namespace fpokit::test {
 
 inline std::filesystem::path st_fixture(const std::string& name) { return fixture("safetensors/" + name); }
 
-inline std::string read_bytes(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-inline void write_bytes(const std::filesystem::path& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
-}
-
 inline nlohmann::json read_json(const std::filesystem::path& path) { return nlohmann::json::parse(read_bytes(path)); }
 
 // Elements as the expected JSON stores them: floats as their same-width integer bit pattern
