@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "fpokit/lm/load_model.h"
+#include "fpokit/lm/model/load_model.h"
 
 namespace {
 

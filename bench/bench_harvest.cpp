@@ -10,11 +10,11 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "fpokit/lm/hooks.h"
-#include "fpokit/lm/load_model.h"
-#include "fpokit/lm/tokenizer.h"
-#include "fpokit/sae/context_packer.h"
-#include "fpokit/sae/harvesting_source.h"
+#include "fpokit/lm/model/hooks.h"
+#include "fpokit/lm/model/load_model.h"
+#include "fpokit/lm/tokenizer/tokenizer.h"
+#include "fpokit/sae/data/context_packer.h"
+#include "fpokit/sae/data/harvesting_source.h"
 
 using namespace fpokit;
 

@@ -13,9 +13,9 @@
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
-#include "fpokit/lm/atomic_output.h"
-#include "fpokit/lm/load_model.h"
-#include "fpokit/sae/sae_trainer.h"
+#include "fpokit/core/io/atomic_output.h"
+#include "fpokit/lm/model/load_model.h"
+#include "fpokit/sae/training/sae_trainer.h"
 
 using namespace fpokit;
 
@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
     sync();
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  lm::remove_tree(out);
+  core::remove_tree(out);
   nlohmann::json j = {{"peer", "fpokit"},
                       {"device", device_name},
                       {"dtype", dtype},

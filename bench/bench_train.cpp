@@ -28,11 +28,11 @@
 #include <c10/core/CachingDeviceAllocator.h>
 #endif
 
-#include "fpokit/fpo/preference_trainer.h"
-#include "fpokit/lm/hooks.h"
-#include "fpokit/lm/load_model.h"
-#include "fpokit/lm/lora.h"
-#include "fpokit/sae/sparse_autoencoder.h"
+#include "fpokit/fpo/training/preference_trainer.h"
+#include "fpokit/lm/model/hooks.h"
+#include "fpokit/lm/model/load_model.h"
+#include "fpokit/lm/model/lora.h"
+#include "fpokit/sae/model/sparse_autoencoder.h"
 
 namespace {
 

@@ -20,10 +20,14 @@ add_library(fpokit_sentencepiece INTERFACE)
 target_include_directories(fpokit_sentencepiece SYSTEM INTERFACE ${SENTENCEPIECE_INCLUDE_DIR})
 target_link_libraries(fpokit_sentencepiece INTERFACE ${SENTENCEPIECE_LIBRARY})
 
+include(CheckModuleIncludes)
+
 # fpokit_add_module(NAME DEPENDS dep...): a library target fpokit_NAME (alias fpokit::NAME) from
 # NAME/src/**.cpp with public headers in NAME/include. A module without sources yet is an
-# INTERFACE library, so that the dependency chain tools -> analysis -> fpo -> sae -> lm holds
-# from the start.
+# INTERFACE library, so that the dependency chain tools -> analysis -> fpo -> sae -> lm -> core
+# holds from the start. The module's #includes of fpokit headers are checked against the DAG:
+# only its own and those of the fpokit modules it depends on, directly or not (a configure-time
+# error here, and the ctest test `module_dag` for includes added later).
 function(fpokit_add_module name)
   cmake_parse_arguments(ARG "" "" "DEPENDS;PRIVATE_DEPENDS" ${ARGN})
   file(GLOB_RECURSE sources CONFIGURE_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/src/*.cpp")
@@ -37,4 +41,22 @@ function(fpokit_add_module name)
     target_link_libraries(fpokit_${name} INTERFACE ${ARG_DEPENDS})
   endif()
   add_library(fpokit::${name} ALIAS fpokit_${name})
+
+  # The transitive closure of this module's fpokit dependencies.
+  set(closure "")
+  foreach(dep IN LISTS ARG_DEPENDS)
+    if(dep MATCHES "^fpokit::(core|lm|sae|fpo|analysis)$")
+      set(d "${CMAKE_MATCH_1}")
+      list(APPEND closure ${d} ${FPOKIT_MODULE_CLOSURE_${d}})
+    endif()
+  endforeach()
+  list(REMOVE_DUPLICATES closure)
+  set(FPOKIT_MODULE_CLOSURE_${name} "${closure}" CACHE INTERNAL "fpokit modules that ${name} may include")
+  string(REPLACE ";" "," closure_csv "${closure}")
+  set_property(GLOBAL APPEND PROPERTY FPOKIT_MODULE_DEPS "${name}=${closure_csv}")
+  fpokit_check_module_includes(${name} "${CMAKE_CURRENT_SOURCE_DIR}" "${name};${closure}" problems)
+  if(problems)
+    string(REPLACE ";" "\n  " text "${problems}")
+    message(FATAL_ERROR "module DAG violated:\n  ${text}")
+  endif()
 endfunction()

@@ -11,7 +11,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "fpokit/lm/atomic_output.h"
+#include "fpokit/core/io/atomic_output.h"
 
 namespace fpokit::cli {
 
@@ -38,7 +38,7 @@ struct ConfigOptions {
     return true;
   }
   static void save(const CLI::App& cmd, const std::filesystem::path& path) {
-    lm::write_text_file_atomically(path, resolved(cmd));
+    core::write_text_file_atomically(path, resolved(cmd));
   }
 };
 

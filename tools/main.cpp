@@ -9,7 +9,7 @@
 
 #include "commands.h"
 #include "config_options.h"
-#include "fpokit/lm/errors.h"
+#include "fpokit/core/errors.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"fpokit: interpretable preference alignment of language models", "fpokit"};

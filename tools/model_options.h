@@ -4,7 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "fpokit/lm/load_model.h"
+#include "fpokit/lm/model/load_model.h"
 
 namespace fpokit::cli {
 

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fpokit/lm/safetensors.h"
+#include "fpokit/lm/checkpoint/safetensors.h"
 #include "test_support.h"
 
 using namespace fpokit;

@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fpokit/lm/load_model.h"
+#include "fpokit/lm/model/load_model.h"
 #include "test_support.h"
 
 using namespace fpokit;

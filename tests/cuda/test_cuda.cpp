@@ -8,11 +8,11 @@
 #include <map>
 #include <optional>
 
-#include "fpokit/fpo/preference_trainer.h"
-#include "fpokit/lm/load_model.h"
-#include "fpokit/lm/lora.h"
-#include "fpokit/sae/sae_losses.h"
-#include "fpokit/sae/sparse_autoencoder.h"
+#include "fpokit/fpo/training/preference_trainer.h"
+#include "fpokit/lm/model/load_model.h"
+#include "fpokit/lm/model/lora.h"
+#include "fpokit/sae/model/sae_losses.h"
+#include "fpokit/sae/model/sparse_autoencoder.h"
 #include "fpo/trainer_options.h"
 #include "models/model_fixtures.h"
 

@@ -16,10 +16,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fpokit/fpo/kto_pairs.h"
-#include "fpokit/fpo/preference_trainer.h"
-#include "fpokit/lm/load_model.h"
-#include "fpokit/sae/sae_io.h"
+#include "fpokit/fpo/data/kto_pairs.h"
+#include "fpokit/fpo/training/preference_trainer.h"
+#include "fpokit/lm/model/load_model.h"
+#include "fpokit/sae/io/sae_io.h"
 #include "test_support.h"
 
 using namespace fpokit;

@@ -6,7 +6,7 @@
 
 #include <sstream>
 
-#include "fpokit/fpo/fused_adamw.h"
+#include "fpokit/fpo/training/fused_adamw.h"
 
 using namespace fpokit;
 

@@ -7,10 +7,10 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
-#include "fpokit/fpo/kto_pairs.h"
-#include "fpokit/fpo/preference_trainer.h"
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/load_model.h"
+#include "fpokit/fpo/data/kto_pairs.h"
+#include "fpokit/fpo/training/preference_trainer.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/model/load_model.h"
 #include "fpo/trainer_options.h"
 #include "test_support.h"
 

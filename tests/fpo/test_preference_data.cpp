@@ -9,11 +9,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fpokit/fpo/chat_template.h"
-#include "fpokit/fpo/preference_dataset.h"
-#include "fpokit/fpo/preference_tokenizer.h"
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/tokenizer.h"
+#include "fpokit/fpo/data/chat_template.h"
+#include "fpokit/fpo/data/preference_dataset.h"
+#include "fpokit/fpo/data/preference_tokenizer.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/tokenizer/tokenizer.h"
 #include "test_support.h"
 
 using namespace fpokit::fpo;

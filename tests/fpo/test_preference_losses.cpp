@@ -13,10 +13,10 @@
 #include <string>
 #include <vector>
 
-#include "fpokit/fpo/preference_losses.h"
-#include "fpokit/fpo/sequence_logps.h"
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/safetensors.h"
+#include "fpokit/fpo/losses/preference_losses.h"
+#include "fpokit/fpo/training/sequence_logps.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/checkpoint/safetensors.h"
 #include "test_support.h"
 
 using namespace fpokit;

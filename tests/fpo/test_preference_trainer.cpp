@@ -8,11 +8,11 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
-#include "fpokit/fpo/preference_trainer.h"
-#include "fpokit/lm/load_model.h"
-#include "fpokit/lm/lora.h"
-#include "fpokit/lm/safetensors.h"
-#include "fpokit/sae/sparse_autoencoder.h"
+#include "fpokit/fpo/training/preference_trainer.h"
+#include "fpokit/lm/model/load_model.h"
+#include "fpokit/lm/model/lora.h"
+#include "fpokit/lm/checkpoint/safetensors.h"
+#include "fpokit/sae/model/sparse_autoencoder.h"
 #include "fpo/trainer_options.h"
 #include "test_support.h"
 

@@ -6,9 +6,9 @@
 
 #include <fstream>
 
-#include "fpokit/fpo/reference_cache.h"
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/load_model.h"
+#include "fpokit/fpo/training/reference_cache.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/model/load_model.h"
 #include "test_support.h"
 
 using namespace fpokit;

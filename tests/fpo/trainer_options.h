@@ -3,8 +3,8 @@
 //
 // PreferenceTrainerOptions for the small trainer tests: a constant learning rate, whole-batch
 // steps and a log line every `logging_steps`.
-#include "fpokit/fpo/preference_trainer.h"
-#include "fpokit/sae/sparse_autoencoder.h"
+#include "fpokit/fpo/training/preference_trainer.h"
+#include "fpokit/sae/model/sparse_autoencoder.h"
 
 namespace fpokit::test {
 
@@ -13,7 +13,7 @@ inline fpo::PreferenceTrainerOptions constant_lr_options(fpo::Method method, dou
   fpo::PreferenceTrainerOptions o;
   o.method = method;
   o.learning_rate = learning_rate;
-  o.lr_scheduler_type = sae::LrScheduler::Constant;
+  o.lr_scheduler_type = core::LrScheduler::Constant;
   o.max_steps = max_steps;
   o.per_device_train_batch_size = batch_size;
   o.logging_steps = logging_steps;

@@ -7,10 +7,10 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/generation.h"
-#include "fpokit/lm/load_model.h"
-#include "fpokit/lm/safetensors.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/model/generation.h"
+#include "fpokit/lm/model/load_model.h"
+#include "fpokit/lm/checkpoint/safetensors.h"
 #include "models/model_fixtures.h"
 
 using namespace fpokit;

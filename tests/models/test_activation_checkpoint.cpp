@@ -5,10 +5,10 @@
 
 #include <catch2/catch.hpp>
 
-#include "fpokit/lm/activation_checkpoint.h"
-#include "fpokit/lm/hooks.h"
-#include "fpokit/lm/load_model.h"
-#include "fpokit/lm/lora.h"
+#include "fpokit/lm/model/activation_checkpoint.h"
+#include "fpokit/lm/model/hooks.h"
+#include "fpokit/lm/model/load_model.h"
+#include "fpokit/lm/model/lora.h"
 #include "models/model_fixtures.h"
 
 using namespace fpokit;

@@ -11,10 +11,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/hooks.h"
-#include "fpokit/lm/kv_cache.h"
-#include "fpokit/lm/load_model.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/core/io/json_file.h"
+#include "fpokit/lm/model/hooks.h"
+#include "fpokit/lm/model/kv_cache.h"
+#include "fpokit/lm/model/load_model.h"
 #include "model_fixtures.h"
 
 using namespace fpokit;
@@ -27,7 +28,7 @@ void write_json(const std::filesystem::path& path, const nlohmann::json& json) {
   std::ofstream(path) << json.dump(2);
 }
 
-nlohmann::json fixture_config(const std::string& name) { return lm::read_json_file(model_fixture(name) / "config.json"); }
+nlohmann::json fixture_config(const std::string& name) { return core::read_json_file(model_fixture(name) / "config.json"); }
 
 // A model directory with `config` and the tensors of fixture `name`'s checkpoint, renamed by
 // `rename` (an empty result drops the tensor), plus `extra` tensors.

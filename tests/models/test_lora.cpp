@@ -9,10 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/load_model.h"
-#include "fpokit/lm/lora.h"
-#include "fpokit/lm/safetensors.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/model/load_model.h"
+#include "fpokit/lm/model/lora.h"
+#include "fpokit/lm/checkpoint/safetensors.h"
 #include "models/model_fixtures.h"
 
 using namespace fpokit;

@@ -8,11 +8,11 @@
 
 #include <set>
 
-#include "fpokit/lm/architecture_registry.h"
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/hooks.h"
-#include "fpokit/lm/kv_cache.h"
-#include "fpokit/lm/load_model.h"
+#include "fpokit/lm/model/architecture_registry.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/model/hooks.h"
+#include "fpokit/lm/model/kv_cache.h"
+#include "fpokit/lm/model/load_model.h"
 #include "model_fixtures.h"
 
 using namespace fpokit;

@@ -8,8 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fpokit/lm/load_model.h"
-#include "fpokit/lm/save_model.h"
+#include "fpokit/lm/model/load_model.h"
+#include "fpokit/lm/checkpoint/save_model.h"
 #include "models/model_fixtures.h"
 
 using namespace fpokit;

@@ -4,7 +4,7 @@
 
 #include <torch/torch.h>
 
-#include "fpokit/lm/safetensors.h"
+#include "fpokit/lm/checkpoint/safetensors.h"
 #include "test_support.h"
 
 namespace fpokit::test {

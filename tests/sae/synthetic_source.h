@@ -5,7 +5,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
 
-#include "fpokit/sae/activation_source.h"
+#include "fpokit/sae/data/activation_source.h"
 
 namespace fpokit::test {
 

@@ -13,9 +13,9 @@
 #include <limits>
 #include <sstream>
 
-#include "fpokit/lm/errors.h"
-#include "fpokit/sae/activation_file.h"
-#include "fpokit/sae/hdf5_handle.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/sae/data/activation_file.h"
+#include "fpokit/core/io/hdf5_handle.h"
 #include "test_support.h"
 
 // After every LibTorch header: c10 defines its own CHECK.
@@ -396,7 +396,7 @@ TEST_CASE("activation reader rejects HDF5 files that break the layout", "[sae][a
   // Each case damages a fresh valid cache through the raw HDF5 API.
   auto damaged = [&](const std::string& name, const std::function<void(hid_t root)>& damage) {
     const fs::path path = valid_cache(tmp, name);
-    hdf5::File file = hdf5::open_file(path, /*writable=*/true);
+    core::hdf5::File file = core::hdf5::open_file(path, /*writable=*/true);
     damage(file.get());
     REQUIRE(file.close());
     return path;
@@ -405,13 +405,13 @@ TEST_CASE("activation reader rejects HDF5 files that break the layout", "[sae][a
   require_checkpoint_error(damaged("no_format.h5", [](hid_t root) { REQUIRE(H5Adelete(root, "format") >= 0); }),
                            "'format'", scratch);
   require_checkpoint_error(
-      damaged("wrong_format.h5", [](hid_t root) { hdf5::write_string_attribute(root, "format", "something-else"); }),
+      damaged("wrong_format.h5", [](hid_t root) { core::hdf5::write_string_attribute(root, "format", "something-else"); }),
       "something-else", scratch);
   require_checkpoint_error(
-      damaged("format_not_string.h5", [](hid_t root) { hdf5::write_int64_attribute(root, "format", 7); }),
+      damaged("format_not_string.h5", [](hid_t root) { core::hdf5::write_int64_attribute(root, "format", 7); }),
       "'format' is not a string", scratch);
   require_checkpoint_error(
-      damaged("newer.h5", [](hid_t root) { hdf5::write_int64_attribute(root, "format_version", 2); }),
+      damaged("newer.h5", [](hid_t root) { core::hdf5::write_int64_attribute(root, "format_version", 2); }),
       "newer fpokit", scratch);
   require_checkpoint_error(
       damaged("no_positions.h5", [](hid_t root) { REQUIRE(H5Ldelete(root, "positions", H5P_DEFAULT) >= 0); }),
@@ -421,62 +421,62 @@ TEST_CASE("activation reader rejects HDF5 files that break the layout", "[sae][a
                            "'activations'", scratch);
   require_checkpoint_error(damaged("no_hooks.h5",
                                    [](hid_t root) {
-                                     hdf5::Group group = hdf5::open_group(root, "activations");
-                                     for (const auto& name : hdf5::link_names(group.get()))
+                                     core::hdf5::Group group = core::hdf5::open_group(root, "activations");
+                                     for (const auto& name : core::hdf5::link_names(group.get()))
                                        REQUIRE(H5Ldelete(group.get(), name.c_str(), H5P_DEFAULT) >= 0);
                                    }),
                            "no hooks", scratch);
   require_checkpoint_error(damaged("extra_row.h5",
                                    [](hid_t root) {
-                                     hdf5::Dataset tokens = hdf5::open_dataset(root, "token_ids");
+                                     core::hdf5::Dataset tokens = core::hdf5::open_dataset(root, "token_ids");
                                      const int32_t one = 1;
-                                     hdf5::append_rows(tokens.get(), H5T_NATIVE_INT32, &one, 1);
+                                     core::hdf5::append_rows(tokens.get(), H5T_NATIVE_INT32, &one, 1);
                                    }),
                            "row counts disagree", scratch);
   require_checkpoint_error(damaged("hook_rows.h5",
                                    [&](hid_t root) {
-                                     hdf5::Group group = hdf5::open_group(root, "activations");
-                                     hdf5::Dataset d = hdf5::open_dataset(group.get(), kHooks[1]);
+                                     core::hdf5::Group group = core::hdf5::open_group(root, "activations");
+                                     core::hdf5::Dataset d = core::hdf5::open_dataset(group.get(), kHooks[1]);
                                      const std::vector<float> row(3, 0.5f);
-                                     hdf5::append_rows(d.get(), H5T_NATIVE_FLOAT, row.data(), 1);
+                                     core::hdf5::append_rows(d.get(), H5T_NATIVE_FLOAT, row.data(), 1);
                                    }),
                            "row counts disagree", scratch);
   require_checkpoint_error(damaged("unknown_dtype.h5",
                                    [&](hid_t root) {
-                                     hdf5::Group group = hdf5::open_group(root, "activations");
-                                     hdf5::Dataset d = hdf5::open_dataset(group.get(), hook0);
-                                     hdf5::write_string_attribute(d.get(), "dtype", "float16");
+                                     core::hdf5::Group group = core::hdf5::open_group(root, "activations");
+                                     core::hdf5::Dataset d = core::hdf5::open_dataset(group.get(), hook0);
+                                     core::hdf5::write_string_attribute(d.get(), "dtype", "float16");
                                    }),
                            "float16", scratch);
   require_checkpoint_error(damaged("lying_dtype.h5",
                                    [&](hid_t root) {
-                                     hdf5::Group group = hdf5::open_group(root, "activations");
-                                     hdf5::Dataset d = hdf5::open_dataset(group.get(), hook0);
-                                     hdf5::write_string_attribute(d.get(), "dtype", "bfloat16");
+                                     core::hdf5::Group group = core::hdf5::open_group(root, "activations");
+                                     core::hdf5::Dataset d = core::hdf5::open_dataset(group.get(), hook0);
+                                     core::hdf5::write_string_attribute(d.get(), "dtype", "bfloat16");
                                    }),
                            "4-byte floats", scratch);
   require_checkpoint_error(damaged("one_dim.h5",
                                    [&](hid_t root) {
-                                     hdf5::Group group = hdf5::open_group(root, "activations");
+                                     core::hdf5::Group group = core::hdf5::open_group(root, "activations");
                                      REQUIRE(H5Ldelete(group.get(), hook0.c_str(), H5P_DEFAULT) >= 0);
-                                     hdf5::Dataset d =
-                                         hdf5::create_row_dataset(group.get(), hook0, H5T_IEEE_F32LE, {}, 4);
-                                     hdf5::write_string_attribute(d.get(), "dtype", "float32");
-                                     hdf5::write_string_attribute(d.get(), "hook_name", hook0);
+                                     core::hdf5::Dataset d =
+                                         core::hdf5::create_row_dataset(group.get(), hook0, H5T_IEEE_F32LE, {}, 4);
+                                     core::hdf5::write_string_attribute(d.get(), "dtype", "float32");
+                                     core::hdf5::write_string_attribute(d.get(), "hook_name", hook0);
                                    }),
                            "expected 2-D", scratch);
   require_checkpoint_error(damaged("group_as_hook.h5",
                                    [&](hid_t root) {
-                                     hdf5::Group group = hdf5::open_group(root, "activations");
-                                     hdf5::create_group(group.get(), "stray");
+                                     core::hdf5::Group group = core::hdf5::open_group(root, "activations");
+                                     core::hdf5::create_group(group.get(), "stray");
                                    }),
                            "not a dataset", scratch);
 
   // An HDF5 file that was never an activation cache.
   const fs::path foreign = tmp / "foreign.h5";
   {
-    hdf5::File file = hdf5::create_file(foreign);
-    hdf5::Dataset d = hdf5::create_row_dataset(file.get(), "data", H5T_IEEE_F32LE, {2}, 4);
+    core::hdf5::File file = core::hdf5::create_file(foreign);
+    core::hdf5::Dataset d = core::hdf5::create_row_dataset(file.get(), "data", H5T_IEEE_F32LE, {2}, 4);
   }
   require_checkpoint_error(foreign, "'format'", scratch);
   CHECK(open_hdf5_objects() == 0);
@@ -486,36 +486,36 @@ TEST_CASE("hdf5 helpers round-trip scalar attributes and keep member order", "[s
   TempDir tmp;
   const fs::path path = tmp / "attrs.h5";
   {
-    hdf5::File file = hdf5::create_file(path);
-    hdf5::write_string_attribute(file.get(), "name", "gemma-2-2b");
-    hdf5::write_string_attribute(file.get(), "empty", "");
-    hdf5::write_int64_attribute(file.get(), "big", int64_t{1} << 50);
-    hdf5::write_int64_attribute(file.get(), "big", -7);  // replaces
-    hdf5::write_double_attribute(file.get(), "beta", 0.125);
+    core::hdf5::File file = core::hdf5::create_file(path);
+    core::hdf5::write_string_attribute(file.get(), "name", "gemma-2-2b");
+    core::hdf5::write_string_attribute(file.get(), "empty", "");
+    core::hdf5::write_int64_attribute(file.get(), "big", int64_t{1} << 50);
+    core::hdf5::write_int64_attribute(file.get(), "big", -7);  // replaces
+    core::hdf5::write_double_attribute(file.get(), "beta", 0.125);
     // A fixed-length, null-padded string, as other tools write them.
-    hdf5::Datatype fixed(H5Tcopy(H5T_C_S1));
+    core::hdf5::Datatype fixed(H5Tcopy(H5T_C_S1));
     REQUIRE(H5Tset_size(fixed.get(), 8) >= 0);
     REQUIRE(H5Tset_strpad(fixed.get(), H5T_STR_NULLPAD) >= 0);
-    hdf5::Dataspace scalar(H5Screate(H5S_SCALAR));
-    hdf5::Attribute attribute(H5Acreate2(file.get(), "fixed", fixed.get(), scalar.get(), H5P_DEFAULT, H5P_DEFAULT));
+    core::hdf5::Dataspace scalar(H5Screate(H5S_SCALAR));
+    core::hdf5::Attribute attribute(H5Acreate2(file.get(), "fixed", fixed.get(), scalar.get(), H5P_DEFAULT, H5P_DEFAULT));
     const char text[8] = {'a', 'b', 'c', 0, 0, 0, 0, 0};
     REQUIRE(H5Awrite(attribute.get(), fixed.get(), text) >= 0);
-    hdf5::Group group = hdf5::create_group(file.get(), "g");
-    for (const char* name : {"zeta", "alpha", "mid"}) hdf5::create_group(group.get(), name);
+    core::hdf5::Group group = core::hdf5::create_group(file.get(), "g");
+    for (const char* name : {"zeta", "alpha", "mid"}) core::hdf5::create_group(group.get(), name);
   }
-  hdf5::File file = hdf5::open_file(path);
-  CHECK(hdf5::read_string_attribute(file.get(), "name") == std::optional<std::string>("gemma-2-2b"));
-  CHECK(hdf5::read_string_attribute(file.get(), "empty") == std::optional<std::string>(""));
-  CHECK(hdf5::read_string_attribute(file.get(), "fixed") == std::optional<std::string>("abc"));
-  CHECK(hdf5::read_int64_attribute(file.get(), "big") == std::optional<int64_t>(-7));
-  CHECK(hdf5::read_double_attribute(file.get(), "beta") == std::optional<double>(0.125));
-  CHECK(hdf5::read_double_attribute(file.get(), "big") == std::optional<double>(-7.0));
-  CHECK_FALSE(hdf5::read_string_attribute(file.get(), "absent").has_value());
-  CHECK_THROWS_AS(hdf5::read_int64_attribute(file.get(), "name"), hdf5::Error);
-  CHECK_THROWS_WITH(hdf5::read_string_attribute(file.get(), "beta"), Contains("attrs.h5") && Contains("'beta'"));
-  hdf5::Group group = hdf5::open_group(file.get(), "g");
-  CHECK(hdf5::link_names(group.get()) == std::vector<std::string>{"zeta", "alpha", "mid"});
-  CHECK(hdf5::has_link(file.get(), "g"));
-  CHECK_FALSE(hdf5::has_link(file.get(), "h"));
-  CHECK_THROWS_AS(hdf5::open_dataset(file.get(), "g"), hdf5::Error);
+  core::hdf5::File file = core::hdf5::open_file(path);
+  CHECK(core::hdf5::read_string_attribute(file.get(), "name") == std::optional<std::string>("gemma-2-2b"));
+  CHECK(core::hdf5::read_string_attribute(file.get(), "empty") == std::optional<std::string>(""));
+  CHECK(core::hdf5::read_string_attribute(file.get(), "fixed") == std::optional<std::string>("abc"));
+  CHECK(core::hdf5::read_int64_attribute(file.get(), "big") == std::optional<int64_t>(-7));
+  CHECK(core::hdf5::read_double_attribute(file.get(), "beta") == std::optional<double>(0.125));
+  CHECK(core::hdf5::read_double_attribute(file.get(), "big") == std::optional<double>(-7.0));
+  CHECK_FALSE(core::hdf5::read_string_attribute(file.get(), "absent").has_value());
+  CHECK_THROWS_AS(core::hdf5::read_int64_attribute(file.get(), "name"), core::hdf5::Error);
+  CHECK_THROWS_WITH(core::hdf5::read_string_attribute(file.get(), "beta"), Contains("attrs.h5") && Contains("'beta'"));
+  core::hdf5::Group group = core::hdf5::open_group(file.get(), "g");
+  CHECK(core::hdf5::link_names(group.get()) == std::vector<std::string>{"zeta", "alpha", "mid"});
+  CHECK(core::hdf5::has_link(file.get(), "g"));
+  CHECK_FALSE(core::hdf5::has_link(file.get(), "h"));
+  CHECK_THROWS_AS(core::hdf5::open_dataset(file.get(), "g"), core::hdf5::Error);
 }

@@ -3,8 +3,8 @@
 // best cosine with a decoder row >= 0.9) at the expected L0.
 #include <torch/torch.h>
 
-#include "fpokit/sae/sae_metrics.h"
-#include "fpokit/sae/sae_trainer.h"
+#include "fpokit/sae/eval/sae_metrics.h"
+#include "fpokit/sae/training/sae_trainer.h"
 #include "sae_test_util.h"
 #include "synthetic_source.h"
 

@@ -3,11 +3,11 @@
 
 #include <torch/torch.h>
 
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/tokenizer.h"
-#include "fpokit/sae/context_packer.h"
-#include "fpokit/sae/mixing_buffer.h"
-#include "fpokit/sae/text_dataset.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/tokenizer/tokenizer.h"
+#include "fpokit/sae/data/context_packer.h"
+#include "fpokit/sae/data/mixing_buffer.h"
+#include "fpokit/sae/data/text_dataset.h"
 #include "sae_test_util.h"
 #include "synthetic_source.h"
 

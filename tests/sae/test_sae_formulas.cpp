@@ -1,9 +1,9 @@
 // Each forward formula, loss term, gradient (JumpReLU STE, AuxK) and metric of the C++ SAE equals
 // the PyTorch reference written from sae.md (tests/fixtures/generate_sae.py) within 1e-5.
-#include "fpokit/sae/jumprelu.h"
-#include "fpokit/sae/sae_io.h"
-#include "fpokit/sae/sae_losses.h"
-#include "fpokit/sae/sae_metrics.h"
+#include "fpokit/sae/model/jumprelu.h"
+#include "fpokit/sae/io/sae_io.h"
+#include "fpokit/sae/model/sae_losses.h"
+#include "fpokit/sae/eval/sae_metrics.h"
 #include "sae_test_util.h"
 
 // After every LibTorch header: c10 defines its own CHECK.

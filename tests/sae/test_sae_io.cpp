@@ -4,9 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "fpokit/lm/errors.h"
-#include "fpokit/sae/npz.h"
-#include "fpokit/sae/sae_io.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/sae/io/npz.h"
+#include "fpokit/sae/io/sae_io.h"
 #include "sae_test_util.h"
 
 // After every LibTorch header: c10 defines its own CHECK.

@@ -1,10 +1,10 @@
 // Config JSON, initialisation, decoder helpers, folding identities and pooled metrics.
 #include <nlohmann/json.hpp>
 
-#include "fpokit/lm/errors.h"
-#include "fpokit/sae/sae_config.h"
-#include "fpokit/sae/sae_metrics.h"
-#include "fpokit/sae/sparse_autoencoder.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/sae/model/sae_config.h"
+#include "fpokit/sae/eval/sae_metrics.h"
+#include "fpokit/sae/model/sparse_autoencoder.h"
 #include "sae_test_util.h"
 
 // After every LibTorch header: c10 defines its own CHECK.

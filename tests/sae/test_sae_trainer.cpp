@@ -1,10 +1,10 @@
 // SaeTrainer: exact resume, AuxK revival of dead latents, saved outputs, schedules.
 #include <torch/torch.h>
 
-#include "fpokit/lm/errors.h"
-#include "fpokit/sae/lr_schedule.h"
-#include "fpokit/sae/sae_io.h"
-#include "fpokit/sae/sae_trainer.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/core/train/lr_schedule.h"
+#include "fpokit/sae/io/sae_io.h"
+#include "fpokit/sae/training/sae_trainer.h"
 #include "sae_test_util.h"
 #include "synthetic_source.h"
 

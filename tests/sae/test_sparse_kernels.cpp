@@ -2,8 +2,8 @@
 // gradients, AuxK included.
 #include <torch/torch.h>
 
-#include "fpokit/sae/sae_losses.h"
-#include "fpokit/sae/sparse_autoencoder.h"
+#include "fpokit/sae/model/sae_losses.h"
+#include "fpokit/sae/model/sparse_autoencoder.h"
 #include "sae_test_util.h"
 
 #include <catch2/catch.hpp>

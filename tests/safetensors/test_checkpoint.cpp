@@ -2,8 +2,8 @@
 // for missing or inconsistent ones.
 #include <algorithm>
 
-#include "fpokit/lm/checkpoint.h"
-#include "fpokit/lm/errors.h"
+#include "fpokit/lm/checkpoint/checkpoint.h"
+#include "fpokit/core/errors.h"
 #include "safetensors_fixtures.h"
 
 // After every LibTorch header: c10/util/Logging.h defines its own CHECK (a fatal abort), which

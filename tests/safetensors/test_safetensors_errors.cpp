@@ -3,8 +3,8 @@
 // bounded fuzz: random byte flips in the header never crash the reader.
 #include <random>
 
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/safetensors.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/checkpoint/safetensors.h"
 #include "safetensors_fixtures.h"
 
 // After every LibTorch header: c10/util/Logging.h defines its own CHECK (a fatal abort), which

@@ -1,8 +1,8 @@
 // Reading files written by the Python safetensors library (tests/fixtures/safetensors, made by
 // generate_safetensors.py): every dtype, special floats, scalars, empty tensors, escaped names,
 // metadata; values compared bit for bit with what Python read from the same file.
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/safetensors.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/checkpoint/safetensors.h"
 #include "safetensors_fixtures.h"
 
 // After every LibTorch header: c10/util/Logging.h defines its own CHECK (a fatal abort), which

@@ -3,9 +3,9 @@
 // regex layer apart from BPE merges, which could hide a different split.
 #include <catch2/catch.hpp>
 
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/pre_tokenizer.h"
-#include "fpokit/lm/tokenizer_regex.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/tokenizer/pre_tokenizer.h"
+#include "fpokit/lm/tokenizer/tokenizer_regex.h"
 #include "tokenizer/tokenizer_fixtures.h"
 
 using namespace fpokit::test;

@@ -5,9 +5,9 @@
 #include <fstream>
 #include <functional>
 
-#include "fpokit/lm/bpe_tokenizer.h"
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/tokenizer.h"
+#include "fpokit/lm/tokenizer/bpe_tokenizer.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_fixtures.h"
 
 using fpokit::TokenizerError;

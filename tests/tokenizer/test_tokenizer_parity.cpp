@@ -2,9 +2,9 @@
 // every id list decodes to HF's text.
 #include <catch2/catch.hpp>
 
-#include "fpokit/lm/bpe_tokenizer.h"
-#include "fpokit/lm/sentencepiece_tokenizer.h"
-#include "fpokit/lm/tokenizer.h"
+#include "fpokit/lm/tokenizer/bpe_tokenizer.h"
+#include "fpokit/lm/tokenizer/sentencepiece_tokenizer.h"
+#include "fpokit/lm/tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_fixtures.h"
 
 using fpokit::lm::Tokenizer;

@@ -5,7 +5,7 @@
 #include <atomic>
 #include <thread>
 
-#include "fpokit/lm/tokenizer.h"
+#include "fpokit/lm/tokenizer/tokenizer.h"
 #include "tokenizer/tokenizer_fixtures.h"
 
 using fpokit::lm::Tokenizer;

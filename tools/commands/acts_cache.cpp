@@ -4,9 +4,9 @@
 #include <memory>
 
 #include "commands.h"
-#include "fpokit/lm/progress_line.h"
-#include "fpokit/lm/tokenizer.h"
-#include "fpokit/sae/activation_cache.h"
+#include "fpokit/core/log/progress_line.h"
+#include "fpokit/lm/tokenizer/tokenizer.h"
+#include "fpokit/sae/data/activation_cache.h"
 #include "model_options.h"
 
 namespace fpokit::cli {
@@ -30,7 +30,7 @@ void run_acts_cache(ActsCacheArgs& a) {
   model->eval();
   sae::HarvestingSource source(model, tokenizer, hooks, a.data, a.harvest);
   a.cache.model_name = a.model.model_dir;
-  lm::ProgressLine progress("acts cache", a.cache.tokens);
+  core::ProgressLine progress("acts cache", a.cache.tokens);
   const auto rows = sae::cache_activations(source, a.out, a.cache, [&](int64_t n) { progress.update(n); });
   progress.finish();
   std::cerr << "fpokit: wrote " << rows << " tokens (" << source.tokens_excluded() << " special or outlier tokens excluded) to "

@@ -6,13 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "fpokit/fpo/chat_template.h"
-#include "fpokit/fpo/preference_dataset.h"
-#include "fpokit/fpo/preference_eval.h"
-#include "fpokit/lm/atomic_output.h"
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/lora.h"
-#include "fpokit/lm/tokenizer.h"
+#include "fpokit/fpo/data/chat_template.h"
+#include "fpokit/fpo/data/preference_dataset.h"
+#include "fpokit/fpo/eval/preference_eval.h"
+#include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/model/lora.h"
+#include "fpokit/lm/tokenizer/tokenizer.h"
 #include "model_options.h"
 
 namespace fpokit::cli {
@@ -53,7 +53,7 @@ void run_eval_prefs(const EvalPrefsArgs& a) {
   const auto r = fpo::evaluate_preferences(*model, *reference, data.pairs, a.beta, a.batch_size,
                                            fpo::padding_token_id(*tokenizer));
   std::cout << fpo::preference_eval_table(r);
-  if (!a.out.empty()) lm::write_text_file_atomically(a.out, fpo::preference_eval_json(r).dump(2) + "\n");
+  if (!a.out.empty()) core::write_text_file_atomically(a.out, fpo::preference_eval_json(r).dump(2) + "\n");
 }
 
 }  // namespace

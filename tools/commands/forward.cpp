@@ -6,10 +6,10 @@
 #include <torch/torch.h>
 
 #include "commands.h"
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/hooks.h"
-#include "fpokit/lm/padded_batch.h"
-#include "fpokit/lm/safetensors.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/model/hooks.h"
+#include "fpokit/lm/model/padded_batch.h"
+#include "fpokit/lm/checkpoint/safetensors.h"
 #include "model_options.h"
 
 namespace fpokit::cli {

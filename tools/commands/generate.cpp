@@ -3,9 +3,9 @@
 #include <memory>
 
 #include "commands.h"
-#include "fpokit/lm/generation.h"
-#include "fpokit/lm/load_model.h"
-#include "fpokit/lm/tokenizer.h"
+#include "fpokit/lm/model/generation.h"
+#include "fpokit/lm/model/load_model.h"
+#include "fpokit/lm/tokenizer/tokenizer.h"
 #include "model_options.h"
 
 namespace fpokit::cli {

@@ -4,11 +4,11 @@
 #include <torch/torch.h>
 
 #include "commands.h"
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/tokenizer.h"
-#include "fpokit/sae/harvesting_source.h"
-#include "fpokit/sae/sae_encoding.h"
-#include "fpokit/sae/sae_io.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/tokenizer/tokenizer.h"
+#include "fpokit/sae/data/harvesting_source.h"
+#include "fpokit/sae/model/sae_encoding.h"
+#include "fpokit/sae/io/sae_io.h"
 #include "model_options.h"
 
 namespace fpokit::cli {

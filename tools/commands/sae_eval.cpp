@@ -8,12 +8,12 @@
 #include "commands.h"
 #include <nlohmann/json.hpp>
 
-#include "fpokit/lm/atomic_output.h"
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/progress_line.h"
-#include "fpokit/lm/tokenizer.h"
-#include "fpokit/sae/sae_evaluation.h"
-#include "fpokit/sae/sae_io.h"
+#include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/core/log/progress_line.h"
+#include "fpokit/lm/tokenizer/tokenizer.h"
+#include "fpokit/sae/eval/sae_evaluation.h"
+#include "fpokit/sae/io/sae_io.h"
 #include "model_options.h"
 
 namespace fpokit::cli {
@@ -42,7 +42,7 @@ void run_sae_eval(SaeEvalArgs& a) {
   sae_module->to(model->parameters().front().device());
   sae_module->eval();
   a.eval.model_metrics = !a.no_model_metrics;
-  lm::ProgressLine progress("sae eval", a.eval.tokens);
+  core::ProgressLine progress("sae eval", a.eval.tokens);
   const auto result = sae::evaluate_sae(model, *tokenizer, *sae_module, hook, a.data, a.eval,
                                         [&](int64_t done) { progress.update(done); });
   progress.finish();
@@ -52,7 +52,7 @@ void run_sae_eval(SaeEvalArgs& a) {
     j["sae"] = a.sae;
     j["model"] = a.model.model_dir;
     j["data"] = a.data;
-    lm::write_text_file_atomically(a.out, j.dump(2) + "\n");
+    core::write_text_file_atomically(a.out, j.dump(2) + "\n");
   }
 }
 

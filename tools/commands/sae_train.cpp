@@ -3,8 +3,8 @@
 
 #include "commands.h"
 #include "config_options.h"
-#include "fpokit/lm/errors.h"
-#include "fpokit/sae/training_run.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/sae/training/training_run.h"
 
 namespace fpokit::cli {
 
@@ -89,7 +89,7 @@ void run_sae_train(SaeTrainArgs& a, const CLI::App& cmd) {
   if (a.config.dumped(cmd)) return;
   a.run.architecture = sae::parse_architecture(a.arch);
   a.run.trainer.normalization = sae::parse_normalization(a.normalization);
-  a.run.trainer.lr_scheduler = sae::parse_lr_scheduler(a.lr_scheduler);
+  a.run.trainer.lr_scheduler = core::parse_lr_scheduler(a.lr_scheduler);
   a.run.trainer.b_dec_init = sae::parse_decoder_bias_init(a.b_dec_init);
   a.run.trainer.autocast_bf16 = a.autocast;
   a.run.trainer.sparse_kernels = !a.dense_kernels;

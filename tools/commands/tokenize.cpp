@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/tokenizer.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/tokenizer/tokenizer.h"
 
 namespace fpokit::cli {
 

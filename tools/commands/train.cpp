@@ -5,8 +5,8 @@
 
 #include "commands.h"
 #include "config_options.h"
-#include "fpokit/fpo/training_run.h"
-#include "fpokit/lm/errors.h"
+#include "fpokit/fpo/training/training_run.h"
+#include "fpokit/core/errors.h"
 
 namespace fpokit::cli {
 
@@ -101,7 +101,7 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
 void run_train(TrainArgs& a, const CLI::App& cmd) {
   if (a.config.dumped(cmd)) return;
   a.run.trainer.method = fpo::parse_method(a.method);
-  a.run.trainer.lr_scheduler_type = sae::parse_lr_scheduler(a.lr_scheduler_type);
+  a.run.trainer.lr_scheduler_type = core::parse_lr_scheduler(a.lr_scheduler_type);
   a.run.trainer.loss.fpo.variant = fpo::parse_fpo_variant(a.fpo_variant);
   a.run.trainer.optim = fpo::parse_optimizer(a.optim);
   if (a.lora.r < 0) throw InputError("--lora-r must be 0 (no LoRA) or a positive rank");

@@ -4,11 +4,11 @@
 
 #include <torch/torch.h>
 
-#include "fpokit/lm/attention.h"
-#include "fpokit/lm/errors.h"
-#include "fpokit/lm/hooks.h"
-#include "fpokit/lm/kv_cache.h"
-#include "fpokit/lm/layers.h"
+#include "fpokit/lm/model/attention.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/model/hooks.h"
+#include "fpokit/lm/model/kv_cache.h"
+#include "fpokit/lm/model/layers.h"
 
 namespace fpokit::lm::arch::gpt2 {
 

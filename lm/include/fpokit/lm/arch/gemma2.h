@@ -8,8 +8,8 @@
 // post_feedforward_layernorm}, model.norm, lm_head (absent when tied, the default).
 #include <torch/types.h>
 
-#include "fpokit/lm/causal_lm.h"
-#include "fpokit/lm/config_reader.h"
+#include "fpokit/lm/model/causal_lm.h"
+#include "fpokit/lm/checkpoint/config_reader.h"
 
 namespace fpokit::lm::arch::gemma2 {
 

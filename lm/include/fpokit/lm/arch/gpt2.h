@@ -7,8 +7,8 @@
 // both are accepted.
 #include <torch/types.h>
 
-#include "fpokit/lm/causal_lm.h"
-#include "fpokit/lm/config_reader.h"
+#include "fpokit/lm/model/causal_lm.h"
+#include "fpokit/lm/checkpoint/config_reader.h"
 
 namespace fpokit::lm::arch::gpt2 {
 

@@ -5,8 +5,8 @@
 // mlp.{gate,up,down}_proj, input_layernorm, post_attention_layernorm}, model.norm, lm_head.
 #include <torch/types.h>
 
-#include "fpokit/lm/causal_lm.h"
-#include "fpokit/lm/config_reader.h"
+#include "fpokit/lm/model/causal_lm.h"
+#include "fpokit/lm/checkpoint/config_reader.h"
 
 namespace fpokit::lm::arch::llama {
 

@@ -1,0 +1,30 @@
+#pragma once
+// Learning-rate schedules as SAELens defines them: linear warm-up from lr/warmup_steps over the
+// first warmup_steps, then
+//   constant: lr;
+//   cosine:   cosine annealing from lr to lr_end over the remaining steps;
+// and, for both, a linear decay to 0 over the final decay_steps (SAELens lr_decay_steps; the
+// "linear" scheduler is constant + decay over all post-warm-up steps).
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace fpokit::core {
+
+enum class LrScheduler { Constant, Linear, Cosine };
+LrScheduler parse_lr_scheduler(std::string_view name);  // ConfigError for an unknown name
+std::string_view lr_scheduler_name(LrScheduler s);
+
+struct LrSchedule {
+  double lr = 3e-4;
+  LrScheduler scheduler = LrScheduler::Constant;
+  int64_t warmup_steps = 0;
+  int64_t decay_steps = 0;  // final linear decay to 0 (Constant/Cosine)
+  double lr_end = 0;        // cosine floor; <= 0 means lr / 10 (SAELens)
+  int64_t total_steps = 1;
+
+  // The learning rate of step `step` (0-based).
+  double at(int64_t step) const;
+};
+
+}  // namespace fpokit::core

@@ -1,0 +1,46 @@
+#pragma once
+// One model forward over a batch of preference pairs, laid out [chosen_0..B-1 ; rejected_0..B-1]
+// (preference-losses.md §6), giving what the losses need: per-sequence log-probs of the
+// completions and, for FPO, the SAE features at a hook, average-pooled over the completion.
+// The same function serves the policy (with gradient) and the reference (under NoGradGuard).
+#include <cstdint>
+
+#include <torch/types.h>
+
+#include "fpokit/fpo/losses/preference_losses.h"
+#include "fpokit/fpo/training/sequence_logps.h"
+#include "fpokit/lm/model/causal_lm.h"
+#include "fpokit/lm/model/hook_name.h"
+#include "fpokit/sae/model/sparse_autoencoder.h"
+
+namespace fpokit::fpo {
+
+struct PairBatch {
+  torch::Tensor input_ids;        // int64 [2B, T], right-padded
+  torch::Tensor attention_mask;   // int64 [2B, T]
+  torch::Tensor completion_mask;  // int64 [2B, T], 1 on completion tokens (EOS included)
+  int64_t pairs() const { return input_ids.size(0) / 2; }
+  PairBatch to(const torch::Device& device) const;
+};
+
+// The SAE whose features FPO constrains, the hook it reads, and the pooling variant.
+struct FeatureProbe {
+  const sae::SparseAutoencoderImpl* sae = nullptr;
+  lm::HookName hook;
+  FpoVariant variant = FpoVariant::Paper;
+};
+
+struct PairForward {
+  SequenceLogps chosen, rejected;
+  torch::Tensor pooled_chosen, pooled_rejected;  // [B, F] when a probe was given
+  torch::Tensor logits;                          // [2B, T, V] when asked for (TDPO's reference)
+  // TRL's logits/chosen and logits/rejected: the mean logit over the vocabulary and the positions
+  // that predict completion tokens, of each half of the batch; float32 scalars, no gradient.
+  torch::Tensor mean_logits_chosen, mean_logits_rejected;
+};
+
+// reference_logits [2B, T, V] (optional) fills SequenceLogps::kl (TDPO).
+PairForward forward_pairs(lm::CausalLMImpl& model, const PairBatch& batch, const FeatureProbe* probe = nullptr,
+                          const torch::Tensor& reference_logits = {}, bool keep_logits = false);
+
+}  // namespace fpokit::fpo

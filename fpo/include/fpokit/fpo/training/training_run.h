@@ -1,0 +1,55 @@
+#pragma once
+// A whole `fpokit train` run: data → tokenised pairs → policy (+ reference, + SAE for FPO) →
+// offline reference (cached in HDF5, keyed by a fingerprint) → PreferenceTrainer → an HF model
+// directory. Everything is validated before the first write to the output folder.
+//
+// Output folder:
+//   <out>/model/              HF model directory (safetensors, config, tokenizer files); with LoRA
+//                             only under --merge (the base with the adapters merged in)
+//   <out>/adapter/            LoRA runs: PEFT adapter (adapter_config.json, adapter_model.safetensors)
+//   <out>/metrics.jsonl       one JSON object per logging step, TRL metric names
+//   <out>/config.toml         resolved configuration (written by the CLI)
+//   <out>/reference_cache.h5  the offline reference (unless --reference-cache names another path)
+//   <out>/checkpoint/         the latest checkpoint while training
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "fpokit/fpo/data/preference_tokenizer.h"
+#include "fpokit/fpo/training/preference_trainer.h"
+#include "fpokit/lm/model/lora.h"
+
+namespace fpokit::fpo {
+
+struct PreferenceRunOptions {
+  std::string model_dir;
+  std::string ref_model_dir;     // empty: the starting model
+  std::string data;
+  std::string chat_template;     // empty: detect from the tokenizer config (conversational data)
+  std::string device = "cpu";
+  std::string dtype = "auto";
+  PreferenceTokenizerOptions tokenization;
+  PreferenceTrainerOptions trainer;
+  // FPO
+  std::string sae;
+  std::string fpo_hook;          // empty: the SAE's own hook
+  std::string reference_cache;   // empty: <out>/reference_cache.h5
+  // Evaluation: a held-out file, or a seeded fraction of --data (trainer.eval_steps says when).
+  std::string eval_data;
+  double eval_split = 0.0;
+  // LoRA: train adapters on a frozen base. The reference (when it is the starting model) is the
+  // policy with its adapters switched off, so no second copy of the model is loaded.
+  std::optional<lm::LoraOptions> lora;
+  bool merge_lora = false;       // also write <out>/model with the adapters merged
+  std::filesystem::path out;
+  bool resume = false;
+  bool progress = true;
+  std::function<void()> before_first_write;
+};
+
+// Returns false when stopped early (stop_after_steps). InputError for bad input, before any
+// write to `out`.
+bool run_preference_training(PreferenceRunOptions options);
+
+}  // namespace fpokit::fpo

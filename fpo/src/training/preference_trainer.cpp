@@ -1,0 +1,460 @@
+#include "fpokit/fpo/training/preference_trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <torch/serialize.h>
+
+#include "fpokit/fpo/training/fused_adamw.h"
+#include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/checkpoint/safetensors.h"
+
+namespace fpokit::fpo {
+
+PairBatch collate_pairs(const std::vector<const TokenizedPair*>& pairs, int64_t pad_id) {
+  auto b = collate_preference_pairs(pairs, pad_id);
+  return {b.input_ids, b.attention_mask, b.completion_mask};
+}
+
+namespace {
+
+// Autocast for the forward passes of a mixed-precision run; restores the previous state and drops
+// the cast-weight cache on exit (the weights change at every step).
+class AutocastScope {
+ public:
+  AutocastScope(const std::optional<torch::ScalarType>& dtype, const torch::Device& device) : device_(device.type()) {
+    if (!dtype) return;
+    active_ = true;
+    was_enabled_ = at::autocast::is_autocast_enabled(device_);
+    was_dtype_ = at::autocast::get_autocast_dtype(device_);
+    at::autocast::set_autocast_dtype(device_, *dtype);
+    at::autocast::set_autocast_enabled(device_, true);
+  }
+  ~AutocastScope() {
+    if (!active_) return;
+    at::autocast::set_autocast_enabled(device_, was_enabled_);
+    at::autocast::set_autocast_dtype(device_, was_dtype_);
+    at::autocast::clear_cache();
+  }
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  c10::DeviceType device_;
+  bool active_ = false, was_enabled_ = false;
+  torch::ScalarType was_dtype_ = torch::kFloat32;
+};
+
+// Switches LoRA adapters off for its lifetime (a LoRA run's reference is its base); no-op on null.
+class AdaptersOff {
+ public:
+  explicit AdaptersOff(lm::LoraAdapters* lora) : lora_(lora) {
+    if (lora_) lora_->set_enabled(false);
+  }
+  ~AdaptersOff() {
+    if (lora_) lora_->set_enabled(true);
+  }
+  AdaptersOff(const AdaptersOff&) = delete;
+  AdaptersOff& operator=(const AdaptersOff&) = delete;
+
+ private:
+  lm::LoraAdapters* lora_;
+};
+
+// The rows `idx` of per-sequence log-probs (sum, mean, num_tokens: what the losses read).
+SequenceLogps select_rows(const SequenceLogps& s, const torch::Tensor& idx) {
+  SequenceLogps out;
+  out.sum = s.sum.index_select(0, idx);
+  out.mean = s.mean.index_select(0, idx);
+  out.num_tokens = s.num_tokens.index_select(0, idx);
+  return out;
+}
+
+}  // namespace
+
+PreferenceTrainer::PreferenceTrainer(PreferenceTrainerOptions options, lm::CausalLM policy,
+                                     std::vector<TokenizedPair> pairs, FeatureProbe probe)
+    : options_(std::move(options)), policy_(std::move(policy)), pairs_(std::move(pairs)), probe_(probe) {
+  options_.loss.validate(options_.method);
+  if (pairs_.empty()) throw InputError("no training pairs: the dataset is empty after tokenisation and filtering");
+  num_train_ = static_cast<int64_t>(pairs_.size());
+  if (options_.per_device_train_batch_size < 1 || options_.gradient_accumulation_steps < 1)
+    throw ConfigError("--per-device-train-batch-size and --gradient-accumulation-steps must be at least 1");
+  if (options_.method == Method::Fpo && probe_.sae == nullptr)
+    throw ConfigError("--method fpo needs an SAE (--sae DIR) to constrain features with");
+  for (const auto& p : pairs_) {
+    if (p.chosen.input_ids.size() != p.chosen.completion_mask.size() ||
+        p.rejected.input_ids.size() != p.rejected.completion_mask.size())
+      throw std::invalid_argument("TokenizedPair: ids and completion mask differ in length");
+  }
+  policy_->train();
+  policy_->set_gradient_checkpointing(options_.gradient_checkpointing);
+  make_optimizer(policy_->parameters());
+}
+
+OptimizerKind parse_optimizer(const std::string& name) {
+  if (name == "adamw_torch" || name == "adamw") return OptimizerKind::AdamW;
+  if (name == "rmsprop") return OptimizerKind::RMSprop;
+  throw ConfigError("--optim: unknown optimizer '" + name + "' (use adamw_torch or rmsprop)");
+}
+
+const char* optimizer_name(OptimizerKind kind) { return kind == OptimizerKind::AdamW ? "adamw_torch" : "rmsprop"; }
+
+void PreferenceTrainer::make_optimizer(std::vector<torch::Tensor> parameters) {
+  if (options_.optim == OptimizerKind::RMSprop) {
+    optimizer_ = std::make_unique<torch::optim::RMSprop>(
+        std::move(parameters),
+        torch::optim::RMSpropOptions(options_.learning_rate).eps(options_.adam_epsilon).weight_decay(options_.weight_decay));
+    return;
+  }
+  optimizer_ = std::make_unique<FusedAdamW>(std::move(parameters),
+                                            torch::optim::AdamWOptions(options_.learning_rate)
+                                                .betas({options_.adam_beta1, options_.adam_beta2})
+                                                .eps(options_.adam_epsilon)
+                                                .weight_decay(options_.weight_decay));
+}
+
+PreferenceTrainer::~PreferenceTrainer() = default;
+
+int64_t PreferenceTrainer::total_steps() const {
+  if (options_.max_steps > 0) return options_.max_steps;
+  const auto N = num_train_;
+  const int64_t per_epoch = (N + options_.per_device_train_batch_size - 1) / options_.per_device_train_batch_size;
+  const auto micro = static_cast<int64_t>(std::ceil(options_.num_train_epochs * static_cast<double>(per_epoch)));
+  return std::max<int64_t>(1, (micro + options_.gradient_accumulation_steps - 1) / options_.gradient_accumulation_steps);
+}
+
+std::vector<int64_t> PreferenceTrainer::batch_indices(int64_t micro_batch) const {
+  const auto N = num_train_;
+  const int64_t bs = options_.per_device_train_batch_size;
+  const int64_t per_epoch = (N + bs - 1) / bs;
+  const int64_t epoch = micro_batch / per_epoch, within = micro_batch % per_epoch;
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(options_.seed * 1000003ull + static_cast<uint64_t>(epoch));
+  const auto perm = torch::randperm(N, gen, torch::kInt64);
+  const int64_t start = within * bs, end = std::min(N, start + bs);
+  std::vector<int64_t> out;
+  for (int64_t i = start; i < end; ++i) out.push_back(perm[i].item<int64_t>());
+  return out;
+}
+
+void PreferenceTrainer::set_eval_pairs(std::vector<TokenizedPair> eval) {
+  if (reference_ready_) throw std::logic_error("set_eval_pairs: call it before the reference is computed or set");
+  pairs_.resize(static_cast<size_t>(num_train_));
+  for (auto& p : eval) pairs_.push_back(std::move(p));
+}
+
+std::map<std::string, double> PreferenceTrainer::evaluate() {
+  const auto N = static_cast<int64_t>(pairs_.size());
+  if (N == num_train_) return {};
+  torch::NoGradGuard no_grad;
+  const bool was_training = policy_->is_training();
+  policy_->eval();
+  std::map<std::string, double> sums;
+  std::map<std::string, int64_t> counts;
+  const int64_t bs = std::max<int64_t>(1, options_.per_device_eval_batch_size);
+  for (int64_t start = num_train_; start < N; start += bs) {
+    std::vector<int64_t> indices;
+    for (int64_t i = start; i < std::min(N, start + bs); ++i) indices.push_back(i);
+    const auto n = static_cast<int64_t>(indices.size());
+    auto add = [&](const std::string& name, double value, int64_t weight) {
+      sums[name] += value * static_cast<double>(weight);
+      counts[name] += weight;
+    };
+    const auto r = batch_loss(indices);
+    add("loss", r.result.loss.item<double>(), n);
+    if (r.mean_logits_chosen.defined()) {
+      add("logits/chosen", r.mean_logits_chosen.item<double>(), n);
+      add("logits/rejected", r.mean_logits_rejected.item<double>(), n);
+    }
+    // Per-sequence metrics weigh by their own length (KTO's sides differ per batch); scalars by n.
+    for (const auto& [name, value] : r.result.metrics)
+      if (value.numel() > 0) add(name, value.to(torch::kFloat64).mean().item<double>(), value.dim() == 0 ? n : value.numel());
+  }
+  if (was_training) policy_->train();
+  std::map<std::string, double> out;
+  for (const auto& [name, sum] : sums) out["eval_" + name] = sum / static_cast<double>(counts[name]);
+  return out;
+}
+
+void PreferenceTrainer::use_kto_labels(std::vector<uint8_t> desirable) {
+  if (options_.method != Method::Kto) throw std::logic_error("use_kto_labels: the method is not kto");
+  if (desirable.size() != pairs_.size())
+    throw std::invalid_argument("use_kto_labels: " + std::to_string(desirable.size()) + " labels for " +
+                                std::to_string(pairs_.size()) + " examples");
+  kto_desirable_ = std::move(desirable);
+}
+
+void PreferenceTrainer::use_lora(lm::LoraAdapters* adapters) {
+  lora_ = adapters;
+  make_optimizer(lora_->parameters());
+}
+
+void PreferenceTrainer::precompute_reference(const lm::CausalLM& reference) {
+  torch::NoGradGuard no_grad;
+  // The base model with the adapters off is the reference of a LoRA run.
+  AdaptersOff adapters_off(reference == policy_ ? lora_ : nullptr);
+  const bool was_training = reference->is_training();
+  reference->eval();
+  const auto N = static_cast<int64_t>(pairs_.size());
+  std::vector<torch::Tensor> cs, cm, cn, rs, rm, rn, cp, rp;
+  for (int64_t start = 0; start < N; start += options_.per_device_train_batch_size) {
+    std::vector<const TokenizedPair*> batch;
+    for (int64_t i = start; i < std::min(N, start + options_.per_device_train_batch_size); ++i) batch.push_back(&pairs_[i]);
+    AutocastScope autocast(options_.autocast_dtype, options_.device);
+    const auto f = forward_pairs(*reference, collate_pairs(batch, options_.pad_id).to(options_.device),
+                                 options_.method == Method::Fpo ? &probe_ : nullptr);
+    cs.push_back(f.chosen.sum.cpu());
+    cm.push_back(f.chosen.mean.cpu());
+    cn.push_back(f.chosen.num_tokens.cpu());
+    rs.push_back(f.rejected.sum.cpu());
+    rm.push_back(f.rejected.mean.cpu());
+    rn.push_back(f.rejected.num_tokens.cpu());
+    if (f.pooled_chosen.defined()) {
+      cp.push_back(f.pooled_chosen.cpu());
+      rp.push_back(f.pooled_rejected.cpu());
+    }
+  }
+  reference_ = {torch::cat(cs), torch::cat(cm), torch::cat(cn), torch::cat(rs), torch::cat(rm), torch::cat(rn),
+                cp.empty() ? torch::Tensor() : torch::cat(cp), rp.empty() ? torch::Tensor() : torch::cat(rp)};
+  if (was_training) reference->train();
+  if (options_.method == Method::Tdpo1 || options_.method == Method::Tdpo2) reference_model_ = reference;
+  reference_ready_ = true;
+}
+
+PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int64_t>& indices) {
+  const auto device = options_.device;
+  auto ref_logps = [&](const torch::Tensor& idx, bool chosen) {
+    SequenceLogps s;
+    s.sum = (chosen ? reference_.chosen_sum : reference_.rejected_sum).index_select(0, idx).to(device);
+    s.mean = (chosen ? reference_.chosen_mean : reference_.rejected_mean).index_select(0, idx).to(device);
+    s.num_tokens = (chosen ? reference_.chosen_tokens : reference_.rejected_tokens).index_select(0, idx).to(device);
+    return s;
+  };
+  std::vector<const TokenizedPair*> pairs;
+  for (const auto i : indices) pairs.push_back(&pairs_[i]);
+  const auto batch = collate_pairs(pairs, options_.pad_id).to(device);
+  const auto idx = torch::tensor(indices, torch::kInt64);
+  // Forwards under autocast; the losses run in the dtypes forward_pairs returns, and the backward
+  // (the caller's) outside autocast.
+  const auto f = [&] {
+    AutocastScope autocast(options_.autocast_dtype, device);
+    torch::Tensor reference_logits;
+    if (reference_model_) {  // TDPO's online reference
+      torch::NoGradGuard no_grad;
+      AdaptersOff adapters_off(reference_model_ == policy_ ? lora_ : nullptr);
+      reference_logits = reference_model_->forward({batch.input_ids, batch.attention_mask});
+    }
+    return forward_pairs(*policy_, batch, options_.method == Method::Fpo ? &probe_ : nullptr, reference_logits);
+  }();
+  PreferenceInputs in;
+  in.policy_chosen = f.chosen;
+  in.policy_rejected = f.rejected;
+  if (reference_ready_) {
+    in.reference_chosen = ref_logps(idx, true);
+    in.reference_rejected = ref_logps(idx, false);
+  }
+  in.kl_chosen = f.chosen.kl;
+  in.kl_rejected = f.rejected.kl;
+  if (options_.method == Method::Fpo) {
+    const auto& o = options_.loss.fpo;
+    in.feature_mse_chosen =
+        feature_mse(f.pooled_chosen, reference_.chosen_pooled.index_select(0, idx).to(device), o.top_k, o.variant);
+    in.feature_mse_rejected =
+        feature_mse(f.pooled_rejected, reference_.rejected_pooled.index_select(0, idx).to(device), o.top_k, o.variant);
+  }
+  if (options_.method == Method::Kto) {
+    // Rows are (example, KL sequence) pairs (kto_pairs.h): z0 from the KL sequences, then the
+    // examples split by label into the desirable (chosen) and undesirable (rejected) sides.
+    in.kto_reference_point = kto_reference_point(f.rejected.sum, in.reference_rejected.sum);
+    std::vector<int64_t> good, bad;
+    for (size_t j = 0; j < indices.size(); ++j)
+      (kto_desirable_[static_cast<size_t>(indices[j])] ? good : bad).push_back(static_cast<int64_t>(j));
+    const auto good_rows = torch::tensor(good, torch::kInt64).to(device);
+    const auto bad_rows = torch::tensor(bad, torch::kInt64).to(device);
+    const auto reference_examples = in.reference_chosen;
+    in.policy_chosen = select_rows(f.chosen, good_rows);
+    in.policy_rejected = select_rows(f.chosen, bad_rows);
+    in.reference_chosen = select_rows(reference_examples, good_rows);
+    in.reference_rejected = select_rows(reference_examples, bad_rows);
+  }
+  BatchLoss out{preference_loss(options_.method, in, options_.loss), {}, {},
+                batch.attention_mask.sum().item<int64_t>()};
+  if (options_.method != Method::Kto) {
+    out.mean_logits_chosen = f.mean_logits_chosen;
+    out.mean_logits_rejected = f.mean_logits_rejected;
+  }
+  return out;
+}
+
+bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& report) {
+  const bool needs_reference = options_.method != Method::Simpo && options_.method != Method::Orpo &&
+                               options_.method != Method::Sft;
+  if (needs_reference && !reference_ready_)
+    throw std::logic_error("PreferenceTrainer::train: precompute_reference() first for this method");
+  const int64_t total = total_steps();
+  const int64_t ga = options_.gradient_accumulation_steps;
+  core::LrSchedule schedule{options_.learning_rate, options_.lr_scheduler_type, options_.warmup_steps, 0,
+                           /*lr_end: HF cosine decays to 0*/ 1e-300, total};
+  StepMetrics window;
+  int64_t window_steps = 0;
+  auto flush = [&] {
+    if (window_steps == 0) return;
+    for (auto& [k, v] : window.values) v /= static_cast<double>(window_steps);
+    window.step = step_;
+    if (report) report(window);
+    window.values.clear();
+    window_steps = 0;
+  };
+  if (options_.method == Method::Kto && kto_desirable_.size() != pairs_.size())
+    throw std::logic_error("PreferenceTrainer: --method kto needs use_kto_labels() before train()");
+  const bool has_eval = static_cast<int64_t>(pairs_.size()) > num_train_;
+  while (step_ < total) {
+    if (options_.stop_after_steps > 0 && step_ >= options_.stop_after_steps) {
+      flush();
+      save_checkpoint();
+      return false;
+    }
+    std::map<std::string, double> step_values;
+    const auto step_start = std::chrono::steady_clock::now();
+    int64_t step_tokens = 0;  // non-padding tokens through the policy this step
+    for (int64_t a = 0; a < ga; ++a) {
+      const int64_t micro_batch = step_ * ga + a;
+      const auto indices = batch_indices(micro_batch);
+      // LoRA dropout draws from the global generator: seeding it per micro-batch makes a resumed
+      // run draw the same masks as an uninterrupted one.
+      if (lora_ && lora_->options().dropout > 0)
+        torch::manual_seed(options_.seed * 1000003ull + 0x10a5ull + static_cast<uint64_t>(micro_batch));
+      auto [result, logits_chosen, logits_rejected, tokens] = batch_loss(indices);
+      if (logits_chosen.defined()) {  // not for KTO, whose rejected half holds its KL sequences
+        step_values["logits/chosen"] += logits_chosen.item<double>() / static_cast<double>(ga);
+        step_values["logits/rejected"] += logits_rejected.item<double>() / static_cast<double>(ga);
+      }
+      step_tokens += tokens;
+      const double loss_value = result.loss.item<double>();
+      if (!std::isfinite(loss_value))
+        throw InputError("the loss became " + std::to_string(loss_value) + " at step " + std::to_string(step_ + 1) +
+                         ": training stopped (lower --learning-rate, or check the data); the last checkpoint is kept");
+      (result.loss / static_cast<double>(ga)).backward();
+      step_values["loss"] += loss_value / static_cast<double>(ga);
+      for (const auto& [name, value] : result.metrics)
+        step_values[name] += value.to(torch::kFloat64).mean().item<double>() / static_cast<double>(ga);
+    }
+    // Gradient norm (logged before clipping, as TRL/HF do) and clipping.
+    std::vector<torch::Tensor> squares;
+    const auto trainable = lora_ ? lora_->parameters() : policy_->parameters();
+    for (const auto& p : trainable)
+      if (p.grad().defined()) squares.push_back(p.grad().to(torch::kFloat32).pow(2).sum());
+    const double grad_norm = squares.empty() ? 0.0 : torch::stack(squares).sum().sqrt().item<double>();
+    if (options_.max_grad_norm > 0 && grad_norm > options_.max_grad_norm) {
+      const double scale = options_.max_grad_norm / (grad_norm + 1e-6);
+      for (const auto& p : trainable)
+        if (p.grad().defined()) p.grad().mul_(scale);
+    }
+    const double lr = schedule.at(step_);
+    for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
+    optimizer_->step();
+    optimizer_->zero_grad();
+    ++step_;
+    step_values["grad_norm"] = grad_norm;
+    step_values["tokens/s"] = static_cast<double>(step_tokens) /
+                              std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
+    step_values["lr"] = lr;
+    for (const auto& [k, v] : step_values) window.values[k] += v;
+    ++window_steps;
+    if (options_.logging_steps > 0 && step_ % options_.logging_steps == 0) flush();
+    if (options_.save_steps > 0 && step_ % options_.save_steps == 0 && step_ < total) save_checkpoint();
+    if (has_eval && options_.eval_steps > 0 && step_ % options_.eval_steps == 0 && step_ < total && report)
+      report({step_, evaluate()});
+  }
+  flush();
+  if (has_eval && report) report({step_, evaluate()});
+  return true;
+}
+
+void PreferenceTrainer::save_checkpoint() const {
+  if (options_.output_dir.empty()) throw std::logic_error("PreferenceTrainer: checkpoints need output_dir");
+  core::write_directory_atomically(options_.output_dir / "checkpoint", [&](const std::filesystem::path& tmp) {
+    std::vector<std::pair<std::string, torch::Tensor>> weights;
+    if (lora_) {
+      for (const auto& [name, t] : lora_->named_parameters()) weights.emplace_back(name, t.detach().cpu().contiguous());
+    } else {
+      for (const auto& p : policy_->named_parameters()) weights.emplace_back(p.key(), p.value().detach().cpu().contiguous());
+    }
+    lm::write_safetensors(tmp / "policy.safetensors", weights);
+    torch::save(*optimizer_, (tmp / "optimizer.pt").string());
+    nlohmann::json state = checkpoint_identity();
+    state["step"] = step_;
+    core::write_text_file_atomically(tmp / "trainer_state.json", state.dump(2) + "\n");
+  });
+}
+
+nlohmann::json PreferenceTrainer::checkpoint_identity() const {
+  // What a resumed run must share with the run that wrote the checkpoint.
+  return {{"method", method_name(options_.method)},
+          {"seed", options_.seed},
+          {"pairs", num_train_},
+          {"eval_pairs", static_cast<int64_t>(pairs_.size()) - num_train_},
+          {"total_steps", total_steps()},
+          {"optim", optimizer_name(options_.optim)},
+          {"lora_r", lora_ ? lora_->options().r : 0}};
+}
+
+void PreferenceTrainer::set_reference_values(ReferenceValues values) {
+  if (options_.method == Method::Tdpo1 || options_.method == Method::Tdpo2)
+    throw std::logic_error("TDPO needs the reference model online: call precompute_reference()");
+  if (values.chosen_sum.numel() != static_cast<int64_t>(pairs_.size()))
+    throw InputError("the reference cache holds " + std::to_string(values.chosen_sum.numel()) + " pairs but the data has " +
+                     std::to_string(pairs_.size()) + "; delete the cache to recompute it");
+  if (options_.method == Method::Fpo && !values.chosen_pooled.defined())
+    throw InputError("the reference cache has no SAE features (it was made for another method); delete it to recompute it");
+  reference_ = std::move(values);
+  reference_ready_ = true;
+}
+
+bool PreferenceTrainer::has_checkpoint() const {
+  return !options_.output_dir.empty() && std::filesystem::exists(options_.output_dir / "checkpoint" / "trainer_state.json");
+}
+
+nlohmann::json PreferenceTrainer::check_checkpoint() const {
+  const auto dir = options_.output_dir / "checkpoint";
+  std::ifstream in(dir / "trainer_state.json");
+  if (!in) throw InputError("--resume: no checkpoint in " + dir.string() + "; start without --resume");
+  nlohmann::json state;
+  try {
+    state = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw CheckpointError((dir / "trainer_state.json").string() + ": not valid JSON (" + e.what() + ")");
+  }
+  const nlohmann::json expected = checkpoint_identity();
+  for (const auto& [key, value] : expected.items())
+    if (!state.contains(key) || state[key] != value)
+      throw InputError("--resume: the checkpoint in " + dir.string() + " has " + key + " = " +
+                       (state.contains(key) ? state[key].dump() : "nothing") + " but this run has " + value.dump() +
+                       "; use the same settings and data, or a new --out");
+  return state;
+}
+
+void PreferenceTrainer::resume() {
+  const auto state = check_checkpoint();
+  const auto dir = options_.output_dir / "checkpoint";
+  lm::SafetensorsFile weights(dir / "policy.safetensors");
+  {
+    torch::NoGradGuard g;
+    if (lora_) {
+      for (auto& [name, t] : lora_->named_parameters()) t.copy_(weights.load(name));
+    } else {
+      for (auto& p : policy_->named_parameters()) p.value().copy_(weights.load(p.key()));
+    }
+  }
+  torch::load(*optimizer_, (dir / "optimizer.pt").string());
+  step_ = state.at("step").get<int64_t>();
+}
+
+}  // namespace fpokit::fpo

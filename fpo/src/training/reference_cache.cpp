@@ -1,0 +1,124 @@
+#include "fpokit/fpo/training/reference_cache.h"
+
+#include <unistd.h>
+
+#include <torch/torch.h>
+
+#include "fpokit/core/errors.h"
+#include "fpokit/core/io/hdf5_handle.h"
+
+namespace fpokit::fpo {
+
+namespace fs = std::filesystem;
+namespace h5 = fpokit::core::hdf5;
+
+namespace {
+
+constexpr const char* kFormat = "fpokit-reference-cache";
+constexpr const char* kVectors[] = {"chosen_sum", "chosen_mean", "chosen_tokens",
+                                    "rejected_sum", "rejected_mean", "rejected_tokens"};
+
+torch::Tensor* vector_field(PreferenceTrainer::ReferenceValues& v, int i) {
+  torch::Tensor* fields[] = {&v.chosen_sum, &v.chosen_mean, &v.chosen_tokens,
+                             &v.rejected_sum, &v.rejected_mean, &v.rejected_tokens};
+  return fields[i];
+}
+
+void write_vector(hid_t file, const std::string& name, const torch::Tensor& t) {
+  const auto data = t.to(torch::kCPU, torch::kFloat64).contiguous();
+  auto ds = h5::create_row_dataset(file, name, H5T_IEEE_F64LE, {}, std::max<int64_t>(1, std::min<int64_t>(data.numel(), 65536)));
+  h5::append_rows(ds.get(), H5T_NATIVE_DOUBLE, data.data_ptr<double>(), data.numel());
+}
+
+torch::Tensor read_vector(hid_t file, const std::string& name, const fs::path& path) {
+  if (!h5::has_link(file, name))
+    throw CheckpointError("reference cache " + path.string() + ": dataset " + name + " is missing; delete the file to recompute it");
+  auto ds = h5::open_dataset(file, name);
+  const auto shape = h5::dataset_shape(ds.get());
+  auto out = torch::empty({shape.at(0)}, torch::kFloat64);
+  if (shape[0] > 0) h5::read_rows(ds.get(), H5T_NATIVE_DOUBLE, 0, shape[0], out.data_ptr<double>());
+  return out;
+}
+
+void write_pooled(hid_t file, const std::string& prefix, const torch::Tensor& pooled) {
+  const auto p = pooled.to(torch::kCPU, torch::kFloat32).contiguous();
+  const auto nz = p.nonzero();
+  const auto counts = torch::bincount(nz.select(1, 0), {}, p.size(0));
+  const auto indptr = torch::cat({torch::zeros({1}, torch::kInt64), counts.cumsum(0)}).to(torch::kFloat64);
+  write_vector(file, prefix + "_indptr", indptr);
+  write_vector(file, prefix + "_indices", nz.select(1, 1).to(torch::kFloat64));
+  write_vector(file, prefix + "_values", p.index({nz.select(1, 0), nz.select(1, 1)}).to(torch::kFloat64));
+  h5::write_int64_attribute(file, prefix + "_width", p.size(1));
+}
+
+torch::Tensor read_pooled(hid_t file, const std::string& prefix, const fs::path& path) {
+  const auto indptr = read_vector(file, prefix + "_indptr", path).to(torch::kInt64);
+  const auto indices = read_vector(file, prefix + "_indices", path).to(torch::kInt64);
+  const auto values = read_vector(file, prefix + "_values", path).to(torch::kFloat32);
+  const auto width = h5::read_int64_attribute(file, prefix + "_width");
+  if (!width) throw CheckpointError("reference cache " + path.string() + ": attribute " + prefix + "_width is missing");
+  const int64_t n = indptr.numel() - 1;
+  const auto rows = torch::repeat_interleave(indptr.diff());
+  if (rows.numel() != indices.numel() || indices.numel() != values.numel())
+    throw CheckpointError("reference cache " + path.string() + ": " + prefix + " CSR arrays disagree; delete the file to recompute it");
+  auto out = torch::zeros({n, *width}, torch::kFloat32);
+  if (values.numel() > 0) out.index_put_({rows, indices}, values);
+  return out;
+}
+
+}  // namespace
+
+void save_reference_cache(const fs::path& path, const PreferenceTrainer::ReferenceValues& values,
+                          const std::string& fingerprint) {
+  h5::silence_error_printing();
+  const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
+  {
+    auto file = h5::create_file(tmp);
+    h5::write_string_attribute(file.get(), "format", kFormat);
+    h5::write_string_attribute(file.get(), "fingerprint", fingerprint);
+    auto v = values;
+    for (int i = 0; i < 6; ++i) write_vector(file.get(), kVectors[i], *vector_field(v, i));
+    if (values.chosen_pooled.defined()) {
+      write_pooled(file.get(), "chosen_pooled", values.chosen_pooled);
+      write_pooled(file.get(), "rejected_pooled", values.rejected_pooled);
+    }
+    if (!file.close()) throw InputError(path.string() + ": writing the reference cache failed (disk full?)");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw InputError(path.string() + ": cannot move the reference cache into place");
+  }
+}
+
+std::optional<PreferenceTrainer::ReferenceValues> load_reference_cache(const fs::path& path,
+                                                                       const std::string& fingerprint,
+                                                                       bool stale_is_error) {
+  if (!fs::exists(path)) return std::nullopt;
+  h5::silence_error_printing();
+  h5::File file;
+  try {
+    file = h5::open_file(path);
+  } catch (const InputError& e) {
+    throw CheckpointError("reference cache " + path.string() + " is not a readable HDF5 file; delete it to recompute it");
+  }
+  if (h5::read_string_attribute(file.get(), "format").value_or("") != kFormat)
+    throw CheckpointError("reference cache " + path.string() + " is not an fpokit reference cache; delete it or choose another path");
+  const auto saved = h5::read_string_attribute(file.get(), "fingerprint").value_or("");
+  if (saved != fingerprint) {
+    if (stale_is_error)
+      throw InputError("reference cache " + path.string() + " was computed for other settings (model, data, tokenisation or SAE): " +
+                       "delete it, or drop --require-reference-cache to recompute it");
+    return std::nullopt;
+  }
+  PreferenceTrainer::ReferenceValues v;
+  for (int i = 0; i < 6; ++i) *vector_field(v, i) = read_vector(file.get(), kVectors[i], path).to(torch::kFloat32);
+  if (h5::has_link(file.get(), "chosen_pooled_indptr")) {
+    v.chosen_pooled = read_pooled(file.get(), "chosen_pooled", path);
+    v.rejected_pooled = read_pooled(file.get(), "rejected_pooled", path);
+  }
+  return v;
+}
+
+}  // namespace fpokit::fpo

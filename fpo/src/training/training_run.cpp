@@ -1,0 +1,271 @@
+#include "fpokit/fpo/training/training_run.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "fpokit/fpo/data/chat_template.h"
+#include "fpokit/fpo/data/kto_pairs.h"
+#include "fpokit/fpo/data/preference_dataset.h"
+#include "fpokit/fpo/training/reference_cache.h"
+#include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/model/hooks.h"
+#include "fpokit/lm/model/load_model.h"
+#include "fpokit/core/log/log.h"
+#include "fpokit/core/log/progress_line.h"
+#include "fpokit/lm/checkpoint/save_model.h"
+#include "fpokit/lm/tokenizer/tokenizer.h"
+#include "fpokit/sae/io/sae_io.h"
+
+namespace fpokit::fpo {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// What the cached reference values depend on: the reference weights (by file identity), the data
+// file, the tokenisation, and for FPO the SAE and hook.
+std::string reference_fingerprint(const PreferenceRunOptions& o, const std::string& ref_dir, bool features) {
+  auto file_identity = [](const fs::path& p) {
+    std::error_code ec;
+    nlohmann::json j = {{"path", fs::absolute(p).string()}};
+    if (fs::exists(p, ec) && fs::is_regular_file(p, ec)) {
+      j["size"] = fs::file_size(p, ec);
+      j["mtime"] = static_cast<int64_t>(fs::last_write_time(p, ec).time_since_epoch().count());
+    }
+    return j;
+  };
+  nlohmann::json weights = nlohmann::json::array();
+  for (const auto& entry : fs::directory_iterator(ref_dir))
+    if (entry.path().extension() == ".safetensors" || entry.path().filename() == "config.json")
+      weights.push_back(file_identity(entry.path()));
+  std::sort(weights.begin(), weights.end());
+  const auto& t = o.tokenization;
+  nlohmann::json j = {{"reference_model", weights},
+                      {"data", file_identity(o.data)},
+                      {"chat_template", o.chat_template},
+                      {"max_length", t.max_length ? *t.max_length : -1},
+                      {"max_prompt_length", t.max_prompt_length ? *t.max_prompt_length : -1},
+                      {"truncation_mode", t.truncation_mode == TruncationMode::kKeepEnd ? "keep_end" : "keep_start"},
+                      {"dtype", o.dtype}};
+  // KTO's KL sequences pair each prompt with a completion from its block of this many examples.
+  if (o.trainer.method == Method::Kto) j["kto_block"] = o.trainer.per_device_train_batch_size;
+  // The cache holds the eval pairs' reference values after the training pairs'.
+  if (!o.eval_data.empty()) j["eval_data"] = file_identity(o.eval_data);
+  if (o.eval_split > 0) j["eval_split"] = {o.eval_split, o.trainer.seed};
+  if (features) {
+    j["sae"] = file_identity(o.sae);
+    j["fpo_hook"] = o.fpo_hook;
+    j["fpo_variant"] = fpo_variant_name(o.trainer.loss.fpo.variant);
+  }
+  return j.dump();
+}
+
+struct TrainingPairs {
+  std::vector<TokenizedPair> pairs;
+  std::vector<uint8_t> kto_labels;  // KTO only
+};
+
+TrainingPairs load_pairs(const std::string& path, bool kto, const PreferenceDataOptions& data_options,
+                         const lm::Tokenizer& tokenizer, const PreferenceTokenizerOptions& tokenization,
+                         int64_t kto_block, const std::string& what) {
+  TrainingPairs out;
+  PreferenceDataStats stats;
+  if (kto) {
+    auto data = tokenize_kto_data(read_kto_jsonl(path, data_options), tokenizer, tokenization);
+    if (!data.examples.empty()) {
+      auto kp = kto_training_pairs(data.examples, kto_block);
+      out.pairs = std::move(kp.pairs);
+      out.kto_labels = std::move(kp.desirable);
+    }
+    stats = data.stats;
+  } else {
+    auto data = tokenize_preference_data(read_preference_jsonl(path, data_options), tokenizer, tokenization);
+    out.pairs = std::move(data.pairs);
+    stats = data.stats;
+  }
+  core::log::info(what + "data: " + stats.summary());
+  if (out.pairs.empty())
+    throw InputError("no usable " + std::string(kto ? "examples" : "pairs") + " in " + path + " (" + stats.summary() + ")");
+  return out;
+}
+
+// Moves round(fraction · N) pairs (at least 1), chosen by a permutation seeded with `seed`, out of
+// `data` into the returned eval set; both keep their file order.
+TrainingPairs split_off(TrainingPairs& data, double fraction, uint64_t seed) {
+  const auto n = static_cast<int64_t>(data.pairs.size());
+  if (!(fraction > 0 && fraction < 1)) throw InputError("--eval-split must be in (0, 1), got " + std::to_string(fraction));
+  const int64_t n_eval = std::max<int64_t>(1, std::llround(fraction * static_cast<double>(n)));
+  if (n_eval >= n)
+    throw InputError("--eval-split " + std::to_string(fraction) + " leaves no training data from " + std::to_string(n) +
+                     " examples");
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed ^ 0x5eed5eedull);
+  const auto perm = torch::randperm(n, gen, torch::kInt64);
+  std::vector<uint8_t> is_eval(static_cast<size_t>(n), 0);
+  for (int64_t i = 0; i < n_eval; ++i) is_eval[static_cast<size_t>(perm[i].item<int64_t>())] = 1;
+  TrainingPairs train, eval;
+  for (int64_t i = 0; i < n; ++i) {
+    auto& to = is_eval[static_cast<size_t>(i)] ? eval : train;
+    to.pairs.push_back(std::move(data.pairs[static_cast<size_t>(i)]));
+    if (!data.kto_labels.empty()) to.kto_labels.push_back(data.kto_labels[static_cast<size_t>(i)]);
+  }
+  data = std::move(train);
+  return eval;
+}
+
+}  // namespace
+
+bool run_preference_training(PreferenceRunOptions o) {
+  if (o.model_dir.empty() || o.data.empty()) throw InputError("--model and --data are required");
+  if (!o.resume && fs::exists(o.out / "checkpoint"))
+    throw InputError(o.out.string() + " holds a checkpoint of an earlier run: continue it with --resume, or choose another --out");
+  const auto method = o.trainer.method;
+  const bool is_fpo = method == Method::Fpo;
+  if (is_fpo && o.sae.empty()) throw InputError("--method fpo needs --sae DIR (the SAE whose features are constrained)");
+  o.trainer.loss.validate(method);
+
+  const auto tokenizer = lm::Tokenizer::from_directory(o.model_dir);
+  PreferenceDataOptions data_options;
+  if (!o.chat_template.empty()) {
+    data_options.chat_template.emplace(parse_chat_template(o.chat_template), chat_template_tokens(*tokenizer));
+  } else if (const auto detected = detect_chat_template(o.model_dir)) {
+    data_options.chat_template.emplace(*detected, chat_template_tokens(*tokenizer));
+    o.chat_template = std::string(chat_template_name(*detected));
+  }
+  // KTO reads unpaired prompt/completion/label rows; its examples travel as (example, KL
+  // sequence) pairs (kto_pairs.h), so the rest of the run is the same for every method.
+  const bool kto = method == Method::Kto;
+  auto train_data = load_pairs(o.data, kto, data_options, *tokenizer, o.tokenization,
+                               o.trainer.per_device_train_batch_size, "");
+  TrainingPairs eval_data;
+  if (!o.eval_data.empty() && o.eval_split > 0) throw InputError("give --eval-data or --eval-split, not both");
+  if (!o.eval_data.empty()) {
+    eval_data = load_pairs(o.eval_data, kto, data_options, *tokenizer, o.tokenization,
+                           o.trainer.per_device_train_batch_size, "eval ");
+  } else if (o.eval_split > 0) {
+    eval_data = split_off(train_data, o.eval_split, o.trainer.seed);
+    core::log::info("eval: " + std::to_string(eval_data.pairs.size()) + " of the " +
+                    std::to_string(train_data.pairs.size() + eval_data.pairs.size()) + (kto ? " examples" : " pairs") +
+                    " held out (--eval-split " + (std::ostringstream() << o.eval_split).str() + ")");
+  }
+
+  const auto device = lm::parse_device(o.device);
+  lm::LoadOptions load{device, lm::parse_dtype(o.dtype)};
+  // Half precision: a full fine-tune keeps float32 master weights and runs the forward passes
+  // (policy and reference alike, so that they agree at step 0) under autocast, because AdamW's
+  // steps at preference-tuning learning rates (~5e-7 relative) are far below bfloat16's resolution
+  // (2^-8) and would be rounded away in bf16 weights. A LoRA run trains float32 adapters on a
+  // frozen base that stays in half precision.
+  const auto compute_dtype = lm::resolve_dtype(load, lm::load_model_config(o.model_dir));
+  if (compute_dtype != torch::kFloat32 && !o.lora) {
+    o.trainer.autocast_dtype = compute_dtype;
+    load.dtype = torch::kFloat32;
+  }
+  auto policy = lm::load_model(o.model_dir, load);
+  const std::string ref_dir = o.ref_model_dir.empty() ? o.model_dir : o.ref_model_dir;
+  o.trainer.device = device;
+  o.trainer.pad_id = padding_token_id(*tokenizer);
+  o.trainer.output_dir = o.out;
+
+  sae::SparseAutoencoder sae_module{nullptr};
+  FeatureProbe probe;
+  if (is_fpo) {
+    sae_module = sae::load_sae(o.sae);
+    if (o.fpo_hook.empty()) o.fpo_hook = sae_module->config().hook_name;
+    if (o.fpo_hook.empty()) throw InputError(o.sae + " does not say which hook it was trained on: give --fpo-hook");
+    const auto hook = lm::HookName::parse(o.fpo_hook);
+    lm::Hooks check;
+    check.capture(hook);
+    check.validate(policy->config(), policy->has_resid_mid());
+    if (sae_module->config().d_in != policy->config().hidden_size)
+      throw InputError("the SAE " + o.sae + " has d_in " + std::to_string(sae_module->config().d_in) + " but " +
+                       o.fpo_hook + " of " + o.model_dir + " is " + std::to_string(policy->config().hidden_size) +
+                       " wide: it was trained on another model");
+    sae_module->to(device);
+    sae_module->eval();
+    for (auto& p : sae_module->parameters()) p.set_requires_grad(false);
+    probe = {sae_module.get(), hook, o.trainer.loss.fpo.variant};
+  }
+
+  if (o.merge_lora && !o.lora) throw InputError("--merge needs a LoRA run (--lora-r R)");
+  std::optional<lm::LoraAdapters> adapters;
+  if (o.lora) {
+    o.lora->seed = o.trainer.seed;
+    adapters = lm::LoraAdapters::attach(*policy, *o.lora);
+  }
+  PreferenceTrainer trainer(o.trainer, policy, std::move(train_data.pairs), probe);
+  if (!eval_data.pairs.empty()) trainer.set_eval_pairs(std::move(eval_data.pairs));
+  if (kto) {
+    auto labels = std::move(train_data.kto_labels);
+    labels.insert(labels.end(), eval_data.kto_labels.begin(), eval_data.kto_labels.end());
+    trainer.use_kto_labels(std::move(labels));
+  }
+  if (adapters) trainer.use_lora(&*adapters);
+  const bool needs_reference = method != Method::Simpo && method != Method::Orpo && method != Method::Sft;
+  const bool tdpo = method == Method::Tdpo1 || method == Method::Tdpo2;
+  const fs::path cache_path = o.reference_cache.empty() ? o.out / "reference_cache.h5" : fs::path(o.reference_cache);
+  const auto fingerprint = reference_fingerprint(o, ref_dir, is_fpo);
+
+  if (o.resume) trainer.check_checkpoint();
+
+  // Validated: from here on the output folder is written.
+  fs::create_directories(o.out);
+  if (o.before_first_write) o.before_first_write();
+  if (needs_reference) {
+    std::optional<PreferenceTrainer::ReferenceValues> cached;
+    if (!tdpo) cached = load_reference_cache(cache_path, fingerprint);
+    if (cached) {
+      core::log::info("reference: reusing " + cache_path.string());
+      trainer.set_reference_values(std::move(*cached));
+    } else {
+      core::log::info("reference: one pass over the data with " + ref_dir);
+      // A LoRA run's reference is its own base (adapters off) unless --ref-model names another model.
+      auto reference = adapters && o.ref_model_dir.empty() ? policy : lm::load_model(ref_dir, load);
+      trainer.precompute_reference(reference);
+      if (!tdpo) save_reference_cache(cache_path, trainer.reference_values(), fingerprint);
+    }
+  }
+  if (o.resume) trainer.resume();
+
+  std::ofstream metrics(o.out / "metrics.jsonl", o.resume ? std::ios::app : std::ios::trunc);
+  core::ProgressLine progress("train " + std::string(method_name(method)), trainer.total_steps(), "steps", 30, trainer.step());
+  const bool finished = trainer.train([&](const StepMetrics& m) {
+    nlohmann::json line = {{"step", m.step}};
+    for (const auto& [k, v] : m.values) line[k] = v;
+    metrics << line.dump() << '\n';
+    metrics.flush();
+    if (m.values.count("eval_loss")) {  // an evaluation: its own stderr line, not the progress line
+      const auto acc = m.values.find("eval_rewards/accuracies");
+      progress.message("eval at step " + std::to_string(m.step) + ": loss " + std::to_string(m.values.at("eval_loss")) +
+                       (acc != m.values.end() ? ", reward accuracy " + std::to_string(acc->second) : std::string()));
+      return;
+    }
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "loss %.4f acc %.2f margin %.3f lr %.2e", m.values.count("loss") ? m.values.at("loss") : 0.0,
+                  m.values.count("rewards/accuracies") ? m.values.at("rewards/accuracies") : 0.0,
+                  m.values.count("rewards/margins") ? m.values.at("rewards/margins") : 0.0,
+                  m.values.count("lr") ? m.values.at("lr") : 0.0);
+    if (o.progress) progress.update(m.step, buf, true);
+  });
+  progress.finish();
+  if (!finished) return false;
+  if (adapters) {
+    adapters->save_peft(o.out / "adapter", fs::absolute(o.model_dir).string());
+    if (o.merge_lora) {
+      adapters->merge();
+      lm::save_pretrained(*policy, o.model_dir, o.out / "model");
+    }
+  } else {
+    if (o.trainer.autocast_dtype) policy->to(*o.trainer.autocast_dtype);  // saved in the dtype asked for
+    lm::save_pretrained(*policy, o.model_dir, o.out / "model");
+  }
+  core::remove_tree(o.out / "checkpoint");
+  return true;
+}
+
+}  // namespace fpokit::fpo

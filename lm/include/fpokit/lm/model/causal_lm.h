@@ -1,0 +1,72 @@
+#pragma once
+// The interface every architecture implements (lm/src/arch/<name>.cpp), a LibTorch module whose
+// named_parameters() are exactly the HF checkpoint's tensor names, so that loading is a matter of
+// matching names (see load_model.h).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include "fpokit/lm/model/activation_checkpoint.h"
+#include "fpokit/lm/checkpoint/model_config.h"
+
+namespace fpokit::lm {
+
+class Hooks;
+class KVCache;
+
+struct ForwardInput {
+  torch::Tensor input_ids;       // [batch, seq] int64
+  // [batch, past + seq], 1 for real tokens and 0 for padding; undefined = no padding. Batches are
+  // right-padded: padded positions never serve as keys, and their own outputs are garbage that the
+  // caller ignores.
+  torch::Tensor attention_mask;
+};
+
+class CausalLMImpl : public torch::nn::Module {
+ public:
+  explicit CausalLMImpl(ModelConfig config) : config_(std::move(config)) {}
+  ~CausalLMImpl() override = default;
+
+  const ModelConfig& config() const { return config_; }
+
+  // Logits [batch, seq, vocab] in the model's dtype, or an undefined tensor when `hooks` stopped
+  // the forward early. With a cache, positions continue from cache->length() and this step's keys
+  // and values are appended.
+  virtual torch::Tensor forward(const ForwardInput& input, Hooks* hooks = nullptr,
+                                KVCache* cache = nullptr) = 0;
+
+  // Activation checkpointing of every block while training (activation_checkpoint.h): less
+  // activation memory for about one more forward per step. Results are unchanged.
+  void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
+  bool gradient_checkpointing() const { return gradient_checkpointing_; }
+
+  // False for parallel-residual blocks, which have no blocks.L.hook_resid_mid.
+  virtual bool has_resid_mid() const { return true; }
+
+  // Checkpoint tensors that the model does not use and loading may skip (non-persistent buffers
+  // that old checkpoints stored, such as rotary inv_freq or GPT-2's attn.bias masks, or the
+  // lm_head.weight copy of a tied embedding).
+  virtual bool is_ignorable_checkpoint_tensor(const std::string& name) const { return false; }
+  // Checkpoint name spellings to try when the canonical one is absent, e.g. the original GPT-2
+  // checkpoints store "h.0.attn..." for "transformer.h.0.attn...". Returns (prefix, replacement).
+  virtual std::vector<std::pair<std::string, std::string>> checkpoint_prefix_aliases() const {
+    return {};
+  }
+
+ protected:
+  // Block `layer`'s body, from blocks.L.hook_resid_pre to (before) hook_resid_post: checkpointed
+  // when checkpointing is on, the module trains with grad mode on, and nothing inside the body
+  // keeps intermediates (no KV cache, no hook at blocks.L.hook_resid_mid); else simply body(h).
+  torch::Tensor run_block(int64_t layer, const torch::Tensor& h, const Hooks* hooks, const KVCache* cache,
+                          const BlockFn& body) const;
+
+  ModelConfig config_;
+  bool gradient_checkpointing_ = false;
+};
+
+using CausalLM = std::shared_ptr<CausalLMImpl>;
+
+}  // namespace fpokit::lm

@@ -1,0 +1,36 @@
+#pragma once
+// Loading a HuggingFace model directory: config.json -> architecture -> module -> strict weight
+// loading. Every missing, unexpected or mis-shaped tensor is reported in one CheckpointError.
+#include <filesystem>
+#include <string>
+
+#include <torch/types.h>
+
+#include "fpokit/lm/model/causal_lm.h"
+#include "fpokit/lm/checkpoint/checkpoint.h"
+
+namespace fpokit::lm {
+
+struct LoadOptions {
+  torch::Device device = torch::kCPU;
+  // Parameters' dtype. nullopt: float32 on CPU, the checkpoint's torch_dtype elsewhere.
+  std::optional<torch::ScalarType> dtype;
+};
+
+// Parses "cpu", "cuda", "cuda:1"; InputError otherwise, or when CUDA is asked for and absent.
+torch::Device parse_device(const std::string& text);
+// Parses "float32"/"fp32", "bfloat16"/"bf16", "float16"/"fp16"; "auto" gives nullopt.
+std::optional<torch::ScalarType> parse_dtype(const std::string& text);
+// The dtype load_model gives the parameters: options.dtype, else float32 on CPU and the
+// checkpoint's torch_dtype elsewhere.
+torch::ScalarType resolve_dtype(const LoadOptions& options, const ModelConfig& config);
+
+ModelConfig load_model_config(const std::filesystem::path& model_dir);
+
+// Copies the checkpoint into the module's parameters (converting dtype, moving to the module's
+// device). Throws CheckpointError listing every problem at once.
+void load_weights(CausalLMImpl& model, const Checkpoint& checkpoint);
+
+CausalLM load_model(const std::filesystem::path& model_dir, const LoadOptions& options = {});
+
+}  // namespace fpokit::lm

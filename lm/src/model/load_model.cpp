@@ -1,0 +1,182 @@
+#include "fpokit/lm/model/load_model.h"
+
+#include <set>
+#include <sstream>
+
+#include <torch/torch.h>
+
+#include "fpokit/lm/model/architecture_registry.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/core/io/json_file.h"
+
+namespace fpokit::lm {
+
+namespace {
+
+std::string shape_str(c10::IntArrayRef shape) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
+  os << "]";
+  return os.str();
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+void validate_config(const ModelConfig& c) {
+  const auto fail = [&](const std::string& what) { throw ConfigError(c.source.string() + ": " + what); };
+  if (c.vocab_size <= 0) fail("vocab_size must be positive");
+  if (c.hidden_size <= 0) fail("hidden_size must be positive");
+  if (c.num_layers <= 0) fail("the number of layers must be positive");
+  if (c.num_heads <= 0 || c.num_kv_heads <= 0) fail("the numbers of attention and key/value heads must be positive");
+  if (c.num_heads % c.num_kv_heads != 0) {
+    fail("num_attention_heads (" + std::to_string(c.num_heads) + ") is not a multiple of num_key_value_heads (" +
+         std::to_string(c.num_kv_heads) + ")");
+  }
+  if (c.head_dim <= 0 || c.head_dim % 2 != 0) fail("head_dim must be a positive even number");
+  if (!c.layer_kinds.empty() && static_cast<int64_t>(c.layer_kinds.size()) != c.num_layers) {
+    fail("layer_types has " + std::to_string(c.layer_kinds.size()) + " entries for " + std::to_string(c.num_layers) +
+         " layers");
+  }
+}
+
+torch::ScalarType dtype_of_name(const std::string& name, const std::filesystem::path& source) {
+  if (name == "float32" || name == "float") return torch::kFloat32;
+  if (name == "bfloat16") return torch::kBFloat16;
+  if (name == "float16" || name == "half") return torch::kFloat16;
+  throw ConfigError(source.string() + ": field 'torch_dtype' has unsupported dtype '" + name +
+                    "' (supported: float32, bfloat16, float16)");
+}
+
+bool is_float_dtype(DType d) { return d == DType::F32 || d == DType::F16 || d == DType::BF16 || d == DType::F64; }
+
+}  // namespace
+
+torch::ScalarType resolve_dtype(const LoadOptions& options, const ModelConfig& config) {
+  if (options.dtype) return *options.dtype;
+  return options.device.is_cpu() ? torch::kFloat32 : dtype_of_name(config.torch_dtype, config.source);
+}
+
+torch::Device parse_device(const std::string& text) {
+  if (text != "cpu" && text.rfind("cuda", 0) != 0) {
+    throw InputError("--device '" + text + "': expected cpu, cuda or cuda:N");
+  }
+  torch::Device device = torch::kCPU;
+  try {
+    device = torch::Device(text);
+  } catch (const c10::Error&) {
+    throw InputError("--device '" + text + "': expected cpu, cuda or cuda:N");
+  }
+  if (device.is_cuda()) {
+    if (!torch::cuda::is_available()) {
+      throw InputError("--device " + text + ": CUDA is not available (this build links " +
+#ifdef FPOKIT_WITH_CUDA
+                       std::string("LibTorch's CUDA backend, but no GPU is visible)")
+#else
+                       std::string("LibTorch without CUDA; rebuild with -DFPOKIT_CUDA=ON on a GPU machine)")
+#endif
+      );
+    }
+    if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count())) {
+      throw InputError("--device " + text + ": only " + std::to_string(torch::cuda::device_count()) +
+                       " CUDA device(s) visible");
+    }
+  }
+  return device;
+}
+
+std::optional<torch::ScalarType> parse_dtype(const std::string& text) {
+  if (text == "auto") return std::nullopt;
+  if (text == "float32" || text == "fp32") return torch::kFloat32;
+  if (text == "bfloat16" || text == "bf16") return torch::kBFloat16;
+  if (text == "float16" || text == "fp16") return torch::kFloat16;
+  throw InputError("--dtype '" + text + "': expected auto, float32, bfloat16 or float16");
+}
+
+ModelConfig load_model_config(const std::filesystem::path& model_dir) {
+  if (!std::filesystem::is_directory(model_dir)) {
+    throw ConfigError(model_dir.string() + ": not a directory (expected a HuggingFace model directory)");
+  }
+  const auto path = model_dir / "config.json";
+  if (!std::filesystem::exists(path)) {
+    throw ConfigError(model_dir.string() + ": no config.json (expected a HuggingFace model directory with "
+                                           "config.json and model.safetensors)");
+  }
+  const auto json = core::read_json_file(path);
+  const Architecture& arch = find_architecture(json, path);
+  ModelConfig config = arch.parse_config(ConfigReader(json, path));
+  config.architecture = arch.name;
+  validate_config(config);
+  return config;
+}
+
+void load_weights(CausalLMImpl& model, const Checkpoint& checkpoint) {
+  torch::NoGradGuard no_grad;
+  std::vector<std::string> missing, mismatched, unexpected;
+  std::set<std::string> consumed;
+  const auto aliases = model.checkpoint_prefix_aliases();
+  for (auto& item : model.named_parameters(/*recurse=*/true)) {
+    const std::string& name = item.key();
+    torch::Tensor& param = item.value();
+    std::string stored = name;
+    if (!checkpoint.contains(stored)) {
+      for (const auto& [prefix, replacement] : aliases) {
+        if (name.rfind(prefix, 0) == 0 && checkpoint.contains(replacement + name.substr(prefix.size()))) {
+          stored = replacement + name.substr(prefix.size());
+          break;
+        }
+      }
+    }
+    if (!checkpoint.contains(stored)) {
+      missing.push_back(name + " " + shape_str(param.sizes()));
+      continue;
+    }
+    consumed.insert(stored);
+    const TensorInfo& info = checkpoint.info(stored);
+    if (!is_float_dtype(info.dtype)) {
+      mismatched.push_back(stored + ": dtype " + std::string(dtype_name(info.dtype)) + ", expected a float type");
+      continue;
+    }
+    if (c10::IntArrayRef(info.shape) != param.sizes()) {
+      mismatched.push_back(stored + ": shape " + shape_str(info.shape) + " in the checkpoint, the model expects " +
+                           shape_str(param.sizes()));
+      continue;
+    }
+    param.copy_(checkpoint.view(stored));
+  }
+  for (const auto& name : checkpoint.names()) {
+    if (!consumed.count(name) && !model.is_ignorable_checkpoint_tensor(name)) unexpected.push_back(name);
+  }
+  if (missing.empty() && mismatched.empty() && unexpected.empty()) return;
+  std::string message = checkpoint.directory().string() + ": checkpoint does not match " +
+                        model.config().architecture + " as configured in config.json:";
+  if (!missing.empty()) message += " missing " + std::to_string(missing.size()) + " tensor(s): " + join(missing) + ";";
+  if (!mismatched.empty()) {
+    message += " mismatched " + std::to_string(mismatched.size()) + " tensor(s): " + join(mismatched) + ";";
+  }
+  if (!unexpected.empty()) {
+    message += " unexpected " + std::to_string(unexpected.size()) + " tensor(s): " + join(unexpected) + ";";
+  }
+  message.back() = '.';
+  throw CheckpointError(message);
+}
+
+CausalLM load_model(const std::filesystem::path& model_dir, const LoadOptions& options) {
+  const ModelConfig config = load_model_config(model_dir);
+  const Architecture* arch = nullptr;
+  for (const auto& a : architectures()) {
+    if (a.name == config.architecture) arch = &a;
+  }
+  const torch::ScalarType dtype = resolve_dtype(options, config);
+  const auto checkpoint = Checkpoint::open(model_dir);
+  CausalLM model = arch->build(config, torch::TensorOptions().dtype(dtype).device(options.device));
+  load_weights(*model, checkpoint);
+  model->eval();
+  return model;
+}
+
+}  // namespace fpokit::lm

@@ -1,0 +1,105 @@
+#include "fpokit/sae/data/harvesting_source.h"
+
+#include <torch/torch.h>
+
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/model/hooks.h"
+#include "fpokit/lm/tokenizer/tokenizer.h"
+
+namespace fpokit::sae {
+
+HarvestingSource::HarvestingSource(lm::CausalLM model, std::shared_ptr<const lm::Tokenizer> tokenizer,
+                                   const std::vector<lm::HookName>& hooks, const std::filesystem::path& data,
+                                   HarvestOptions options)
+    : model_(std::move(model)),
+      tokenizer_(std::move(tokenizer)),
+      hooks_(hooks),
+      options_(std::move(options)),
+      data_path_(data),
+      dataset_(data, options_.text_field),
+      packer_(dataset_, *tokenizer_, options_.context_size) {
+  if (hooks_.empty()) throw InputError("no hook to harvest: give at least one --hook");
+  lm::Hooks check;
+  for (const auto& h : hooks_) check.capture(h);
+  check.validate(model_->config(), model_->has_resid_mid());
+  if (options_.batch_sequences < 1) throw InputError("the harvesting batch needs at least one sequence");
+  for (const auto& h : hooks_) {
+    hook_names_.push_back(h.str());
+    d_in_.push_back(model_->config().hidden_size);
+  }
+  const auto device = model_->parameters().front().device();
+  const int64_t vocab = std::max<int64_t>(model_->config().vocab_size, tokenizer_->vocab_size());
+  auto special = torch::zeros({vocab}, torch::kBool);
+  auto acc = special.accessor<bool, 1>();
+  for (int64_t id = 0; id < tokenizer_->vocab_size(); ++id) acc[id] = tokenizer_->is_special(id);
+  acc[packer_.separator_id()] = true;
+  if (tokenizer_->bos_id()) acc[*tokenizer_->bos_id()] = true;
+  for (const auto id : tokenizer_->eos_ids()) acc[id] = true;
+  if (tokenizer_->pad_id()) acc[*tokenizer_->pad_id()] = true;
+  special_ids_ = special.to(device);
+}
+
+std::optional<ActivationRows> HarvestingSource::next() {
+  std::vector<int64_t> flat;
+  int64_t n_rows = 0;
+  while (n_rows < options_.batch_sequences) {
+    auto row = packer_.next_row();
+    if (!row) break;
+    flat.insert(flat.end(), row->begin(), row->end());
+    ++n_rows;
+  }
+  if (n_rows == 0) return std::nullopt;
+  const int64_t T = options_.context_size;
+  const auto device = special_ids_.device();
+  const auto ids = torch::tensor(flat, torch::kInt64).view({n_rows, T}).to(device);
+
+  torch::NoGradGuard no_grad;
+  lm::Hooks hooks;
+  for (const auto& h : hooks_) hooks.capture(h);
+  hooks.stop_after_last_read();
+  model_->forward({ids, {}}, &hooks);
+
+  const auto tokens = ids.reshape({-1});
+  auto keep = torch::ones_like(tokens, torch::kBool);
+  if (options_.exclude_special_tokens) keep = ~special_ids_.index_select(0, tokens);
+  std::vector<torch::Tensor> acts;
+  for (const auto& h : hooks_) {
+    const auto a = hooks.captured().at(h).reshape({n_rows * T, -1});
+    if (options_.exclude_norm_multiple > 0) {
+      const auto norms = a.to(torch::kFloat32).norm(2, -1);
+      const auto median = norms.masked_select(keep).median();
+      keep = keep & (norms <= median * options_.exclude_norm_multiple);
+    }
+    acts.push_back(a);
+  }
+  const auto index = keep.nonzero().squeeze(1);
+  tokens_excluded_ += n_rows * T - index.size(0);
+  ActivationRows out;
+  for (auto& a : acts) out.activations.push_back(a.index_select(0, index).to(torch::kFloat32));
+  out.token_ids = tokens.index_select(0, index);
+  const auto positions = torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(device)).repeat({n_rows});
+  out.positions = positions.index_select(0, index);
+  const auto seq = torch::arange(rows_read_, rows_read_ + n_rows, torch::TensorOptions().dtype(torch::kInt64).device(device))
+                       .repeat_interleave(T);
+  out.sequence_ids = seq.index_select(0, index);
+  rows_read_ += n_rows;
+  return out;
+}
+
+nlohmann::json HarvestingSource::position() const {
+  const auto p = packer_.position();
+  return {{"offset", p.offset}, {"line", p.line}, {"token_offset", p.token_offset}, {"rows", rows_read_}};
+}
+
+void HarvestingSource::seek(const nlohmann::json& position) {
+  packer_.seek({position.at("offset").get<int64_t>(), position.at("line").get<int64_t>(),
+                position.at("token_offset").get<int64_t>()});
+  rows_read_ = position.at("rows").get<int64_t>();
+}
+
+std::string HarvestingSource::describe() const {
+  return "online: " + data_path_.string() + ", context " + std::to_string(options_.context_size) + ", " +
+         std::to_string(options_.batch_sequences) + " sequences per forward";
+}
+
+}  // namespace fpokit::sae

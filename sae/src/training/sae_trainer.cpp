@@ -1,0 +1,172 @@
+#include "fpokit/sae/training/sae_trainer.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include "fpokit/core/errors.h"
+#include "fpokit/sae/model/geometric_median.h"
+#include "fpokit/sae/io/sae_io.h"
+#include "fpokit/sae/model/sae_losses.h"
+#include "sae_trainer_unit.h"
+
+namespace fpokit::sae {
+
+namespace fs = std::filesystem;
+
+DecoderBiasInit parse_decoder_bias_init(std::string_view name) {
+  if (name == "geometric_median") return DecoderBiasInit::GeometricMedian;
+  if (name == "mean") return DecoderBiasInit::Mean;
+  if (name == "zeros") return DecoderBiasInit::Zeros;
+  throw ConfigError("unknown b_dec initialisation \"" + std::string(name) + "\": use geometric_median, mean or zeros");
+}
+
+std::string_view decoder_bias_init_name(DecoderBiasInit init) {
+  switch (init) {
+    case DecoderBiasInit::GeometricMedian: return "geometric_median";
+    case DecoderBiasInit::Mean: return "mean";
+    case DecoderBiasInit::Zeros: return "zeros";
+  }
+  return "zeros";
+}
+
+namespace {
+
+// Enables bf16 autocast on CUDA for the enclosing scope (the SAE's matmuls run in bf16, the loss
+// reductions and Adam's state stay in float32).
+class CudaAutocast {
+ public:
+  explicit CudaAutocast(bool on) : on_(on) {
+    if (!on_) return;
+    at::autocast::set_autocast_enabled(at::kCUDA, true);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  }
+  ~CudaAutocast() {
+    if (!on_) return;
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    at::autocast::clear_cache();
+  }
+
+ private:
+  bool on_;
+};
+
+}  // namespace
+
+SaeTrainer::SaeTrainer(TrainerOptions options, std::vector<SaeSpec> specs, ActivationSource& source, fs::path out_dir)
+    : options_(std::move(options)),
+      source_(source),
+      out_dir_(std::move(out_dir)),
+      buffer_(source, options_.buffer_tokens, options_.seed, options_.loop_data) {
+  if (specs.empty()) throw InputError("nothing to train: no SAE was specified");
+  if (options_.total_tokens < 1) throw InputError("--tokens must be positive");
+  if (options_.batch_tokens < 1) throw InputError("--batch-tokens must be positive");
+  if (options_.autocast_bf16 && !options_.device.is_cuda())
+    throw InputError("bf16 autocast needs a CUDA device (--device cuda); on CPU train in float32");
+  for (auto& spec : specs) {
+    if (spec.hook >= source.hook_names().size())
+      throw InputError("SAE " + spec.name + " refers to hook #" + std::to_string(spec.hook) + ", but the data has " +
+                       std::to_string(source.hook_names().size()) + " hooks");
+    const int64_t width = source.d_in().at(spec.hook);
+    if (spec.config.d_in == 0) spec.config.d_in = width;
+    if (spec.config.d_in != width)
+      throw InputError("SAE " + spec.name + " has d_in " + std::to_string(spec.config.d_in) + " but hook " +
+                       source.hook_names()[spec.hook] + " is " + std::to_string(width) + " wide");
+    spec.config.hook_name = source.hook_names()[spec.hook];
+    spec.config.normalization = options_.normalization;
+    spec.config.validate("SAE " + spec.name);
+    units_.push_back(std::make_unique<Unit>(std::move(spec), options_));
+  }
+}
+
+SaeTrainer::~SaeTrainer() = default;
+
+int64_t SaeTrainer::total_steps() const {
+  return (options_.total_tokens + options_.batch_tokens - 1) / options_.batch_tokens;
+}
+
+SparseAutoencoderImpl& SaeTrainer::sae(size_t i) { return *units_.at(i)->sae; }
+
+void SaeTrainer::initialize() {
+  // A sample in source order (no shuffle needed for a median or a mean norm).
+  std::vector<ActivationRows> parts;
+  int64_t n = 0;
+  source_.rewind();
+  while (n < options_.init_sample_tokens) {
+    auto part = source_.next();
+    if (!part) break;
+    n += part->size();
+    parts.push_back(std::move(*part));
+  }
+  if (n == 0) throw InputError("the training data yields no tokens (" + source_.describe() + ")");
+  const auto sample = ActivationRows::cat(parts).slice(0, std::min(n, options_.init_sample_tokens));
+  source_.rewind();
+  for (size_t i = 0; i < units_.size(); ++i) {
+    auto& u = *units_[i];
+    const auto x = sample.activations.at(u.spec.hook).to(options_.device, torch::kFloat32);
+    u.initialize(x, options_.seed + i, options_);
+  }
+  step_ = 0;
+  tokens_ = 0;
+}
+
+bool SaeTrainer::run(const std::function<void(const TrainingProgress&)>& report) {
+  const int64_t total = total_steps();
+  const auto started = std::chrono::steady_clock::now();
+  const int64_t tokens_at_start = tokens_;
+  int64_t next_checkpoint = options_.checkpoint_every_tokens > 0
+                                ? (tokens_ / options_.checkpoint_every_tokens + 1) * options_.checkpoint_every_tokens
+                                : INT64_MAX;
+  auto emit = [&](double lr) {
+    TrainingProgress p;
+    p.step = step_;
+    p.tokens = tokens_;
+    p.total_tokens = options_.total_tokens;
+    p.lr = lr;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    p.tokens_per_second = seconds > 0 ? static_cast<double>(tokens_ - tokens_at_start) / seconds : 0;
+    for (auto& u : units_) {
+      const auto w = u->take_window();
+      p.l0.push_back(w.l0);
+      p.fvu.push_back(w.fvu);
+      p.loss.push_back(w.loss);
+      p.dead_fraction.push_back(u->dead_fraction(options_.dead_tokens));
+    }
+    if (report) report(p);
+  };
+
+  double lr = 0;
+  while (step_ < total) {
+    if (options_.stop_after_tokens > 0 && tokens_ >= options_.stop_after_tokens) {
+      save_checkpoint();
+      return false;
+    }
+    const int64_t rows = std::min(options_.batch_tokens, options_.total_tokens - tokens_);
+    auto batch = buffer_.next_batch(rows);
+    if (!batch) break;  // the data ended (loop_data off)
+    core::LrSchedule schedule{options_.lr, options_.lr_scheduler, options_.lr_warmup_steps, options_.lr_decay_steps,
+                        options_.lr_end, total};
+    lr = schedule.at(step_);
+    for (auto& u : units_) {
+      const auto x = batch->activations.at(u->spec.hook).to(options_.device, torch::kFloat32);
+      CudaAutocast autocast(options_.autocast_bf16);
+      u->step(x, lr, step_, total, options_);
+    }
+    ++step_;
+    tokens_ += batch->size();
+    if (tokens_ >= next_checkpoint) {
+      save_checkpoint();
+      next_checkpoint += options_.checkpoint_every_tokens;
+    }
+    if (options_.log_every_steps > 0 && step_ % options_.log_every_steps == 0) emit(lr);
+  }
+  if (options_.log_every_steps <= 0 || step_ % options_.log_every_steps != 0) emit(lr);
+  return true;
+}
+
+void SaeTrainer::save_final() const {
+  for (const auto& u : units_) u->save_final(out_dir_ / u->spec.name);
+}
+
+}  // namespace fpokit::sae

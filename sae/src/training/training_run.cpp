@@ -1,0 +1,117 @@
+#include "fpokit/sae/training/training_run.h"
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include <torch/torch.h>
+
+#include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/lm/model/load_model.h"
+#include "fpokit/core/log/progress_line.h"
+#include "fpokit/lm/tokenizer/tokenizer.h"
+#include "fpokit/sae/data/activation_file_source.h"
+#include "fpokit/sae/training/sae_trainer.h"
+
+namespace fpokit::sae {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string sae_folder_name(const std::string& hook, int64_t width, int64_t k, bool sweep_width, bool sweep_k,
+                            bool has_k) {
+  std::string name = hook;
+  if (sweep_width) name += "-w" + std::to_string(width);
+  if (sweep_k && has_k) name += "-k" + std::to_string(k);
+  return name;
+}
+
+}  // namespace
+
+bool run_sae_training(TrainingRunOptions o) {
+  const bool offline = !o.acts.empty();
+  if (offline == !o.data.empty())
+    throw InputError("give either --data (with --model, harvesting online) or --acts (an `fpokit acts cache` file)");
+  if (!offline && o.model_dir.empty()) throw InputError("--data needs --model: the model whose activations to harvest");
+  if (o.hooks.empty() && !offline) throw InputError("give the hook to train on, e.g. --hook blocks.6.hook_resid_post");
+  if (o.widths.empty() || o.ks.empty()) throw InputError("--width and --k need at least one value");
+  if (!o.resume && fs::exists(o.out / "checkpoint"))
+    throw InputError(o.out.string() + " holds a checkpoint of an earlier run: continue it with --resume, or choose another --out");
+
+  const auto device = lm::parse_device(o.device);
+  o.trainer.device = device;
+  for (const auto& h : o.hooks) lm::HookName::parse(h);  // a clear error before loading anything
+
+  std::unique_ptr<ActivationSource> source;
+  lm::CausalLM model;
+  std::shared_ptr<const lm::Tokenizer> tokenizer;
+  if (offline) {
+    source = std::make_unique<ActivationFileSource>(o.acts, o.hooks, device);
+  } else {
+    std::vector<lm::HookName> hooks;
+    for (const auto& h : o.hooks) hooks.push_back(lm::HookName::parse(h));
+    tokenizer = lm::Tokenizer::from_directory(o.model_dir);
+    model = lm::load_model(o.model_dir, {device, lm::parse_dtype(o.model_dtype)});
+    model->eval();
+    source = std::make_unique<HarvestingSource>(model, tokenizer, hooks, o.data, o.harvest);
+  }
+
+  std::vector<SaeSpec> specs;
+  const bool has_k = o.architecture == Architecture::TopK || o.architecture == Architecture::BatchTopK;
+  for (size_t h = 0; h < source->hook_names().size(); ++h) {
+    for (const auto width : o.widths) {
+      for (const auto k : o.ks) {
+        SaeSpec s;
+        s.hook = h;
+        s.name = sae_folder_name(source->hook_names()[h], width, k, o.widths.size() > 1, o.ks.size() > 1, has_k);
+        s.config.architecture = o.architecture;
+        s.config.d_sae = width;
+        s.config.k = has_k ? k : 0;
+        s.config.jumprelu_bandwidth = o.jumprelu_bandwidth;
+        s.config.model_name = offline ? "" : fs::path(o.model_dir).filename().string();
+        s.config.context_size = o.harvest.context_size;
+        specs.push_back(std::move(s));
+        if (!has_k) break;  // k does not apply: one SAE per width
+      }
+    }
+  }
+
+  SaeTrainer trainer(o.trainer, std::move(specs), *source, o.out);
+  if (o.resume) {
+    trainer.resume();
+  } else {
+    trainer.initialize();
+  }
+  fs::create_directories(o.out);
+  if (o.before_first_write) o.before_first_write();
+  std::ofstream log(o.out / "training_log.jsonl", o.resume ? std::ios::app : std::ios::trunc);
+  core::ProgressLine progress("sae train", o.trainer.total_tokens, "tok", 30, trainer.tokens());
+  const bool finished = trainer.run([&](const TrainingProgress& p) {
+    nlohmann::json line = {{"step", p.step}, {"tokens", p.tokens}, {"lr", p.lr}, {"tokens_per_s", p.tokens_per_second}};
+    std::string metrics;
+    for (size_t i = 0; i < p.l0.size(); ++i) {
+      line["saes"].push_back({{"l0", p.l0[i]}, {"fvu", p.fvu[i]}, {"dead_fraction", p.dead_fraction[i]}, {"loss", p.loss[i]}});
+      if (i < 2) {
+        char buf[96];
+        std::snprintf(buf, sizeof buf, "%sL0 %.1f FVU %.3f dead %.1f%%", i ? " ; " : "", p.l0[i], p.fvu[i],
+                      100 * p.dead_fraction[i]);
+        metrics += buf;
+      }
+    }
+    if (p.l0.size() > 2) metrics += " (+" + std::to_string(p.l0.size() - 2) + " SAEs)";
+    log << line.dump() << '\n';
+    log.flush();
+    if (o.progress) progress.update(p.tokens, metrics, true);
+  });
+  progress.finish();
+  if (!finished) return false;
+  trainer.save_final();
+  // The SAEs are written: the checkpoint has served its purpose, and leaving it would make a
+  // later run into the same folder look like an interrupted one.
+  core::remove_tree(o.out / "checkpoint");
+  return true;
+}
+
+}  // namespace fpokit::sae
