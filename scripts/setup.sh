@@ -10,7 +10,7 @@ torch_version=$(sed -n 's/^torch==//p' "$root/scripts/requirements.txt")
 venv=${FPOKIT_VENV:-$HOME/.cache/fpokit/venv-torch-$torch_version}
 
 apt_packages=(
-  build-essential cmake ninja-build ccache pkg-config git python3 python3-venv
+  build-essential cmake ninja-build ccache pkg-config git python3 python3-venv clang-format
   libhdf5-dev libeigen3-dev libcli11-dev catch2 nlohmann-json3-dev
   libsentencepiece-dev libzip-dev libpcre2-dev libicu-dev
 )
