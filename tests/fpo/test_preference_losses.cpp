@@ -1,4 +1,4 @@
-// The preference losses of fpo/ against the PyTorch reference written from preference-losses.md
+// The preference losses of fpo/ against the PyTorch reference written from docs/methods.md
 // (tests/fixtures/generate_preference_losses.py): every loss, metric and policy-logit gradient
 // within 1e-5 (float32) / 1e-9 (float64), autograd against central differences, the FPO
 // paper/released-code variants, and option validation.

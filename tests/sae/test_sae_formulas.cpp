@@ -1,5 +1,5 @@
 // Each forward formula, loss term, gradient (JumpReLU STE, AuxK) and metric of the C++ SAE equals
-// the PyTorch reference written from sae.md (tests/fixtures/generate_sae.py) within 1e-5.
+// the PyTorch reference written from docs/sae.md (tests/fixtures/generate_sae.py) within 1e-5.
 #include "fpokit/sae/model/jumprelu.h"
 #include "fpokit/sae/io/sae_io.h"
 #include "fpokit/sae/model/sae_losses.h"

@@ -107,7 +107,7 @@ torch::Tensor chosen_nll(const PreferenceInputs& in, InputCheck& need) {
   return -sum.sum() / n.sum();
 }
 
-// log(1 - e^x) for x < 0, accurate on both sides of -ln 2 (§4.3).
+// log(1 - e^x) for x < 0, accurate on both sides of -ln 2 (docs/methods.md, 'ORPO').
 torch::Tensor log1mexp(const torch::Tensor& x) {
   return torch::where(x > -std::log(2.0), torch::log(-torch::expm1(x)), torch::log1p(-torch::exp(x)));
 }
@@ -176,7 +176,8 @@ LossResult dpo_loss(const PreferenceInputs& in, DpoLoss loss, const DpoOptions& 
       losses = (-(1.0 - eps) * torch::log_sigmoid(beta * h) + eps * torch::log_sigmoid(-beta * h)) / (1.0 - 2.0 * eps);
       break;
   }
-  // TRL logs the summed reverse-KL log-ratio as the reward whatever the loss (§4.1).
+  // TRL logs the summed reverse-KL log-ratio as the reward whatever the loss (docs/methods.md,
+  // 'DPO in TRL').
   return {losses.mean(), paired_metrics(beta * (pc - rc), beta * (pr - rr), pc, pr)};
 }
 

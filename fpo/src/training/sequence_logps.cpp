@@ -67,8 +67,9 @@ SequenceLogps sequence_logps(const torch::Tensor& logits, const torch::Tensor& l
 
   if (reference_logits.defined()) {
     const auto ref_logp = reference_logits.detach().slice(1, 0, T - 1).to(dtype).log_softmax(-1);
-    // KL_t = Σ_v p_ref (log p_ref − log π) (§2). The reference code takes log(softmax(ref)); that
-    // equals log_softmax up to rounding, but gives 0·(−inf) = NaN where p_ref underflows to 0.
+    // KL_t = Σ_v p_ref (log p_ref − log π) (docs/methods.md, 'Conventions'). The reference code takes
+    // log(softmax(ref)); that equals log_softmax up to rounding, but gives 0·(−inf) = NaN where p_ref
+    // underflows to 0.
     const auto kl_t = (ref_logp.exp() * (ref_logp - logp)).sum(-1);
     out.kl = (kl_t * out.mask).sum(-1);
   }

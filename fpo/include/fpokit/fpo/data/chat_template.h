@@ -27,7 +27,8 @@
 //
 // BOS: llama-3 and gemma write the BOS token as text, so the token ids of their rendering already
 // begin with BOS; RenderedChat::starts_with_bos says so, and the preference tokenizer then adds
-// none of its own (a doubled BOS is a known silent accuracy loss, preference-losses.md §5.2).
+// none of its own (a doubled BOS is a known silent accuracy loss: docs/methods.md, 'Tokenisation
+// pitfalls').
 #include <filesystem>
 #include <optional>
 #include <string>

@@ -3,7 +3,7 @@
 // prompt's token count, with BOS, EOS and truncation handled once, here, and every truncation and
 // drop counted for the trainer's report.
 //
-// Per sequence (preference-losses.md §4.1, TRL HEAD, and the §5 pitfalls):
+// Per sequence (TRL HEAD, and the pitfalls of docs/methods.md, 'Tokenisation pitfalls'):
 //  1. prompt_ids = encode(prompt), joint = encode(prompt + completion), both without the
 //     tokenizer's special tokens; the completion is joint[len(prompt_ids):]. When joint does not
 //     start with prompt_ids (a merge across the boundary, e.g. a prompt ending in a space with a
@@ -16,9 +16,9 @@
 //     character.
 //  2. BOS: prepended when the tokenizer adds one with add_special_tokens (tokenizer_config.json
 //     add_bos_token / the post-processor; probed once), unless the prompt text already starts with
-//     it (llama-3 and gemma templates write it), so never twice (§5.2).
+//     it (llama-3 and gemma templates write it), so never twice.
 //  3. EOS: the tokenizer's first EOS id is appended to the completion unless its last token is
-//     already an EOS id or the chat template's end-of-turn token (no "<|im_end|><|im_end|>", §5.3).
+//     already an EOS id or the chat template's end-of-turn token (no "<|im_end|><|im_end|>").
 //  4. Truncation, all lengths in tokens including BOS and EOS:
 //     - a prompt longer than max_prompt_length is cut to it, keeping its end (keep_end, TRL's
 //       legacy default: the text nearest the reply matters most) or its start (keep_start); a

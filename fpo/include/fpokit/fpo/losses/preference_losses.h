@@ -1,6 +1,8 @@
 #pragma once
 // Preference-optimisation losses (FPO and the DPO family) as pure functions of per-sequence
-// tensors, written from shared/reference/preference-losses.md (section numbers below).
+// tensors. Formulas, sources and where papers and released code differ: docs/methods.md, 'Losses',
+// one sub-heading per method (DPO, DPO in TRL, SimPO, TDPO, KTO loss, ORPO, SFT, FPO (paper),
+// FPO (released code)); names in parentheses below are those sub-headings.
 //
 // Inputs are [B] tensors for B pairs (chosen y_w, rejected y_l), usually from sequence_logps();
 // the reference's may come from a cache (offline reference). Each loss returns the loss averaged
@@ -8,27 +10,26 @@
 // to log as TRL does); batch-level ones (nll_loss, sft_loss, kl) are scalars.
 //
 //   method  loss per pair                                            reward (detached)   logps/*
-//   dpo     -(1-ε)·logσ(βh) - ε·logσ(-βh), h on sums (§4.0 cDPO)     β(Σlogπ - Σlogπ_ref) sums
-//   ipo     (h - 1/(2β))², h on means (TRL §4.1-4.2) or sums (§4.0)  as dpo              sums
-//   hinge   relu(1 - βh) (§4.1)                                      as dpo              sums
-//   robust  (-(1-ε)·logσ(βh) + ε·logσ(-βh)) / (1-2ε) (§4.1)          as dpo              sums
-//   simpo   cDPO form on h = mean_w - mean_l - γ/β, + w_sft·NLL (§3) β·mean logπ          means
-//   tdpo1   -logσ(β[(m_w-m_l) - (kl_l-kl_w)]), m = Σ log-ratio (§2)  β(m + kl)           sums
-//   tdpo2   -logσ(β[(m_w-m_l) - α(kl_l - sg kl_w)]) (§2)             β(m + kl)           sums
+//   dpo     -(1-ε)·logσ(βh) - ε·logσ(-βh), h on sums (cDPO)          β(Σlogπ - Σlogπ_ref) sums
+//   ipo     (h - 1/(2β))², h on means (DPO in TRL) or sums (DPO)     as dpo              sums
+//   hinge   relu(1 - βh) (DPO in TRL)                                as dpo              sums
+//   robust  (-(1-ε)·logσ(βh) + ε·logσ(-βh)) / (1-2ε) (DPO in TRL)    as dpo              sums
+//   simpo   cDPO form on h = mean_w - mean_l - γ/β, + w_sft·NLL      β·mean logπ          means
+//   tdpo1   -logσ(β[(m_w-m_l) - (kl_l-kl_w)]), m = Σ log-ratio       β(m + kl)           sums
+//   tdpo2   -logσ(β[(m_w-m_l) - α(kl_l - sg kl_w)])                  β(m + kl)           sums
 //   kto     mean over the 2B sequences of λ_D(1-σ(β(r_w-z0))) and    β·r, r = Σ log-ratio sums
-//           λ_U(1-σ(β(z0-r_l))) (§4.3)
+//           λ_U(1-σ(β(z0-r_l)))
 //   orpo    NLL - λ·mean logσ(log-odds(mean_w) - log-odds(mean_l))   λ·mean logπ          means
-//           (§4.3)
-//   sft     NLL (§4.1 "sft")                                         none                means
+//   sft     NLL (TRL's "sft")                                        none                means
 //   fpo     -logσ(u), u = β(mean_w - mean_l) - γ_refLN               β(m + D),           means
 //           - α(β·D_l - sg(β·D_w)), γ_refLN = β(mean ref_w -         m = mean log-ratio
-//           mean ref_l) (§1.1 Eq. 9-11, = the code's closed form §1.2)
+//           mean ref_l) (paper Eq. 9-11 = the released code's closed form)
 // NLL = token-mean cross-entropy over the batch's chosen completion tokens, -Σ sum_w / Σ n_w
 // (SimPO's sft term, TRL's sft loss), unless PreferenceInputs::chosen_nll is given.
 //
 // rewards/accuracies compares the rewards of the same pair (TDPO, TRL, SimPO); the FPO/HALOs code
-// compares chosen i with rejected B-1-i (§1.2), a logging quirk we do not reproduce. The FPO and
-// TDPO rewards include the constraint term because their code defines them so (§1.2, §2).
+// compares chosen i with rejected B-1-i (FPO (released code)), a logging quirk we do not reproduce.
+// The FPO and TDPO rewards include the constraint term because their code defines them so.
 #include <cstdint>
 #include <map>
 #include <string>
@@ -55,7 +56,7 @@ struct PreferenceInputs {
   torch::Tensor feature_mse_chosen, feature_mse_rejected;  // fpo: D from feature_mse()
   torch::Tensor kto_reference_point;                   // kto: scalar z0 from kto_reference_point()
   // Optional scalar NLL for simpo (sft_weight > 0), orpo and sft. TRL's ORPO takes the NLL over the
-  // chosen prompt *and* completion tokens (§4.3); a caller reproducing that computes it here.
+  // chosen prompt *and* completion tokens (ORPO); a caller reproducing that computes it here.
   torch::Tensor chosen_nll;
 };
 
@@ -64,7 +65,7 @@ struct LossResult {
   std::map<std::string, torch::Tensor> metrics;  // detached
 };
 
-// ---- DPO family (§4.0, §4.1) ----
+// ---- DPO family (DPO, DPO in TRL) ----
 enum class DpoLoss { Sigmoid, Ipo, Hinge, Robust };
 
 struct DpoOptions {
@@ -72,14 +73,14 @@ struct DpoOptions {
   // ε: the cDPO label-noise rate for Sigmoid, the robust-DPO rate for Robust; unused (must be 0)
   // otherwise. Sigmoid: [0, 0.5]; Robust: [0, 0.5) (it divides by 1 - 2ε).
   double label_smoothing = 0.0;
-  // IPO on per-token means (TRL, both legacy and HEAD) instead of sums (eric-mitchell, §4.0).
+  // IPO on per-token means (TRL, both legacy and HEAD) instead of sums (eric-mitchell, DPO).
   bool ipo_average_logps = true;
   void validate(DpoLoss loss) const;  // ConfigError
 };
 
 LossResult dpo_loss(const PreferenceInputs& in, DpoLoss loss, const DpoOptions& options);
 
-// ---- SimPO (§3): reference-free ----
+// ---- SimPO: reference-free ----
 struct SimpoOptions {
   double beta = 2.0;
   // γ/β. 0.5 is the FPO paper's SimPO baseline (Table 5, γ = 0.5 used as β(margin - γ)) and the
@@ -92,7 +93,7 @@ struct SimpoOptions {
 
 LossResult simpo_loss(const PreferenceInputs& in, const SimpoOptions& options);
 
-// ---- TDPO (§2) ----
+// ---- TDPO ----
 enum class TdpoVersion { One, Two };
 
 struct TdpoOptions {
@@ -103,7 +104,7 @@ struct TdpoOptions {
 
 LossResult tdpo_loss(const PreferenceInputs& in, TdpoVersion version, const TdpoOptions& options);
 
-// ---- KTO (§4.3): chosen = desirable, rejected = undesirable ----
+// ---- KTO (KTO loss): chosen = desirable, rejected = undesirable ----
 struct KtoOptions {
   double beta = 0.1;
   double desirable_weight = 1.0;
@@ -119,7 +120,7 @@ torch::Tensor kto_reference_point(const torch::Tensor& policy_mismatched_logps,
 
 LossResult kto_loss(const PreferenceInputs& in, const KtoOptions& options);
 
-// ---- ORPO (§4.3): reference-free ----
+// ---- ORPO: reference-free ----
 struct OrpoOptions {
   double lambda = 0.1;  // TRL's `beta`
   void validate() const;
@@ -130,12 +131,13 @@ LossResult orpo_loss(const PreferenceInputs& in, const OrpoOptions& options);
 // ---- SFT: the NLL of the chosen completions ----
 LossResult sft_loss(const PreferenceInputs& in);
 
-// ---- FPO (§1) ----
-// The paper (§1.1) and the released code (§1.2, §1.3) differ in how D is computed; the loss given
-// D is the same. Paper: pool over the n completion positions, D over topk(policy) ∪ topk(ref).
+// ---- FPO: see FPO (paper), FPO (released code) and the side-by-side table after them ----
+// The paper and the released code differ in how D is computed; the loss given D is the same.
+// Paper: pool over the n completion positions, D over topk(policy) ∪ topk(ref).
 // ReleasedCode: pool dividing by the padded length T-1 (so D depends on the batch's padding),
 // D over topk(policy) only with the reference gathered there. (The released code also feeds the
-// final-normed last hidden state to the SAE, §1.3 item 4: a harvesting choice, not made here.)
+// final-normed last hidden state to the SAE (docs/methods.md, 'FPO: the paper and the released code,
+// side by side'): a harvesting choice, not made here.)
 enum class FpoVariant { Paper, ReleasedCode };
 
 std::string_view fpo_variant_name(FpoVariant v);  // "paper", "released"
@@ -157,8 +159,8 @@ torch::Tensor pool_features(const torch::Tensor& features, const torch::Tensor& 
 
 // D per sequence [B] from pooled features [B, F] (the reference's without gradient):
 //   D = (1/k) Σ_{i ∈ I} (policy_i - reference_i)²,
-//   I = topk(policy) ∪ topk(reference) (Paper, §1.1 Eq. 10: up to 2k indices, still divided by k
-//       as printed) or topk(policy) (ReleasedCode, §1.2: exactly k, i.e. the mean over them).
+//   I = topk(policy) ∪ topk(reference) (Paper, Eq. 10: up to 2k indices, still divided by k
+//       as printed) or topk(policy) (ReleasedCode: exactly k, i.e. the mean over them).
 // Gradient flows into the policy's selected values (the selection itself is piecewise constant).
 // Throws ConfigError when k is not in [1, F].
 torch::Tensor feature_mse(const torch::Tensor& policy_pooled, const torch::Tensor& reference_pooled, int64_t k,

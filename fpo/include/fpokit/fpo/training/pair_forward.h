@@ -1,6 +1,6 @@
 #pragma once
 // One model forward over a batch of preference pairs, laid out [chosen_0..B-1 ; rejected_0..B-1]
-// (preference-losses.md §6), giving what the losses need: per-sequence log-probs of the
+// (docs/methods.md, 'Conventions'), giving what the losses need: per-sequence log-probs of the
 // completions and, for FPO, the SAE features at a hook, average-pooled over the completion.
 // The same function serves the policy (with gradient) and the reference (under NoGradGuard).
 #include <cstdint>

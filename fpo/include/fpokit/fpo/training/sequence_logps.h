@@ -1,14 +1,14 @@
 #pragma once
 // Per-sequence log-probabilities of completions, the inputs of every preference loss.
 //
-// Shift (preference-losses.md §6): the logits at position t score the token at t+1, so
+// Shift (docs/methods.md, 'Conventions'): the logits at position t score the token at t+1, so
 //   token_logps[b, t] = log_softmax(logits[b, t])[labels[b, t+1]] · mask[b, t],
 //   mask[b, t]        = completion_mask[b, t+1]            (t = 0 .. T-2)
 // over right-padded rows with completion_mask 1 on the completion tokens (EOS included) and 0 on
 // the prompt and the padding. Labels outside the completion are ignored (-100 is fine there).
 //
 // Precision: log_softmax runs in float32 whatever the logits' dtype (float64 stays float64, for
-// gradient checks). Both FPO repositories take log_softmax of bf16 logits (§1.3 item 7); we
+// gradient checks). Both FPO repositories take log_softmax of bf16 logits ('Conventions'); we
 // deliberately do not: bf16 keeps 8 significant bits, so a token log-prob near -5 is off by up to
 // ~1e-2, the size of the per-token log-ratios the losses compare. Outputs are in the compute dtype.
 #include <torch/types.h>
@@ -21,8 +21,8 @@ struct SequenceLogps {
   torch::Tensor sum;          // [B]  Σ_t token_logps (DPO, TDPO, KTO)
   torch::Tensor mean;         // [B]  sum / num_tokens (SimPO, FPO, ORPO, IPO as TRL)
   torch::Tensor num_tokens;   // [B]  completion tokens per row, as a float of the compute dtype
-  // [B] Σ_t KL(π_ref(·|x,y<t) ‖ π(·|x,y<t)) over the completion positions (TDPO, §2); defined only
-  // when reference logits were given.
+  // [B] Σ_t KL(π_ref(·|x,y<t) ‖ π(·|x,y<t)) over the completion positions (TDPO; docs/methods.md,
+  // 'Conventions'); defined only when reference logits were given.
   torch::Tensor kl;
 };
 

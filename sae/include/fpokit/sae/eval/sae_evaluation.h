@@ -1,5 +1,6 @@
 #pragma once
-// `fpokit sae eval`: how well an SAE stands in for the activation it was trained on (sae.md §3).
+// `fpokit sae eval`: how well an SAE stands in for the activation it was trained on
+// (docs/sae.md, 'Evaluation metrics').
 // On context rows of a text corpus (packed as for training), per batch three forwards:
 //   clean; spliced (the hook's activation replaced by the SAE reconstruction); zero-ablated
 //   (replaced by zeros). Replacement happens only at non-special tokens; CE and KL count

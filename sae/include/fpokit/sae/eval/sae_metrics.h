@@ -1,7 +1,7 @@
 #pragma once
-// Evaluation metrics with their exact definitions (see sae.md §3). All reductions pool tokens
-// over everything added, in float64, so that a metric over many batches equals the metric over
-// their concatenation.
+// Evaluation metrics with their exact definitions (docs/sae.md, 'Evaluation metrics'). All
+// reductions pool tokens over everything added, in float64, so that a metric over many batches
+// equals the metric over their concatenation.
 //   L0      = mean_t #{i : f_ti != 0}
 //   FVU     = Σ_t ‖x_t − x̂_t‖² / Σ_t ‖x_t − x̄‖²     x̄ = the mean over all tokens added (pooled)
 //   MSE     = Σ_t ‖x_t − x̂_t‖² / (n_tokens · d_in)  (element mean; the SAELens training loss is

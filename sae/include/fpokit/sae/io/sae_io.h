@@ -1,5 +1,5 @@
 #pragma once
-// Reading and writing SAEs in the public toolkits' on-disk formats (sae.md §4).
+// Reading and writing SAEs in the public toolkits' on-disk formats (docs/sae.md, 'File formats').
 //
 // SAELens v6 folder:  <dir>/cfg.json + <dir>/sae_weights.safetensors
 //   W_enc [d_in,d_sae], W_dec [d_sae,d_in], b_enc [d_sae], b_dec [d_in], threshold [d_sae]

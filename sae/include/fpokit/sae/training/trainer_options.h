@@ -1,6 +1,7 @@
 #pragma once
 // Every knob of SAE training, with the defaults of the recipe each architecture comes from
-// (sae.md §2.5): Adam(0.9, 0.999), lr 3e-4 (SAELens), gradient clipping at 1, 4096-token batches.
+// (docs/sae.md, 'Training defaults'): Adam(0.9, 0.999), lr 3e-4 (SAELens), gradient clipping at 1,
+// 4096-token batches.
 #include <cstdint>
 #include <string>
 
