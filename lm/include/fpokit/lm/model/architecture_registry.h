@@ -1,5 +1,5 @@
 #pragma once
-// The table of supported architectures (lm/src/architecture_registry.cpp): each entry names the
+// The table of supported architectures (lm/src/model/architecture_registry.cpp): each entry names the
 // HF `architectures` strings and `model_type`s it serves, the config.json parser and the module
 // builder. Adding an architecture = one file in lm/src/arch/ + one row in the table.
 #include <functional>
