@@ -11,6 +11,9 @@
 #include <catch2/catch.hpp>
 
 using namespace fpokit::sae;
+using fpokit::core::LrSchedule;
+using fpokit::core::LrScheduler;
+using fpokit::core::parse_lr_scheduler;
 using fpokit::test::max_abs_diff;
 using fpokit::test::PlantedDictionarySource;
 using fpokit::test::TempDir;
