@@ -355,8 +355,8 @@ torch::Tensor pool_features(const torch::Tensor& features, const torch::Tensor& 
   return sum / m.sum(1, true).clamp_min(1.0);
 }
 
-torch::Tensor feature_mse(const torch::Tensor& policy_pooled, const torch::Tensor& reference_pooled, int64_t k,
-                          FpoVariant variant) {
+torch::Tensor feature_selection(const torch::Tensor& policy_pooled, const torch::Tensor& reference_pooled, int64_t k,
+                                FpoVariant variant) {
   if (!policy_pooled.defined() || policy_pooled.dim() != 2 || !reference_pooled.defined() ||
       reference_pooled.sizes() != policy_pooled.sizes())
     throw std::invalid_argument("feature_mse: pooled features must be [B, F] for both models, got " +
@@ -371,6 +371,13 @@ torch::Tensor feature_mse(const torch::Tensor& policy_pooled, const torch::Tenso
   auto selected = torch::zeros_like(policy_pooled, torch::kBool);
   selected.scatter_(1, std::get<1>(policy_pooled.detach().topk(k, 1)), true);
   if (variant == FpoVariant::Paper) selected.scatter_(1, std::get<1>(ref.topk(k, 1)), true);
+  return selected;
+}
+
+torch::Tensor feature_mse(const torch::Tensor& policy_pooled, const torch::Tensor& reference_pooled, int64_t k,
+                          FpoVariant variant) {
+  const auto selected = feature_selection(policy_pooled, reference_pooled, k, variant);
+  const auto ref = reference_pooled.detach().to(policy_pooled.scalar_type());
   return ((policy_pooled - ref).square() * selected).sum(1) / static_cast<double>(k);
 }
 

@@ -228,7 +228,7 @@ void PreferenceTrainer::precompute_reference(const lm::CausalLM& reference) {
   reference_ready_ = true;
 }
 
-PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int64_t>& indices) {
+PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int64_t>& indices, bool count_selection) {
   const auto device = options_.device;
   auto ref_logps = [&](const torch::Tensor& idx, bool chosen) {
     SequenceLogps s;
@@ -268,6 +268,17 @@ PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int
         feature_mse(f.pooled_chosen, reference_.chosen_pooled.index_select(0, idx).to(device), o.top_k, o.variant);
     in.feature_mse_rejected =
         feature_mse(f.pooled_rejected, reference_.rejected_pooled.index_select(0, idx).to(device), o.top_k, o.variant);
+    if (count_selection) {
+      torch::NoGradGuard no_grad;
+      for (const bool chosen : {true, false}) {
+        const auto& pooled = chosen ? f.pooled_chosen : f.pooled_rejected;
+        const auto& ref = chosen ? reference_.chosen_pooled : reference_.rejected_pooled;
+        const auto selected = feature_selection(pooled, ref.index_select(0, idx).to(device), o.top_k, o.variant);
+        const auto per_feature = selected.sum(0).to(torch::kInt64).cpu();
+        selection_.counts = selection_.counts.defined() ? selection_.counts + per_feature : per_feature;
+        selection_.selections += selected.size(0);
+      }
+    }
   }
   if (options_.method == Method::Kto) {
     // Rows are (example, KL sequence) pairs (kto_pairs.h): z0 from the KL sequences, then the
@@ -331,7 +342,7 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
       // run draw the same masks as an uninterrupted one.
       if (lora_ && lora_->options().dropout > 0)
         torch::manual_seed(options_.seed * 1000003ull + 0x10a5ull + static_cast<uint64_t>(micro_batch));
-      auto [result, logits_chosen, logits_rejected, tokens] = batch_loss(indices);
+      auto [result, logits_chosen, logits_rejected, tokens] = batch_loss(indices, /*count_selection=*/true);
       if (logits_chosen.defined()) {  // not for KTO, whose rejected half holds its KL sequences
         step_values["logits/chosen"] += logits_chosen.item<double>() / static_cast<double>(ga);
         step_values["logits/rejected"] += logits_rejected.item<double>() / static_cast<double>(ga);
@@ -391,6 +402,11 @@ void PreferenceTrainer::save_checkpoint() const {
     torch::save(*optimizer_, (tmp / "optimizer.pt").string());
     nlohmann::json state = checkpoint_identity();
     state["step"] = step_;
+    if (selection_.counts.defined()) {
+      const auto c = selection_.counts.contiguous();
+      state["fpo_selections"] = selection_.selections;
+      state["fpo_selection_counts"] = std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+    }
     core::write_text_file_atomically(tmp / "trainer_state.json", state.dump(2) + "\n");
   });
 }
@@ -455,6 +471,10 @@ void PreferenceTrainer::resume() {
   }
   torch::load(*optimizer_, (dir / "optimizer.pt").string());
   step_ = state.at("step").get<int64_t>();
+  if (state.contains("fpo_selection_counts")) {
+    selection_.counts = torch::tensor(state["fpo_selection_counts"].get<std::vector<int64_t>>(), torch::kInt64);
+    selection_.selections = state.at("fpo_selections").get<int64_t>();
+  }
 }
 
 }  // namespace fpokit::fpo

@@ -264,6 +264,21 @@ bool run_preference_training(PreferenceRunOptions o) {
     if (o.trainer.autocast_dtype) policy->to(*o.trainer.autocast_dtype);  // saved in the dtype asked for
     lm::save_pretrained(*policy, o.model_dir, o.out / "model");
   }
+  if (is_fpo) {
+    // Which features FPO constrained, and how often: read by `fpokit drift` (constrained vs
+    // unconstrained drift).
+    const auto& sel = trainer.feature_selection_counts();
+    const auto counts = sel.counts.defined() ? sel.counts.contiguous() : torch::zeros({sae_module->config().d_sae}, torch::kInt64);
+    nlohmann::json j{{"sae", fs::absolute(o.sae).string()},
+                     {"hook", o.fpo_hook},
+                     {"top_k", o.trainer.loss.fpo.top_k},
+                     {"variant", std::string(fpo_variant_name(o.trainer.loss.fpo.variant))},
+                     {"selections", sel.selections},
+                     {"counts", std::vector<int64_t>(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + counts.numel())},
+                     {"description", "counts[f]: how many of the `selections` top-k sets (one per training pair, "
+                                     "chosen and rejected, per epoch) contained feature f"}};
+    core::write_text_file_atomically(o.out / "fpo_selection.json", j.dump() + "\n");
+  }
   core::remove_tree(o.out / "checkpoint");
   return true;
 }

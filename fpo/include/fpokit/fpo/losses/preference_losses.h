@@ -165,6 +165,9 @@ torch::Tensor pool_features(const torch::Tensor& features, const torch::Tensor& 
 // Throws ConfigError when k is not in [1, F].
 torch::Tensor feature_mse(const torch::Tensor& policy_pooled, const torch::Tensor& reference_pooled, int64_t k,
                           FpoVariant variant);
+// The index set I of feature_mse as a [B, F] bool mask (what FPO constrains for each sequence).
+torch::Tensor feature_selection(const torch::Tensor& policy_pooled, const torch::Tensor& reference_pooled, int64_t k,
+                                FpoVariant variant);
 
 LossResult fpo_loss(const PreferenceInputs& in, const FpoOptions& options);
 

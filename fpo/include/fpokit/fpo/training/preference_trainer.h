@@ -129,6 +129,16 @@ class PreferenceTrainer {
   // Not for TDPO, which needs the reference model online.
   void set_reference_values(ReferenceValues values);
 
+  // FPO: how often each SAE feature was in the constrained set I (feature_selection) over the
+  // training batches so far: counts int64 [F] (undefined before the first FPO step), and the number
+  // of selections counted (two per training pair and optimizer pass: chosen and rejected). Saved in
+  // checkpoints and restored by resume(), so a resumed run's counts equal an uninterrupted run's.
+  struct FeatureSelectionCounts {
+    torch::Tensor counts;
+    int64_t selections = 0;
+  };
+  const FeatureSelectionCounts& feature_selection_counts() const { return selection_; }
+
  private:
   std::vector<int64_t> batch_indices(int64_t micro_batch) const;  // of global micro-batch number
 
@@ -150,7 +160,9 @@ class PreferenceTrainer {
     torch::Tensor mean_logits_chosen, mean_logits_rejected;  // undefined for KTO
     int64_t tokens = 0;                                      // non-padding tokens
   };
-  BatchLoss batch_loss(const std::vector<int64_t>& indices);
+  // count_selection: add FPO's selected features to selection_ (training batches only).
+  BatchLoss batch_loss(const std::vector<int64_t>& indices, bool count_selection = false);
+  FeatureSelectionCounts selection_;
  
   nlohmann::json checkpoint_identity() const;
   int64_t step_ = 0;
