@@ -2,6 +2,8 @@
 // Each CLI command lives in tools/commands/<name>.cpp and registers itself on the root app here.
 // A command's callback does only option handling and one library call; errors propagate to main,
 // which maps fpokit::InputError to exit code 2 and anything else to 1.
+#include <string>
+
 #include <CLI/CLI.hpp>
 
 namespace fpokit::cli {
@@ -12,6 +14,10 @@ void add_forward_command(CLI::App& app);
 void add_acts_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_prefs_command(CLI::App& app);
+void add_drift_command(CLI::App& app);
+
+// The command line as typed (shell-quoted where needed), for provenance in output files.
+const std::string& command_line();
 // `fpokit sae train|eval|encode`, each in tools/commands/sae_<name>.cpp.
 void add_sae_command(CLI::App& app);
 void add_sae_train_command(CLI::App& sae);

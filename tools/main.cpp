@@ -11,7 +11,22 @@
 #include "config_options.h"
 #include "fpokit/core/errors.h"
 
+namespace {
+std::string g_command_line;
+}
+
+const std::string& fpokit::cli::command_line() { return g_command_line; }
+
 int main(int argc, char** argv) {
+  for (int i = 0; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.empty() || arg.find_first_of(" \t\n'\"$`\\") != std::string::npos) {
+      std::string quoted = "'";
+      for (const char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+      arg = quoted + "'";
+    }
+    g_command_line += (i ? " " : "") + arg;
+  }
   CLI::App app{"fpokit: interpretable preference alignment of language models", "fpokit"};
   app.set_version_flag("--version", std::string("fpokit ") + FPOKIT_VERSION);
   app.require_subcommand(1);
@@ -23,6 +38,7 @@ int main(int argc, char** argv) {
   fpokit::cli::add_acts_command(app);
   fpokit::cli::add_train_command(app);
   fpokit::cli::add_eval_prefs_command(app);
+  fpokit::cli::add_drift_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,443 @@
+#include "fpokit/analysis/drift/drift_report_writer.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <map>
+
+#include "fpokit/analysis/stats/feature_tags.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/core/io/hdf5_arrays.h"
+#include "fpokit/core/io/hdf5_handle.h"
+
+#ifndef FPOKIT_VERSION
+#define FPOKIT_VERSION "unknown"
+#endif
+#ifndef FPOKIT_GIT_COMMIT
+#define FPOKIT_GIT_COMMIT "unknown"
+#endif
+
+namespace fpokit::analysis {
+
+namespace fs = std::filesystem;
+namespace h5 = core::hdf5;
+
+namespace {
+
+std::vector<float> to_float(const Eigen::VectorXd& v) {
+  std::vector<float> out(static_cast<size_t>(v.size()));
+  for (int64_t i = 0; i < v.size(); ++i) out[static_cast<size_t>(i)] = static_cast<float>(v[i]);
+  return out;
+}
+
+void column_attributes(hid_t dataset, std::string_view description, std::string_view formula, std::string_view units,
+                       std::string_view split) {
+  h5::write_string_attribute(dataset, "description", description);
+  h5::write_string_attribute(dataset, "formula", formula);
+  h5::write_string_attribute(dataset, "units", units);
+  h5::write_string_attribute(dataset, "split", split);
+}
+
+// An AnnData-style dataframe group: 1-D columns of length n, feature_id as the index.
+class FeatureFrame {
+ public:
+  FeatureFrame(hid_t parent, const std::string& name, int64_t n, std::string split)
+      : group_(h5::create_group(parent, name)), n_(n), split_(std::move(split)) {
+    std::vector<int32_t> ids(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) ids[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+    auto d = h5::write_int32_array(group_.get(), "feature_id", {n}, ids.data());
+    column_attributes(d.get(), "SAE feature (latent) index", "row index", "1", split_);
+  }
+  void add(const std::string& name, const Eigen::VectorXd& v, std::string_view description, std::string_view formula,
+           std::string_view units) {
+    const auto f = to_float(v);
+    auto d = h5::write_float_array(group_.get(), name, {n_}, f.data());
+    column_attributes(d.get(), description, formula, units, split_);
+    h5::write_double_attribute(d.get(), "missing", std::nan(""));
+    order_.push_back(name);
+  }
+  void add_bool(const std::string& name, const std::vector<uint8_t>& v, std::string_view description) {
+    auto d = h5::write_bool_array(group_.get(), name, v);
+    column_attributes(d.get(), description, "", "bool", split_);
+    order_.push_back(name);
+  }
+  void add_tags(const std::vector<uint8_t>& codes) {
+    auto g = h5::create_group(group_.get(), "tag");
+    h5::write_string_attribute(g.get(), "encoding-type", "categorical");
+    h5::write_string_attribute(g.get(), "encoding-version", "0.2.0");
+    h5::write_bool_attribute(g.get(), "ordered", false);
+    std::vector<int8_t> c(codes.begin(), codes.end());
+    h5::write_int8_array(g.get(), "codes", {n_}, c.data());
+    std::vector<std::string> names;
+    for (const auto n : stats::feature_tag_names()) names.emplace_back(n);
+    h5::write_string_array(g.get(), "categories", names);
+    h5::write_string_attribute(g.get(), "description",
+                               "up/down: q < alpha and the effect's sign; emerged: never active under the base, active "
+                               "under the aligned model; vanished: the reverse; dead: never active; else unchanged");
+    order_.push_back("tag");
+  }
+  void finish() {
+    h5::write_string_attribute(group_.get(), "encoding-type", "dataframe");
+    h5::write_string_attribute(group_.get(), "encoding-version", "0.2.0");
+    h5::write_string_attribute(group_.get(), "_index", "feature_id");
+    h5::write_string_array_attribute(group_.get(), "column-order", order_);
+    h5::write_string_attribute(group_.get(), "split", split_);
+  }
+  hid_t get() const { return group_.get(); }
+
+ private:
+  h5::Group group_;
+  int64_t n_;
+  std::string split_;
+  std::vector<std::string> order_;
+};
+
+void write_stats_columns(FeatureFrame& frame, const SplitStats& s) {
+  s.stats.for_each_column([&](const stats::FeatureDriftColumn& c, const Eigen::VectorXd& v) {
+    frame.add(std::string(c.name), v, c.description, c.formula, c.units);
+  });
+  frame.add_tags(s.tags);
+}
+
+// A small dataframe of rows (one per model or split) with string `key` column and numeric columns.
+void write_row_frame(hid_t parent, const std::string& name, const std::string& key,
+                     const std::vector<std::string>& keys,
+                     const std::vector<std::pair<std::string, std::vector<double>>>& columns,
+                     const std::string& description) {
+  auto g = h5::create_group(parent, name);
+  h5::write_string_array(g.get(), key, keys);
+  std::vector<std::string> order;
+  for (const auto& [col, values] : columns) {
+    h5::write_double_array(g.get(), col, {static_cast<int64_t>(values.size())}, values.data());
+    order.push_back(col);
+  }
+  h5::write_string_attribute(g.get(), "encoding-type", "dataframe");
+  h5::write_string_attribute(g.get(), "encoding-version", "0.2.0");
+  h5::write_string_attribute(g.get(), "_index", key);
+  h5::write_string_array_attribute(g.get(), "column-order", order);
+  h5::write_string_attribute(g.get(), "description", description);
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+void write_fidelity(hid_t parent, const DriftResult& r) {
+  std::vector<const SaeFidelity*> rows{&r.base_fidelity};
+  for (const auto& a : r.aligned) rows.push_back(&a.fidelity);
+  std::vector<std::string> keys;
+  std::vector<std::pair<std::string, std::vector<double>>> cols{
+      {"tokens", {}}, {"fvu", {}},      {"mse", {}},     {"l0", {}},      {"cosine", {}},      {"dead_fraction", {}},
+      {"ce_tokens", {}}, {"ce_clean", {}}, {"ce_spliced", {}}, {"ce_zero", {}}, {"ce_recovered", {}}};
+  for (const auto* f : rows) {
+    keys.push_back(f->model);
+    const double values[] = {static_cast<double>(f->tokens), f->fvu, f->mse, f->l0, f->cosine, f->dead_fraction,
+                             static_cast<double>(f->ce_tokens), f->ce_clean, f->ce_spliced, f->ce_zero, f->ce_recovered};
+    for (size_t c = 0; c < cols.size(); ++c) cols[c].second.push_back(values[c]);
+  }
+  write_row_frame(parent, "sae_fidelity", "model", keys, cols,
+                  "How well the SAE reconstructs each model at the hook (fpokit sae eval's definitions) on the "
+                  "analysed tokens; CE (next-token, nats) with the SAE spliced in or the activation zeroed on the "
+                  "first ce_tokens; ce_recovered = (ce_zero - ce_spliced) / (ce_zero - ce_clean)");
+}
+
+void write_examples(hid_t parent, const AlignedDrift& a) {
+  const auto& e = a.examples;
+  const int64_t n = static_cast<int64_t>(e.features.size());
+  auto g = h5::create_group(parent, "examples");
+  h5::write_string_attribute(g.get(), "description",
+                             "Max-activating contexts of the selected features (the union of the rankings' heads): "
+                             "per feature the top examples under the aligned model (group 0) then under the base "
+                             "(group 1); windows of token ids around the highlighted position (center), -1 outside "
+                             "the sequence; act_* are the feature's activations over the window under each model");
+  h5::write_int64_attribute(g.get(), "window", e.window);
+  h5::write_int32_array(g.get(), "feature_id", {n}, e.features.data());
+  h5::write_int8_array(g.get(), "group", {n, e.n_examples}, e.group.data());
+  h5::write_int64_array(g.get(), "sequence", {n, e.n_examples}, e.sequence.data());
+  h5::write_int32_array(g.get(), "center", {n, e.n_examples}, e.center.data());
+  const h5::ArrayLayout one_feature_per_chunk{.compress = true, .gzip_level = 4,
+                                              .chunk_bytes = std::max<int64_t>(1, e.n_examples * e.window * 4)};
+  h5::write_int32_array(g.get(), "token_ids", {n, e.n_examples, e.window}, e.token_ids.data(), one_feature_per_chunk);
+  h5::write_float_array(g.get(), "act_base", {n, e.n_examples, e.window}, e.act_base.data(), one_feature_per_chunk);
+  h5::write_float_array(g.get(), "act_aligned", {n, e.n_examples, e.window}, e.act_aligned.data(),
+                        one_feature_per_chunk);
+}
+
+void write_logit_lens(hid_t parent, const AlignedDrift& a) {
+  auto g = h5::create_group(parent, "logit_lens");
+  h5::write_string_attribute(g.get(), "description",
+                             "Decoder row of each selected feature through the final norm's weight and the "
+                             "unembedding of each model: the k most promoted and most suppressed tokens");
+  const int64_t n = static_cast<int64_t>(a.examples.features.size());
+  h5::write_int32_array(g.get(), "feature_id", {n}, a.examples.features.data());
+  for (const auto& [suffix, lens] : {std::pair<std::string, const LogitLensTable*>{"base", &a.lens_base},
+                                     std::pair<std::string, const LogitLensTable*>{"aligned", &a.lens_aligned}}) {
+    const int64_t k = lens->k;
+    h5::write_int64_array(g.get(), "promoted_ids_" + suffix, {n, k}, lens->promoted_ids.data());
+    h5::write_float_array(g.get(), "promoted_values_" + suffix, {n, k}, lens->promoted_values.data());
+    h5::write_int64_array(g.get(), "suppressed_ids_" + suffix, {n, k}, lens->suppressed_ids.data());
+    h5::write_float_array(g.get(), "suppressed_values_" + suffix, {n, k}, lens->suppressed_values.data());
+  }
+}
+
+void write_model_attributes(hid_t group, const ModelSource& s, const std::string& hash) {
+  h5::write_string_attribute(group, "path", s.path.string());
+  h5::write_string_attribute(group, "kind", s.kind);
+  h5::write_string_attribute(group, "weights", s.weights.string());
+  h5::write_string_attribute(group, "sha256", hash);
+  if (s.checkpoint_step) h5::write_int64_attribute(group, "checkpoint_step", *s.checkpoint_step);
+  if (s.fpo_selection) {
+    h5::write_string_attribute(group, "fpo_selection_file", s.fpo_selection->file.string());
+    h5::write_int64_attribute(group, "fpo_top_k", s.fpo_selection->top_k);
+    h5::write_string_attribute(group, "fpo_variant", s.fpo_selection->variant);
+    h5::write_int64_attribute(group, "fpo_selections", s.fpo_selection->selections);
+    h5::write_string_attribute(group, "fpo_sae", s.fpo_selection->sae);
+    h5::write_string_attribute(group, "fpo_hook", s.fpo_selection->hook);
+  }
+}
+
+void write_report(const DriftResult& r, const fs::path& path) {
+  auto file = h5::create_file(path);
+  const hid_t root = file.get();
+  const bool several = r.aligned.size() > 1;
+  h5::write_string_attribute(root, "schema", kDriftSchema);
+  h5::write_string_attribute(root, "schema_version", kDriftSchemaVersion);
+  h5::write_string_attribute(root, "tool", "fpokit");
+  h5::write_string_attribute(root, "fpokit_version", FPOKIT_VERSION);
+  h5::write_string_attribute(root, "git_commit", FPOKIT_GIT_COMMIT);
+  h5::write_string_attribute(root, "created_utc", utc_now());
+  h5::write_string_attribute(root, "command_line", r.command_line);
+  h5::write_string_attribute(root, "hook", r.hook);
+  h5::write_string_attribute(root, "data_kind", r.data_kind);
+  h5::write_string_attribute(root, "base_label", "base");
+  std::vector<std::string> labels;
+  for (const auto& a : r.aligned) labels.push_back(a.label);
+  h5::write_string_array_attribute(root, "aligned_labels", labels);
+  h5::write_string_attribute(root, "layout", several ? "per_label" : "single");
+  h5::write_double_attribute(root, "alpha", r.options.alpha);
+  {
+    unsigned major = 0, minor = 0, release = 0;
+    H5get_libversion(&major, &minor, &release);
+    h5::write_string_attribute(root, "hdf5_version",
+                               std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release));
+  }
+
+  // Provenance.
+  {
+    auto prov = h5::create_group(root, "provenance");
+    h5::write_string_scalar(prov.get(), "config_toml", r.config_toml);
+    h5::write_string_scalar(prov.get(), "command_line", r.command_line);
+    auto models = h5::create_group(prov.get(), "models");
+    {
+      auto base = h5::create_group(models.get(), "base");
+      ModelSource s{r.options.base, "model", r.options.base, std::nullopt, std::nullopt};
+      write_model_attributes(base.get(), s, r.base_hash);
+    }
+    for (const auto& a : r.aligned) {
+      auto g = h5::create_group(models.get(), a.label);
+      write_model_attributes(g.get(), a.source, a.content_hash);
+    }
+    auto sae = h5::create_group(prov.get(), "sae");
+    h5::write_string_attribute(sae.get(), "path", r.options.sae.string());
+    h5::write_string_attribute(sae.get(), "format", r.sae_format);
+    h5::write_string_attribute(sae.get(), "architecture", r.sae_architecture);
+    h5::write_int64_attribute(sae.get(), "d_in", r.d_in);
+    h5::write_int64_attribute(sae.get(), "d_sae", r.d_sae);
+    h5::write_string_attribute(sae.get(), "hook", r.hook);
+    h5::write_string_attribute(sae.get(), "normalization", r.sae_normalization);
+    h5::write_double_attribute(sae.get(), "activation_scale", r.sae_activation_scale);
+    h5::write_string_attribute(sae.get(), "normalization_from", "the SAE's own (identical for every model)");
+    h5::write_string_attribute(sae.get(), "sha256", r.sae_hash);
+    const auto norms = to_float(r.decoder_norms);
+    auto d = h5::write_float_array(sae.get(), "decoder_norm", {r.d_sae}, norms.data());
+    h5::write_string_attribute(d.get(), "description", "L2 norm of each decoder row in raw activation space");
+    auto data = h5::create_group(prov.get(), "data");
+    h5::write_string_attribute(data.get(), "path", r.options.data.string());
+    h5::write_string_attribute(data.get(), "sha256", r.data_hash);
+    h5::write_string_attribute(data.get(), "kind", r.data_kind);
+    h5::write_string_attribute(data.get(), "summary", r.data_summary);
+    h5::write_int64_attribute(data.get(), "sequences", r.sequences);
+    h5::write_int64_attribute(data.get(), "units", r.units);
+    h5::write_int64_attribute(data.get(), "positions", r.positions);
+    h5::write_int64_attribute(data.get(), "analysed_tokens", r.analysed_tokens);
+    h5::write_int64_attribute(data.get(), "excluded_special", r.excluded_special);
+    h5::write_int64_attribute(data.get(), "excluded_repeated_prompt", r.excluded_repeat);
+    h5::write_int64_attribute(data.get(), "excluded_outliers", r.excluded_outliers);
+    h5::write_double_attribute(data.get(), "outlier_threshold", r.outlier_threshold);
+    h5::write_double_attribute(data.get(), "outlier_factor", r.options.outlier_factor);
+    std::vector<std::string> split_names;
+    if (!r.aligned.empty())
+      for (const auto& s : r.aligned[0].splits) split_names.push_back(s.name);
+    h5::write_string_array_attribute(data.get(), "splits", split_names);
+  }
+
+  write_fidelity(root, r);
+
+  // Per aligned model: features, splits, rankings, global, examples, logit lens.
+  // With several aligned models every per-model group gains a level named by the label.
+  h5::Group features_root = several ? h5::create_group(root, "features") : h5::Group{};
+  auto splits_root = h5::create_group(root, "features_by_split");
+  auto rankings_root = h5::create_group(root, "rankings");
+  auto global_root = h5::create_group(root, "global");
+  auto examples_root = h5::create_group(root, "selected");
+  for (const auto& a : r.aligned) {
+    auto sub = [&](hid_t parent) { return several ? h5::create_group(parent, a.label) : h5::Group{}; };
+    auto sg_owner = sub(splits_root.get());
+    auto rg_owner = sub(rankings_root.get());
+    auto gg_owner = sub(global_root.get());
+    auto eg_owner = sub(examples_root.get());
+    const hid_t sg = several ? sg_owner.get() : splits_root.get();
+    const hid_t rg = several ? rg_owner.get() : rankings_root.get();
+    const hid_t gg = several ? gg_owner.get() : global_root.get();
+    const hid_t eg = several ? eg_owner.get() : examples_root.get();
+
+    // /features (or /features/<label>): the "all" split, plus preference and FPO columns.
+    {
+      FeatureFrame frame(several ? features_root.get() : root, several ? a.label : "features", r.d_sae, "all");
+      write_stats_columns(frame, a.splits[0]);
+      if (a.pref_gap_base.size() > 0) {
+        frame.add("pref_gap_base", a.pref_gap_base, "mean activation on chosen minus on rejected response tokens, base",
+                  "mean_base[chosen] - mean_base[rejected]", "activation");
+        frame.add("pref_gap_aligned", a.pref_gap_aligned,
+                  "mean activation on chosen minus on rejected response tokens, aligned model",
+                  "mean_aligned[chosen] - mean_aligned[rejected]", "activation");
+        frame.add("delta_pref_gap", a.delta_pref_gap, "change of the chosen-minus-rejected gap",
+                  "pref_gap_aligned - pref_gap_base", "activation");
+      }
+      if (!a.constrained.empty()) {
+        frame.add_bool("constrained", a.constrained, "FPO's top-k selected this feature at least once during training");
+        frame.add("in_topk_rate", a.in_topk_rate, "fraction of FPO's top-k selections (two per pair and step) that "
+                  "included this feature", "counts[f] / selections", "1");
+      }
+      h5::write_string_attribute(frame.get(), "label", a.label);
+      frame.finish();
+    }
+    for (size_t s = 1; s < a.splits.size(); ++s) {
+      FeatureFrame frame(sg, a.splits[s].name, r.d_sae, a.splits[s].name);
+      write_stats_columns(frame, a.splits[s]);
+      frame.finish();
+    }
+    for (const auto& rk : a.rankings) {
+      auto d = h5::write_int32_array(rg, rk.name, {static_cast<int64_t>(rk.features.size())}, rk.features.data());
+      h5::write_string_attribute(d.get(), "metric", rk.metric);
+      h5::write_string_attribute(d.get(), "filter", rk.filter);
+      h5::write_bool_attribute(d.get(), "descending", rk.descending);
+      h5::write_bool_attribute(d.get(), "absolute", rk.absolute);
+      h5::write_int64_attribute(d.get(), "k", rk.k);
+      h5::write_string_attribute(d.get(), "split", "all");
+    }
+    // Global: KL per split, residual mean difference.
+    {
+      std::vector<std::string> keys;
+      std::vector<std::pair<std::string, std::vector<double>>> cols{
+          {"count", {}}, {"mean", {}}, {"std", {}}, {"min", {}}, {"p25", {}},
+          {"p50", {}},   {"p75", {}},  {"p95", {}}, {"p99", {}}, {"max", {}}};
+      for (const auto& k : a.kl) {
+        keys.push_back(k.split);
+        const auto q = k.kl.quantiles();
+        const double v[] = {static_cast<double>(k.kl.count()), k.kl.mean(), k.kl.sd(), k.kl.min(), q.p25,
+                            q.p50, q.p75, q.p95, q.p99, k.kl.max()};
+        for (size_t c = 0; c < cols.size(); ++c) cols[c].second.push_back(v[c]);
+      }
+      write_row_frame(gg, "kl_per_token", "split", keys, cols,
+                      "Per-token KL(aligned || base) of the next-token distributions, nats, over each split's "
+                      "analysed positions; quantiles from a log-spaced histogram (docs/drift-statistics.md)");
+      const double norm = a.resid_delta_norm;
+      auto d = h5::write_double_array(gg, "resid_delta_norm", {}, &norm);
+      h5::write_string_attribute(d.get(), "description",
+                                 "L2 norm of the mean over analysed tokens of (x_aligned - x_base) at the hook");
+    }
+    write_examples(eg, a);
+    write_logit_lens(eg, a);
+  }
+  // Token strings for the ids in examples and logit lens.
+  {
+    auto v = h5::create_group(root, "vocab");
+    h5::write_int64_array(v.get(), "token_id", {static_cast<int64_t>(r.vocab_ids.size())}, r.vocab_ids.data());
+    h5::write_string_array(v.get(), "token_str", r.vocab_strings);
+    h5::write_string_attribute(v.get(), "description", "decoded text of every token id used in /selected");
+  }
+  if (!file.close()) throw InputError(path.string() + ": cannot finish writing the report (disk full?)");
+}
+
+}  // namespace
+
+void check_report_path(const fs::path& path, bool overwrite) {
+  std::error_code ec;
+  if (path.empty()) throw InputError("--out is required: the report file to write (e.g. drift.h5)");
+  if (fs::exists(path, ec) && !overwrite)
+    throw InputError(path.string() + " already exists; pass --force to replace it, or choose another --out");
+  if (fs::is_directory(path, ec)) throw InputError(path.string() + " is a directory; --out names the report file");
+  const auto parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
+  if (!fs::is_directory(parent, ec))
+    throw InputError(path.string() + ": the folder " + parent.string() + " does not exist");
+}
+
+void write_drift_report(const DriftResult& result, const fs::path& path, bool overwrite) {
+  check_report_path(path, overwrite);
+  const fs::path tmp = path.string() + ".tmp-" + std::to_string(::getpid());
+  try {
+    write_report(result, tmp);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    throw;
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw InputError(path.string() + ": cannot move the finished report into place (" + ec.message() + ")");
+  }
+}
+
+std::string drift_summary_table(const DriftResult& r, int64_t rows) {
+  std::map<int64_t, std::string> text;
+  for (size_t i = 0; i < r.vocab_ids.size(); ++i) text[r.vocab_ids[i]] = r.vocab_strings[i];
+  auto token = [&](int64_t id) {
+    auto s = text.count(id) ? text[id] : std::to_string(id);
+    for (auto& c : s)
+      if (c == '\n' || c == '\t') c = ' ';
+    return "'" + s + "'";
+  };
+  std::string out;
+  char line[512];
+  for (const auto& a : r.aligned) {
+    std::snprintf(line, sizeof line, "== %s vs base: %lld tokens, FVU %.3f (base %.3f), KL mean %.4g nats\n",
+                  a.label.c_str(), static_cast<long long>(r.analysed_tokens), a.fidelity.fvu, r.base_fidelity.fvu,
+                  a.kl.empty() ? std::nan("") : a.kl[0].kl.mean());
+    out += line;
+    std::map<int32_t, int64_t> row_of;
+    for (size_t j = 0; j < a.examples.features.size(); ++j) row_of[a.examples.features[j]] = static_cast<int64_t>(j);
+    const auto& st = a.splits[0].stats;
+    const auto& tags = stats::feature_tag_names();
+    for (const auto& rk : a.rankings) {
+      std::snprintf(line, sizeof line, "-- %s (%s; %s)\n", rk.name.c_str(), rk.metric.c_str(), rk.filter.c_str());
+      out += line;
+      if (rk.features.empty()) out += "   (no eligible feature)\n";
+      for (int64_t i = 0; i < std::min<int64_t>(rows, static_cast<int64_t>(rk.features.size())); ++i) {
+        const int32_t f = rk.features[static_cast<size_t>(i)];
+        std::string lens;
+        if (row_of.count(f) && a.lens_aligned.k > 0) {
+          const int64_t j = row_of[f];
+          for (int64_t t = 0; t < std::min<int64_t>(3, a.lens_aligned.k); ++t)
+            lens += (t ? " " : "") + token(a.lens_aligned.promoted_ids[static_cast<size_t>(j * a.lens_aligned.k + t)]);
+        }
+        std::snprintf(line, sizeof line, "%4lld  feature %-7d %-10s % .4g  dmean % .4g  q %.3g  -> %s\n",
+                      static_cast<long long>(i + 1), f, std::string(tags[a.splits[0].tags[f]]).c_str(),
+                      rk.values[static_cast<size_t>(i)], st.delta_mean[f], st.q_value[f], lens.c_str());
+        out += line;
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace fpokit::analysis

@@ -1,0 +1,123 @@
+// fpokit drift: which SAE features shift between a base model and aligned models, as an HDF5
+// report (docs/drift.md, docs/drift-schema.md) and a short table on stdout.
+#include <iostream>
+#include <memory>
+
+#include "commands.h"
+#include "config_options.h"
+#include "fpokit/analysis/drift/drift_report_writer.h"
+#include "fpokit/analysis/drift/drift_run.h"
+#include "fpokit/core/log/progress_line.h"
+
+namespace fpokit::cli {
+
+namespace {
+
+struct DriftArgs {
+  analysis::DriftOptions options;
+  std::string base, sae, data, out;
+  std::vector<std::string> aligned;
+  ConfigOptions config;
+};
+
+void run(DriftArgs& a, const CLI::App& cmd) {
+  if (a.config.dumped(cmd)) return;
+  auto& o = a.options;
+  o.base = a.base;
+  o.sae = a.sae;
+  o.data = a.data;
+  o.out = a.out;
+  o.aligned.assign(a.aligned.begin(), a.aligned.end());
+  analysis::check_report_path(o.out, o.force);  // before hours of work, not after
+  std::unique_ptr<core::ProgressLine> progress;
+  auto result = analysis::run_drift(o, [&](int64_t done, int64_t total) {
+    if (!progress) progress = std::make_unique<core::ProgressLine>("drift", total);
+    progress->update(done);
+  });
+  if (progress) progress->finish();
+  result.command_line = command_line();
+  result.config_toml = ConfigOptions::resolved(cmd);
+  analysis::write_drift_report(result, o.out, o.force);
+  std::cout << analysis::drift_summary_table(result);
+  std::cout << "report: " << o.out.string() << "\n";
+}
+
+}  // namespace
+
+void add_drift_command(CLI::App& app) {
+  auto args = std::make_shared<DriftArgs>();
+  auto& o = args->options;
+  auto* cmd = app.add_subcommand("drift", "Report which SAE features shift between a base and aligned models (HDF5)");
+  cmd->add_option("--base", args->base, "Base model: an HF model directory")->required()->group("Models");
+  cmd->add_option("--aligned", args->aligned,
+                  "Aligned model(s): HF directory, fpokit train output folder, LoRA adapter folder or a run's "
+                  "checkpoint folder; repeat to compare several")
+      ->required()
+      ->group("Models");
+  cmd->add_option("--label", o.labels, "Name of each --aligned model in the report (default: its folder name)")
+      ->group("Models");
+  cmd->add_option("--sae", args->sae, "SAE: fpokit/SAELens folder, sparsify folder or Gemma Scope params.npz")
+      ->required()
+      ->group("Models");
+  cmd->add_option("--hook", o.hook, "Hook to read (default: the SAE's own), e.g. blocks.6.hook_resid_post")
+      ->group("Models");
+  cmd->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str()->group("Models");
+  cmd->add_option("--dtype", o.dtype, "float32|bfloat16|float16, or auto (float32 on CPU, the checkpoint's on GPU)")
+      ->capture_default_str()
+      ->group("Models");
+  cmd->add_option("--data", args->data, "Text corpus (.jsonl/.txt) or preference file (prompt/chosen/rejected .jsonl)")
+      ->required()
+      ->group("Data");
+  cmd->add_option("--data-kind", o.data_kind, "auto | text | preference")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "text", "preference"}))
+      ->group("Data");
+  cmd->add_option("--text-field", o.text_field, "JSONL field holding the text (text corpora)")
+      ->capture_default_str()
+      ->group("Data");
+  cmd->add_option("--chat-template", o.chat_template, "Preference data: auto|chatml|llama-3|gemma|zephyr|plain")
+      ->capture_default_str()
+      ->group("Data");
+  cmd->add_option("--tokens", o.tokens, "Tokens to analyse (whole sequences)")->capture_default_str()->group("Data");
+  cmd->add_option("--context-size", o.context_size, "Text corpora: tokens per context row")
+      ->capture_default_str()
+      ->group("Data");
+  cmd->add_option("--max-length", o.max_length, "Preference data: prompt + completion tokens")
+      ->capture_default_str()
+      ->group("Data");
+  cmd->add_option("--batch-size", o.batch_size, "Sequences per forward")->capture_default_str()->group("Data");
+  cmd->add_option("--top", o.top, "Features per ranking")->capture_default_str()->group("Report");
+  cmd->add_option("--examples", o.examples, "Max-activating contexts per selected feature and model")
+      ->capture_default_str()
+      ->group("Report");
+  cmd->add_option("--example-window", o.example_window, "Tokens each side of an example's position")
+      ->capture_default_str()
+      ->group("Report");
+  cmd->add_option("--logit-lens-k", o.logit_lens_k, "Promoted and suppressed tokens per feature")
+      ->capture_default_str()
+      ->group("Report");
+  cmd->add_option("--bootstrap", o.bootstrap, "Bootstrap replicates over sequences for effect-size CIs (0: none)")
+      ->capture_default_str()
+      ->group("Statistics");
+  cmd->add_option("--seed", o.seed, "Seed of the bootstrap")->capture_default_str()->group("Statistics");
+  cmd->add_option("--alpha", o.alpha, "q-value threshold for 'significant' (tags, effect-size ranking)")
+      ->capture_default_str()
+      ->group("Statistics");
+  cmd->add_option("--min-rel-delta", o.min_rel_delta,
+                  "Up/down tags and the effect-size ranking need |delta_mean| above this fraction of the feature's max")
+      ->capture_default_str()
+      ->group("Statistics");
+  cmd->add_option("--outlier-factor", o.outlier_factor,
+                  "Exclude positions whose base residual norm exceeds this times the median")
+      ->capture_default_str()
+      ->group("Statistics");
+  cmd->add_option("--fidelity-tokens", o.fidelity_tokens, "Tokens on which CE with the SAE spliced in is measured")
+      ->capture_default_str()
+      ->group("Statistics");
+  cmd->add_option("--out", args->out, "Report file to write (HDF5)")->required()->group("Output");
+  cmd->add_flag("--force", o.force, "Replace an existing report")->group("Output");
+  args->config.add_to(*cmd);
+  cmd->callback([args, cmd] { run(*args, *cmd); });
+}
+
+}  // namespace fpokit::cli
