@@ -274,7 +274,9 @@ TEST_CASE("eval pairs are evaluated on schedule and never trained on", "[fpo][tr
     if (with_eval) {
       const auto before = trainer.evaluate();
       CHECK(before.at("eval_loss") == Approx(std::log(2.0)).epsilon(1e-6));  // policy == reference
-      CHECK(before.at("eval_rewards/margins") == 0.0);
+      // Zero up to float rounding: the eval batches (3 pairs) pad differently from the reference
+      // pass's batches, and the CPU's kernels may sum in a different order for other shapes.
+      CHECK(std::abs(before.at("eval_rewards/margins")) < 1e-5);
     }
     trainer.train([&](const StepMetrics& m) { reports->push_back(m); });
     return policy;
