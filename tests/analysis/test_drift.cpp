@@ -196,6 +196,13 @@ TEST_CASE("drift: per-feature columns equal a brute-force computation") {
     CHECK(close(s.paired_corr[f], corr[f].item<double>()));
     CHECK(close(s.delta_write[f], write[f].item<double>()));
     CHECK(close(s.effect_size[f], effect[f].item<double>()));
+    const double fb_ = freq_b[f].item<double>(), fa_ = freq_a[f].item<double>();
+    CHECK(close(s.log10_freq_base[f], std::log10(fb_ + 1e-10)));
+    CHECK(close(s.dlog10_freq[f], std::log10((fa_ + 1e-10) / (fb_ + 1e-10))));
+    CHECK(close(s.rel_delta_mean[f], (mean_a[f].item<double>() - mean_b[f].item<double>()) / max_b[f].item<double>()));
+    if (on_b.sum(0)[f].item<double>() > 0 && on_a.sum(0)[f].item<double>() > 0)
+      CHECK(close(s.delta_mean_active[f],
+                  active_mean_a[f].item<double>() - (B.sum(0)[f] / on_b.sum(0)[f]).item<double>()));
   }
   CHECK(T > 1000);
 }

@@ -230,7 +230,7 @@ TEST_CASE("fpokit drift: bad input is one line, exit 2, and no report") {
   }
 }
 
-TEST_CASE("fpokit train --method fpo records its selections; drift splits constrained from unconstrained") {
+TEST_CASE("fpokit train --method fpo records its selections and drift splits constrained from unconstrained") {
   test::TempDir tmp;
   const std::string flags = " --model " + quoted(drift_fixture("base")) + " --data " +
                             quoted(drift_fixture("prefs.jsonl")) + " --sae " + quoted(drift_fixture("sae")) +
@@ -259,6 +259,18 @@ TEST_CASE("fpokit train --method fpo records its selections; drift splits constr
   r = test::run_command(test::fpokit_cmd("train --method fpo" + flags + " --out " + quoted(tmp / "split") +
                                          " --stop-after-steps 2"));
   REQUIRE(r.exit_code == 0);
+  // A run's checkpoint folder is a model too, with the selection counts so far.
+  r = test::run_command(drift_command({{"--aligned", quoted(tmp / "split")}, {"--out", quoted(tmp / "ckpt.h5")}}));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  {
+    const auto file = h5::open_file(tmp / "ckpt.h5");
+    const auto model = group_at(file.get(), "provenance/models/split");
+    CHECK(h5::read_string_attribute(model.get(), "kind") == std::string("checkpoint"));
+    CHECK(h5::read_int64_attribute(model.get(), "checkpoint_step") == 2);
+    CHECK(h5::read_int64_attribute(model.get(), "fpo_selections") == 16);
+    CHECK(H5Lexists(file.get(), "features/constrained", H5P_DEFAULT) > 0);
+  }
   r = test::run_command(test::fpokit_cmd("train --method fpo" + flags + " --out " + quoted(tmp / "split") + " --resume"));
   REQUIRE(r.exit_code == 0);
   CHECK(nlohmann::json::parse(test::read_bytes(tmp / "split/fpo_selection.json"))["counts"] == sel["counts"]);
@@ -283,4 +295,48 @@ TEST_CASE("fpokit train --method fpo records its selections; drift splits constr
   for (const auto f : free) CHECK(counts[static_cast<size_t>(f)] == 0);
   const auto models = group_at(file.get(), "provenance/models/whole");
   CHECK(h5::read_int64_attribute(models.get(), "fpo_top_k") == 3);
+  const auto n_features = h5::read_double_array(file.get(), "global/fpo_constrained_summary/n_features");
+  REQUIRE(n_features.size() == 2);
+  CHECK(n_features[0] == static_cast<double>(used));
+  CHECK(n_features[0] + n_features[1] == 24);
+}
+
+TEST_CASE("fpokit drift: a LoRA run's adapter is applied to the base") {
+  test::TempDir tmp;
+  auto r = test::run_command(test::fpokit_cmd(
+      "train --method dpo --model " + quoted(drift_fixture("base")) + " --data " + quoted(drift_fixture("prefs.jsonl")) +
+      " --lora-r 2 --lora-alpha 4 --lora-targets c_attn,c_fc --learning-rate 1e-2 --max-steps 3" +
+      " --per-device-train-batch-size 4 --quiet --out " + quoted(tmp / "lora")));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  REQUIRE_FALSE(std::filesystem::exists(tmp / "lora/model"));
+  r = test::run_command(drift_command({{"--aligned", quoted(tmp / "lora")}, {"--out", quoted(tmp / "lora.h5")}}));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto file = h5::open_file(tmp / "lora.h5");
+  const auto model = group_at(file.get(), "provenance/models/lora");
+  CHECK(h5::read_string_attribute(model.get(), "kind") == std::string("train_output"));
+  CHECK(h5::read_string_attribute(model.get(), "weights").value_or("").find("adapter") != std::string::npos);
+  double moved = 0;
+  for (const double d : h5::read_double_array(file.get(), "features/mean_abs_paired_diff")) moved += d;
+  CHECK(moved > 0);  // the adapters changed the activations
+}
+
+TEST_CASE("fpokit drift: models whose tokenizers differ are refused") {
+  test::TempDir tmp;
+  const auto other = tmp / "other";
+  std::filesystem::create_directories(other);
+  for (const auto& e : std::filesystem::directory_iterator(drift_fixture("planted")))
+    std::filesystem::copy_file(e.path(), other / e.path().filename());
+  // The same vocabulary size, two tokens' ids swapped.
+  auto tok = nlohmann::json::parse(test::read_bytes(other / "tokenizer.json"));
+  auto& vocab = tok["model"]["vocab"];
+  const auto a = vocab["a"].get<int64_t>(), b = vocab["b"].get<int64_t>();
+  vocab["a"] = b;
+  vocab["b"] = a;
+  test::write_bytes(other / "tokenizer.json", tok.dump());
+  const auto r = test::run_command(drift_command({{"--aligned", quoted(other)}, {"--out", quoted(tmp / "x.h5")}}));
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("tokenizer differs") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(tmp / "x.h5"));
 }

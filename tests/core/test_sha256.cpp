@@ -23,7 +23,7 @@ TEST_CASE("sha256: NIST vectors, and streaming in pieces equals one update") {
   CHECK(h.hex_digest() == core::sha256_hex(million));
 }
 
-TEST_CASE("sha256_tree: content decides, not the folder's name; a change inside changes it") {
+TEST_CASE("sha256_tree: content decides, not the folder name, and a change inside changes it") {
   test::TempDir tmp;
   std::filesystem::create_directories(tmp / "a/sub");
   test::write_bytes(tmp / "a/x.txt", "one");

@@ -148,6 +148,39 @@ void write_fidelity(hid_t parent, const DriftResult& r) {
                   "first ce_tokens; ce_recovered = (ce_zero - ce_spliced) / (ce_zero - ce_clean)");
 }
 
+// FPO runs: the drift of the features FPO constrained against the rest (drift can move to
+// features FPO did not constrain).
+void write_constrained_summary(hid_t parent, const AlignedDrift& a) {
+  const auto& st = a.splits[0].stats;
+  const auto& tags = a.splits[0].tags;
+  std::vector<std::pair<std::string, std::vector<double>>> cols{
+      {"n_features", {}}, {"mean_abs_delta_write", {}}, {"mean_abs_delta_mean", {}}, {"mean_abs_effect_size", {}},
+      {"n_up", {}},       {"n_down", {}},               {"share_of_abs_delta_write", {}}};
+  double total_write = 0;
+  for (int64_t f = 0; f < st.d_sae(); ++f)
+    if (std::isfinite(st.delta_write[f])) total_write += std::abs(st.delta_write[f]);
+  for (const int group : {1, 0}) {
+    double n = 0, write = 0, mean = 0, effect = 0, n_effect = 0, up = 0, down = 0;
+    for (int64_t f = 0; f < st.d_sae(); ++f) {
+      if (a.constrained[static_cast<size_t>(f)] != group) continue;
+      ++n;
+      if (std::isfinite(st.delta_write[f])) write += std::abs(st.delta_write[f]);
+      mean += std::abs(st.delta_mean[f]);
+      if (std::isfinite(st.effect_size[f])) effect += std::abs(st.effect_size[f]), ++n_effect;
+      up += tags[static_cast<size_t>(f)] == static_cast<uint8_t>(stats::FeatureTag::Up) ? 1 : 0;
+      down += tags[static_cast<size_t>(f)] == static_cast<uint8_t>(stats::FeatureTag::Down) ? 1 : 0;
+    }
+    const double nan = std::nan("");
+    const double values[] = {n, n > 0 ? write / n : nan, n > 0 ? mean / n : nan, n_effect > 0 ? effect / n_effect : nan,
+                             up, down, total_write > 0 ? write / total_write : nan};
+    for (size_t c = 0; c < cols.size(); ++c) cols[c].second.push_back(values[c]);
+  }
+  write_row_frame(parent, "fpo_constrained_summary", "features", {"constrained", "unconstrained"}, cols,
+                  "Drift of the features FPO's top-k ever selected (constrained) against the others, split all: "
+                  "mean |delta_write|, |delta_mean| and finite |effect_size|, up/down tags, and each group's share "
+                  "of the total |delta_write|");
+}
+
 void write_examples(hid_t parent, const AlignedDrift& a) {
   const auto& e = a.examples;
   const int64_t n = static_cast<int64_t>(e.features.size());
@@ -349,6 +382,7 @@ void write_report(const DriftResult& r, const fs::path& path) {
       write_row_frame(gg, "kl_per_token", "split", keys, cols,
                       "Per-token KL(aligned || base) of the next-token distributions, nats, over each split's "
                       "analysed positions; quantiles from a log-spaced histogram (docs/drift-statistics.md)");
+      if (!a.constrained.empty()) write_constrained_summary(gg, a);
       const double norm = a.resid_delta_norm;
       auto d = h5::write_double_array(gg, "resid_delta_norm", {}, &norm);
       h5::write_string_attribute(d.get(), "description",
