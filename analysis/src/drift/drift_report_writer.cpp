@@ -134,18 +134,30 @@ void write_fidelity(hid_t parent, const DriftResult& r) {
   for (const auto& a : r.aligned) rows.push_back(&a.fidelity);
   std::vector<std::string> keys;
   std::vector<std::pair<std::string, std::vector<double>>> cols{
-      {"tokens", {}}, {"fvu", {}},      {"mse", {}},     {"l0", {}},      {"cosine", {}},      {"dead_fraction", {}},
-      {"ce_tokens", {}}, {"ce_clean", {}}, {"ce_spliced", {}}, {"ce_zero", {}}, {"ce_recovered", {}}};
+      {"tokens", {}},    {"l0", {}},       {"dead_fraction", {}}, {"reconstruction_tokens", {}},
+      {"fvu", {}},       {"mse", {}},      {"cosine", {}},        {"ce_tokens", {}},
+      {"ce_clean", {}},  {"ce_spliced", {}}, {"ce_zero", {}},     {"ce_recovered", {}}};
   for (const auto* f : rows) {
     keys.push_back(f->model);
-    const double values[] = {static_cast<double>(f->tokens), f->fvu, f->mse, f->l0, f->cosine, f->dead_fraction,
-                             static_cast<double>(f->ce_tokens), f->ce_clean, f->ce_spliced, f->ce_zero, f->ce_recovered};
+    const double values[] = {static_cast<double>(f->tokens),
+                             f->l0,
+                             f->dead_fraction,
+                             static_cast<double>(f->reconstruction_tokens),
+                             f->fvu,
+                             f->mse,
+                             f->cosine,
+                             static_cast<double>(f->ce_tokens),
+                             f->ce_clean,
+                             f->ce_spliced,
+                             f->ce_zero,
+                             f->ce_recovered};
     for (size_t c = 0; c < cols.size(); ++c) cols[c].second.push_back(values[c]);
   }
   write_row_frame(parent, "sae_fidelity", "model", keys, cols,
-                  "How well the SAE reconstructs each model at the hook (fpokit sae eval's definitions) on the "
-                  "analysed tokens; CE (next-token, nats) with the SAE spliced in or the activation zeroed on the "
-                  "first ce_tokens; ce_recovered = (ce_zero - ce_spliced) / (ce_zero - ce_clean)");
+                  "How well the SAE reconstructs each model at the hook (fpokit sae eval's definitions): l0 and "
+                  "dead_fraction on every analysed token; fvu, mse, cosine on the first reconstruction_tokens; CE "
+                  "(next-token, nats) with the SAE spliced in or the activation zeroed on the first ce_tokens; "
+                  "ce_recovered = (ce_zero - ce_spliced) / (ce_zero - ce_clean)");
 }
 
 // FPO runs: the drift of the features FPO constrained against the rest (drift can move to

@@ -50,7 +50,10 @@ std::vector<SplitDef> splits_for(const std::string& kind) {
 struct ModelState {
   std::string label;
   lm::CausalLM model;
-  sae::ReconstructionMetrics reconstruction;
+  sae::ReconstructionMetrics reconstruction;  // on the fidelity tokens
+  double l0_sum = 0;                           // every analysed token
+  int64_t l0_tokens = 0;
+  torch::Tensor firing;                        // int64 [d_sae]: tokens on which each feature fired
   double ce_sums[3] = {0, 0, 0};  // clean, spliced, zero-ablated
   int64_t ce_count = 0;
 };
@@ -377,15 +380,23 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
     const auto f_base = encode(x_base);
     const auto f_base_cpu = f_base.cpu().contiguous();
     const auto base_logprobs = torch::log_softmax(base_logits.to(torch::kFloat32), -1);
-    {
-      const auto idx = analysed_index;
-      models[0].reconstruction.add(x_base.index_select(0, idx), reconstruct(f_base, x_base).index_select(0, idx),
-                                   f_base.index_select(0, idx));
-      base_top.add(f_base_cpu.index_select(0, analysed_index.cpu()), codes_t.index_select(0, analysed_index.cpu()));
-    }
-
-    // CE with the SAE spliced in / zero-ablated, on the first fidelity_tokens.
+    // Reconstruction (FVU, MSE, cosine) and CE with the SAE spliced in / zero-ablated: on the first
+    // fidelity_tokens (decoding and the extra forwards cost as much as the pass itself); L0 and the
+    // dead fraction from every analysed token.
     const bool fidelity = fidelity_done < o.fidelity_tokens;
+    auto add_fidelity = [&](ModelState& m, const torch::Tensor& x, const torch::Tensor& f) {
+      const auto active = f.index_select(0, analysed_index) > 0;
+      m.l0_sum += active.sum().item<double>();
+      m.l0_tokens += analysed_index.numel();
+      const auto fired = active.sum(0).to(torch::kInt64).cpu();
+      m.firing = m.firing.defined() ? m.firing + fired : fired;
+      if (fidelity)
+        m.reconstruction.add(x.index_select(0, analysed_index), reconstruct(f, x).index_select(0, analysed_index),
+                             f.index_select(0, analysed_index));
+    };
+    add_fidelity(models[0], x_base, f_base);
+    base_top.add(f_base_cpu.index_select(0, analysed_index.cpu()), codes_t.index_select(0, analysed_index.cpu()));
+
     const auto keep = analysed_t.view({b.rows, b.length}).to(device);
     auto measure_ce = [&](ModelState& m, const torch::Tensor& logits, const torch::Tensor& x, const torch::Tensor& f) {
       const auto real_next = b.attention_mask.defined() ? b.attention_mask.slice(1, 1).to(torch::kBool)
@@ -415,8 +426,7 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
       const auto x = act.to(torch::kFloat32).reshape({N, sc.d_in});
       const auto f = encode(x);
       const auto f_cpu = f.cpu().contiguous();
-      m.reconstruction.add(x.index_select(0, analysed_index), reconstruct(f, x).index_select(0, analysed_index),
-                           f.index_select(0, analysed_index));
+      add_fidelity(m, x, f);
       st.top->add(f_cpu.index_select(0, analysed_index.cpu()), codes_t.index_select(0, analysed_index.cpu()));
       st.resid_delta_sum += (x - x_base).index_select(0, analysed_index).to(torch::kFloat64).sum(0).cpu();
       st.resid_count += batch_tokens;
@@ -449,12 +459,14 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
   auto fidelity_of = [&](ModelState& m) {
     SaeFidelity fd;
     fd.model = m.label;
-    fd.tokens = m.reconstruction.num_tokens();
-    fd.fvu = m.reconstruction.fvu();
-    fd.mse = m.reconstruction.mse();
-    fd.l0 = m.reconstruction.l0();
-    fd.cosine = m.reconstruction.cosine_similarity();
-    fd.dead_fraction = sae::firing_fractions(m.reconstruction.firing_counts(), fd.tokens).dead;
+    fd.tokens = m.l0_tokens;
+    fd.reconstruction_tokens = m.reconstruction.num_tokens();
+    const bool any = fd.reconstruction_tokens > 0;
+    fd.fvu = any ? m.reconstruction.fvu() : kNaN;
+    fd.mse = any ? m.reconstruction.mse() : kNaN;
+    fd.cosine = any ? m.reconstruction.cosine_similarity() : kNaN;
+    fd.l0 = m.l0_tokens > 0 ? m.l0_sum / static_cast<double>(m.l0_tokens) : kNaN;
+    fd.dead_fraction = m.firing.defined() ? sae::firing_fractions(m.firing, m.l0_tokens).dead : kNaN;
     fd.ce_tokens = m.ce_count;
     if (m.ce_count > 0) {
       fd.ce_clean = m.ce_sums[0] / m.ce_count;

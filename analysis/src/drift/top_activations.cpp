@@ -11,18 +11,33 @@ TopActivations::TopActivations(int64_t d_sae, int64_t n) : d_sae_(d_sae), n_(n) 
 void TopActivations::add(const torch::Tensor& activations, const torch::Tensor& codes) {
   if (n_ <= 0 || activations.size(0) == 0) return;
   const auto acts = activations.to(torch::kFloat32);
-  const auto batch_codes = codes.to(acts.device()).view({-1, 1}).expand({codes.size(0), d_sae_});
+  const auto batch_codes = codes.to(acts.device()).view({-1, 1});
   if (!values_.defined()) {
     values_ = torch::full({0, d_sae_}, -std::numeric_limits<float>::infinity(), acts.options());
     codes_ = torch::zeros({0, d_sae_}, acts.options().dtype(torch::kInt64));
   }
+  cpu_values_ = torch::Tensor();
+  if (values_.size(0) == n_) {
+    // Full: only the features whose batch maximum beats their current n-th best can change (after
+    // the first batches, few do), so merge just those columns.
+    const auto beats = std::get<0>(acts.max(0)) > values_[n_ - 1];
+    const auto columns = beats.nonzero().squeeze(1);
+    if (columns.numel() == 0) return;
+    const auto sub = acts.index_select(1, columns);
+    const auto all_values = torch::cat({values_.index_select(1, columns), sub}, 0);
+    const auto all_codes =
+        torch::cat({codes_.index_select(1, columns), batch_codes.expand({acts.size(0), columns.numel()})}, 0);
+    const auto [v, i] = all_values.topk(n_, 0, /*largest=*/true, /*sorted=*/true);
+    values_.index_copy_(1, columns, v);
+    codes_.index_copy_(1, columns, all_codes.gather(0, i));
+    return;
+  }
   const auto all_values = torch::cat({values_, acts}, 0);
-  const auto all_codes = torch::cat({codes_, batch_codes}, 0);
+  const auto all_codes = torch::cat({codes_, batch_codes.expand({acts.size(0), d_sae_})}, 0);
   const int64_t keep = std::min<int64_t>(n_, all_values.size(0));
   const auto [v, i] = all_values.topk(keep, 0, /*largest=*/true, /*sorted=*/true);
   values_ = v;
   codes_ = all_codes.gather(0, i);
-  cpu_values_ = torch::Tensor();
 }
 
 std::vector<std::pair<float, int64_t>> TopActivations::top(int64_t feature) const {

@@ -17,11 +17,12 @@
 
 namespace fpokit::analysis {
 
-// How well the SAE fits one model's activations (sae eval's definitions, on the analysed tokens;
-// CE on the first fidelity_tokens of them).
+// How well the SAE fits one model's activations (sae eval's definitions): L0 and the dead fraction
+// on every analysed token; FVU, MSE, cosine and CE on the first fidelity_tokens of them.
 struct SaeFidelity {
   std::string model;
-  int64_t tokens = 0;
+  int64_t tokens = 0;                 // analysed tokens (L0, dead fraction)
+  int64_t reconstruction_tokens = 0;  // FVU, MSE, cosine
   double fvu = 0, mse = 0, l0 = 0, cosine = 0, dead_fraction = 0;
   int64_t ce_tokens = 0;
   double ce_clean = 0, ce_spliced = 0, ce_zero = 0, ce_recovered = 0;
