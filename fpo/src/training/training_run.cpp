@@ -1,5 +1,7 @@
 #include "fpokit/fpo/training/training_run.h"
 
+#include "fpokit/fpo/training/reference_fingerprint.h"
+
 #include <cstdio>
 #include <fstream>
 #include <sstream>
@@ -27,44 +29,6 @@ namespace fpokit::fpo {
 namespace fs = std::filesystem;
 
 namespace {
-
-// What the cached reference values depend on: the reference weights (by file identity), the data
-// file, the tokenisation, and for FPO the SAE and hook.
-std::string reference_fingerprint(const PreferenceRunOptions& o, const std::string& ref_dir, bool features) {
-  auto file_identity = [](const fs::path& p) {
-    std::error_code ec;
-    nlohmann::json j = {{"path", fs::absolute(p).string()}};
-    if (fs::exists(p, ec) && fs::is_regular_file(p, ec)) {
-      j["size"] = fs::file_size(p, ec);
-      j["mtime"] = static_cast<int64_t>(fs::last_write_time(p, ec).time_since_epoch().count());
-    }
-    return j;
-  };
-  nlohmann::json weights = nlohmann::json::array();
-  for (const auto& entry : fs::directory_iterator(ref_dir))
-    if (entry.path().extension() == ".safetensors" || entry.path().filename() == "config.json")
-      weights.push_back(file_identity(entry.path()));
-  std::sort(weights.begin(), weights.end());
-  const auto& t = o.tokenization;
-  nlohmann::json j = {{"reference_model", weights},
-                      {"data", file_identity(o.data)},
-                      {"chat_template", o.chat_template},
-                      {"max_length", t.max_length ? *t.max_length : -1},
-                      {"max_prompt_length", t.max_prompt_length ? *t.max_prompt_length : -1},
-                      {"truncation_mode", t.truncation_mode == TruncationMode::kKeepEnd ? "keep_end" : "keep_start"},
-                      {"dtype", o.dtype}};
-  // KTO's KL sequences pair each prompt with a completion from its block of this many examples.
-  if (o.trainer.method == Method::Kto) j["kto_block"] = o.trainer.per_device_train_batch_size;
-  // The cache holds the eval pairs' reference values after the training pairs'.
-  if (!o.eval_data.empty()) j["eval_data"] = file_identity(o.eval_data);
-  if (o.eval_split > 0) j["eval_split"] = {o.eval_split, o.trainer.seed};
-  if (features) {
-    j["sae"] = file_identity(o.sae);
-    j["fpo_hook"] = o.fpo_hook;
-    j["fpo_variant"] = fpo_variant_name(o.trainer.loss.fpo.variant);
-  }
-  return j.dump();
-}
 
 struct TrainingPairs {
   std::vector<TokenizedPair> pairs;
