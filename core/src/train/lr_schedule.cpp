@@ -25,7 +25,8 @@ std::string_view lr_scheduler_name(LrScheduler s) {
 }
 
 double LrSchedule::at(int64_t step) const {
-  if (step < warmup_steps) return lr * static_cast<double>(step + 1) / static_cast<double>(warmup_steps);
+  if (step < warmup_steps)
+    return lr * static_cast<double>(warmup_from_zero ? step : step + 1) / static_cast<double>(warmup_steps);
   const int64_t after = total_steps - warmup_steps;  // steps after warm-up
   const int64_t i = step - warmup_steps;
   double value = lr;

@@ -311,8 +311,9 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
     throw std::logic_error("PreferenceTrainer::train: precompute_reference() first for this method");
   const int64_t total = total_steps();
   const int64_t ga = options_.gradient_accumulation_steps;
+  // HF transformers' schedules (TRL's --lr_scheduler_type): warm-up from 0, cosine down to 0.
   core::LrSchedule schedule{options_.learning_rate, options_.lr_scheduler_type, options_.warmup_steps, 0,
-                           /*lr_end: HF cosine decays to 0*/ 1e-300, total};
+                           /*lr_end: HF cosine decays to 0*/ 1e-300, total, /*warmup_from_zero=*/true};
   StepMetrics window;
   int64_t window_steps = 0;
   auto flush = [&] {

@@ -1,6 +1,7 @@
 #pragma once
-// Learning-rate schedules as SAELens defines them: linear warm-up from lr/warmup_steps over the
-// first warmup_steps, then
+// Learning-rate schedules as SAELens defines them (sae/), or as HF transformers does (fpo/, with
+// warmup_from_zero and lr_end ≈ 0): linear warm-up over the first warmup_steps (SAELens from
+// lr/warmup_steps, HF from 0), then
 //   constant: lr;
 //   cosine:   cosine annealing from lr to lr_end over the remaining steps;
 // and, for both, a linear decay to 0 over the final decay_steps (SAELens lr_decay_steps; the
@@ -22,6 +23,9 @@ struct LrSchedule {
   int64_t decay_steps = 0;  // final linear decay to 0 (Constant/Cosine)
   double lr_end = 0;        // cosine floor; <= 0 means lr / 10 (SAELens)
   int64_t total_steps = 1;
+  // Warm-up from 0 as HF transformers' get_*_schedule_with_warmup (and so TRL): step s of the
+  // warm-up has lr·s/W, the first step lr 0. Otherwise SAELens's LinearLR start: lr·(s+1)/W.
+  bool warmup_from_zero = false;
 
   // The learning rate of step `step` (0-based).
   double at(int64_t step) const;
