@@ -138,7 +138,7 @@ TEST_CASE("write_text_file_atomically: creates the parent folder, replaces the c
   CHECK(folder_entries(tmp / "a/b") == std::vector<std::string>{"out.json"});
 }
 
-TEST_CASE("fsync_path: files and folders sync; a missing path is an InputError naming it") {
+TEST_CASE("fsync_path: files and folders sync, and a missing path is an InputError naming it") {
   test::TempDir tmp;
   test::write_bytes(tmp / "f", "x");
   CHECK_NOTHROW(core::fsync_path(tmp / "f"));
