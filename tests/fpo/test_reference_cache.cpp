@@ -77,3 +77,30 @@ TEST_CASE("offline reference equals the online reference and round-trips the cac
   std::ofstream(tmp / "bad.h5") << "not hdf5";
   CHECK_THROWS_AS(load_reference_cache(tmp / "bad.h5", "x"), CheckpointError);
 }
+
+TEST_CASE("a reference-cache write that throws midway leaves the old cache and no temporary file", "[fpo][reference]") {
+  PreferenceTrainer::ReferenceValues v;
+  for (auto* t :
+       {&v.chosen_sum, &v.chosen_mean, &v.chosen_tokens, &v.rejected_sum, &v.rejected_mean, &v.rejected_tokens})
+    *t = torch::arange(3, torch::kFloat64);
+  v.chosen_pooled = torch::eye(3, torch::kFloat32);
+  v.rejected_pooled = torch::eye(3, torch::kFloat32) * 2;
+  test::TempDir tmp;
+  const auto path = tmp / "ref.h5";
+  save_reference_cache(path, v, "fp");
+  const std::string before = test::read_bytes(path);
+
+  // rejected_pooled undefined: the HDF5 file is created and half written when the write throws.
+  auto broken = v;
+  broken.chosen_sum = torch::full({3}, 7.0, torch::kFloat64);
+  broken.rejected_pooled = torch::Tensor();
+  CHECK_THROWS(save_reference_cache(path, broken, "fp"));
+  std::vector<std::string> entries;
+  for (const auto& e : std::filesystem::directory_iterator(tmp.path())) entries.push_back(e.path().filename().string());
+  CHECK(entries == std::vector<std::string>{"ref.h5"});
+  CHECK(test::read_bytes(path) == before);
+  const auto loaded = load_reference_cache(path, "fp");
+  REQUIRE(loaded);
+  CHECK(torch::equal(loaded->chosen_sum, v.chosen_sum));
+  CHECK(torch::equal(loaded->rejected_pooled, v.rejected_pooled));
+}

@@ -295,6 +295,20 @@ TEST_CASE("uncommitted activation writer leaves neither file nor temp file", "[s
   CHECK(empty.read_activations(0, 0, 0).sizes().vec() == std::vector<int64_t>{0, 5});
 }
 
+TEST_CASE("a commit whose rename fails removes the temporary file", "[sae][acts]") {
+  // The target is a non-empty folder: the cache is written and closed, then rename() fails.
+  TempDir tmp;
+  const fs::path path = tmp / "acts.h5";
+  fs::create_directory(path);
+  test::write_bytes(path / "keep", "x");
+  ActivationFileWriter writer(path, make_info("float32"), 4);
+  writer.append({torch::randn({3, 5}), torch::randn({3, 3})}, torch::arange(3), torch::arange(3),
+                torch::zeros({3}, torch::kInt64));
+  CHECK_THROWS_WITH(writer.commit(), Contains("activation file " + path.string()) && Contains("cannot replace"));
+  CHECK(folder_entries(tmp.path()) == std::vector<std::string>{"acts.h5"});
+  CHECK(test::read_bytes(path / "keep") == "x");
+}
+
 TEST_CASE("committing an activation cache replaces an existing file", "[sae][acts]") {
   TempDir tmp;
   const fs::path path = tmp / "nested" / "acts.h5";  // the parent folder is created

@@ -1,7 +1,5 @@
 #include "fpokit/analysis/drift/drift_report_writer.h"
 
-#include <unistd.h>
-
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -9,6 +7,7 @@
 
 #include "fpokit/analysis/stats/feature_tags.h"
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/io/hdf5_arrays.h"
 #include "fpokit/core/io/hdf5_handle.h"
 
@@ -428,20 +427,7 @@ void check_report_path(const fs::path& path, bool overwrite) {
 
 void write_drift_report(const DriftResult& result, const fs::path& path, bool overwrite) {
   check_report_path(path, overwrite);
-  const fs::path tmp = path.string() + ".tmp-" + std::to_string(::getpid());
-  try {
-    write_report(result, tmp);
-  } catch (...) {
-    std::error_code ec;
-    fs::remove(tmp, ec);
-    throw;
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw InputError(path.string() + ": cannot move the finished report into place (" + ec.message() + ")");
-  }
+  core::write_file_atomically(path, [&](const fs::path& tmp) { write_report(result, tmp); });
 }
 
 std::string drift_summary_table(const DriftResult& r, int64_t rows) {

@@ -1,7 +1,12 @@
 #include "fpokit/core/io/atomic_output.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <string>
 
@@ -11,6 +16,62 @@ namespace fpokit::core {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// The folder that holds `target`'s directory entry, i.e. the one whose sync makes a rename durable.
+fs::path parent_folder(const fs::path& target) {
+  const fs::path absolute = fs::absolute(target);
+  return absolute.has_parent_path() ? absolute.parent_path() : fs::path("/");
+}
+
+// A sibling of `target` named `<target><tag><pid>-<n>`: the pid keeps two processes apart, the
+// counter two writers of one process (threads, or a directory and a file inside it).
+fs::path sibling_name(const fs::path& target, const char* tag) {
+  static std::atomic<std::uint64_t> counter{0};
+  return fs::path(target.string() + tag + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+}
+
+// Syncs every regular file and folder under `p` (depth first, the folder after its entries), so a
+// folder written by any library (HDF5, LibTorch, ofstream) is on disk before it is renamed.
+// Symlinks are not followed: what they point to is not part of the output.
+void sync_tree(const fs::path& p) {
+  std::error_code ec;
+  const fs::file_status status = fs::symlink_status(p, ec);
+  if (ec) throw InputError(p.string() + ": cannot sync to disk: " + ec.message());
+  if (fs::is_directory(status)) {
+    for (fs::directory_iterator it(p, ec), end; !ec && it != end; it.increment(ec)) sync_tree(it->path());
+    if (ec) throw InputError(p.string() + ": cannot list the folder to sync it: " + ec.message());
+    fsync_path(p);
+  } else if (fs::is_regular_file(status)) {
+    fsync_path(p);
+  }
+}
+
+// rename(2) rather than std::filesystem::rename, for errno (strerror) in the message.
+void rename_or_throw(const fs::path& from, const fs::path& to, const std::string& what) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    throw InputError(to.string() + ": " + what + " " + from.filename().string() + ": " + std::strerror(errno));
+  }
+}
+
+}  // namespace
+
+void fsync_path(const fs::path& path) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) throw InputError(path.string() + ": cannot open to sync to disk: " + std::strerror(errno));
+  const int result = ::fsync(fd);
+  const int error = errno;
+  ::close(fd);
+  // EINVAL: the file system (some FUSE and network ones) does not support syncing; the data was
+  // written, and there is nothing more to do for its durability here.
+  if (result != 0 && error != EINVAL) {
+    throw InputError(path.string() + ": cannot sync to disk: " + std::strerror(error));
+  }
+}
+
 void remove_tree(const fs::path& p) {
   std::error_code ec;
   if (fs::is_directory(fs::symlink_status(p, ec))) {
@@ -19,11 +80,35 @@ void remove_tree(const fs::path& p) {
   fs::remove(p, ec);
 }
 
+fs::path temporary_sibling(const fs::path& target) { return sibling_name(target, ".tmp-"); }
+
+void commit_temporary_file(const fs::path& tmp, const fs::path& target) {
+  try {
+    fsync_path(tmp);
+    rename_or_throw(tmp, target, "cannot replace with");
+  } catch (...) {
+    remove_tree(tmp);  // a file, unless fill made something else there
+    throw;
+  }
+  fsync_path(parent_folder(target));
+}
+
+void write_file_atomically(const fs::path& target, const std::function<void(const fs::path&)>& fill) {
+  const fs::path tmp = temporary_sibling(target);
+  remove_tree(tmp);  // left by a crashed process that had the same pid
+  try {
+    fill(tmp);
+  } catch (...) {
+    remove_tree(tmp);
+    throw;
+  }
+  commit_temporary_file(tmp, target);
+}
+
 void write_directory_atomically(const fs::path& dir, const std::function<void(const fs::path&)>& fill) {
   const fs::path target = fs::absolute(dir);
-  const std::string suffix = "." + std::to_string(::getpid());
-  const fs::path tmp = target.string() + ".tmp" + suffix;
-  const fs::path old = target.string() + ".old" + suffix;
+  const fs::path tmp = sibling_name(target, ".tmp-");
+  const fs::path old = sibling_name(target, ".old-");
   std::error_code ec;
   remove_tree(tmp);
   if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
@@ -31,6 +116,7 @@ void write_directory_atomically(const fs::path& dir, const std::function<void(co
     throw InputError(tmp.string() + ": cannot create folder: " + ec.message());
   try {
     fill(tmp);
+    sync_tree(tmp);
   } catch (...) {
     remove_tree(tmp);
     throw;
@@ -50,26 +136,19 @@ void write_directory_atomically(const fs::path& dir, const std::function<void(co
     throw InputError(target.string() + ": cannot move the written folder into place: " + ec.message());
   }
   if (had_old) remove_tree(old);
+  // Makes both renames (and the removal of the old folder) durable.
+  fsync_path(parent_folder(target));
 }
 
 void write_text_file_atomically(const fs::path& path, std::string_view contents) {
-  const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
   std::error_code ec;
   if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
-  {
+  write_file_atomically(path, [&](const fs::path& tmp) {
     std::ofstream out(tmp, std::ios::binary);
     out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
     out.close();
-    if (!out) {
-      fs::remove(tmp, ec);
-      throw InputError(path.string() + ": write failed (disk full or no permission?)");
-    }
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw InputError(path.string() + ": cannot move the written file into place: " + ec.message());
-  }
+    if (!out) throw InputError(path.string() + ": write failed (disk full or no permission?)");
+  });
 }
 
 }  // namespace fpokit::core

@@ -1,10 +1,9 @@
 #include "fpokit/fpo/training/reference_cache.h"
 
-#include <unistd.h>
-
 #include <torch/torch.h>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/io/hdf5_handle.h"
 
 namespace fpokit::fpo {
@@ -71,8 +70,8 @@ torch::Tensor read_pooled(hid_t file, const std::string& prefix, const fs::path&
 void save_reference_cache(const fs::path& path, const PreferenceTrainer::ReferenceValues& values,
                           const std::string& fingerprint) {
   h5::silence_error_printing();
-  const fs::path tmp = path.string() + ".tmp." + std::to_string(::getpid());
-  {
+  // The temporary file is removed when any write below throws (an undefined tensor, a full disk).
+  core::write_file_atomically(path, [&](const fs::path& tmp) {
     auto file = h5::create_file(tmp);
     h5::write_string_attribute(file.get(), "format", kFormat);
     h5::write_string_attribute(file.get(), "fingerprint", fingerprint);
@@ -83,13 +82,7 @@ void save_reference_cache(const fs::path& path, const PreferenceTrainer::Referen
       write_pooled(file.get(), "rejected_pooled", values.rejected_pooled);
     }
     if (!file.close()) throw InputError(path.string() + ": writing the reference cache failed (disk full?)");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw InputError(path.string() + ": cannot move the reference cache into place");
-  }
+  });
 }
 
 std::optional<PreferenceTrainer::ReferenceValues> load_reference_cache(const fs::path& path,

@@ -18,6 +18,7 @@
 #include <torch/torch.h>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/atomic_output.h"
 
 namespace fpokit::lm {
 
@@ -292,22 +293,6 @@ void write_all(int fd, const void* data, std::size_t size, const std::string& wh
   }
 }
 
-// Removes the temporary file unless the rename over the destination succeeded.
-class TempFileGuard {
- public:
-  explicit TempFileGuard(fs::path path) : path_(std::move(path)) {}
-  ~TempFileGuard() {
-    if (!committed_) ::unlink(path_.c_str());
-  }
-  TempFileGuard(const TempFileGuard&) = delete;
-  TempFileGuard& operator=(const TempFileGuard&) = delete;
-  void commit() { committed_ = true; }
-
- private:
-  fs::path path_;
-  bool committed_ = false;
-};
-
 }  // namespace
 
 std::size_t dtype_size(DType dtype) { return entry_of(dtype).size; }
@@ -471,24 +456,20 @@ void write_safetensors(const fs::path& path, const std::vector<std::pair<std::st
   header_text.append((8 - header_text.size() % 8) % 8, ' ');
   const uint64_t header_size = header_text.size();
 
-  const fs::path temp = fs::path(where + ".tmp." + std::to_string(::getpid()));
-  FileDescriptor fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666));
-  if (fd.get() < 0) throw InputError(temp.string() + ": cannot create: " + std::strerror(errno));
-  TempFileGuard guard(temp);
-
-  write_all(fd.get(), &header_size, 8, temp.string());
-  write_all(fd.get(), header_text.data(), header_text.size(), temp.string());
-  for (const auto& [name, tensor] : tensors) {
-    // One tensor at a time on the CPU, so that a checkpoint on the GPU is never copied whole.
-    const torch::Tensor cpu = tensor.to(torch::kCPU).contiguous();
-    write_all(fd.get(), cpu.data_ptr(), cpu.nbytes(), temp.string());
-  }
-  if (::fsync(fd.get()) != 0) throw InputError(temp.string() + ": cannot sync: " + std::strerror(errno));
-  if (fd.close() != 0) throw InputError(temp.string() + ": cannot close: " + std::strerror(errno));
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    throw InputError(where + ": cannot replace with " + temp.filename().string() + ": " + std::strerror(errno));
-  }
-  guard.commit();
+  // Only the file's bytes are written here; the temporary name, the sync, the rename and the
+  // cleanup on failure are core's (atomic_output.h).
+  core::write_file_atomically(path, [&](const fs::path& temp) {
+    FileDescriptor fd(::open(temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));
+    if (fd.get() < 0) throw InputError(temp.string() + ": cannot create: " + std::strerror(errno));
+    write_all(fd.get(), &header_size, 8, temp.string());
+    write_all(fd.get(), header_text.data(), header_text.size(), temp.string());
+    for (const auto& [name, tensor] : tensors) {
+      // One tensor at a time on the CPU, so that a checkpoint on the GPU is never copied whole.
+      const torch::Tensor cpu = tensor.to(torch::kCPU).contiguous();
+      write_all(fd.get(), cpu.data_ptr(), cpu.nbytes(), temp.string());
+    }
+    if (fd.close() != 0) throw InputError(temp.string() + ": cannot close: " + std::strerror(errno));
+  });
 }
 
 }  // namespace fpokit::lm

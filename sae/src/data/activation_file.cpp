@@ -1,7 +1,5 @@
 #include "fpokit/sae/data/activation_file.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <limits>
 #include <set>
@@ -12,6 +10,7 @@
 #include <torch/torch.h>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/atomic_output.h"
 
 namespace fpokit::sae {
 
@@ -95,7 +94,9 @@ ActivationFileWriter::ActivationFileWriter(fs::path path, ActivationFileInfo inf
     throw InputError(where + ": context_size must not be negative, got " + std::to_string(info_.context_size));
   info_.num_rows = 0;
 
-  tmp_path_ = path_.string() + ".tmp." + std::to_string(::getpid());
+  // The file stays open across append() calls, so this writer uses the two halves of
+  // core::write_file_atomically: a temporary name now, the sync and rename in commit().
+  tmp_path_ = core::temporary_sibling(path_);
   std::error_code ec;
   if (path_.has_parent_path() && !fs::exists(path_.parent_path(), ec)) {
     fs::create_directories(path_.parent_path(), ec);
@@ -266,11 +267,10 @@ void ActivationFileWriter::commit() {
     discard();
     throw InputError(where + ": " + failure + "; is the disk full?");
   }
-  std::error_code ec;
-  fs::rename(tmp_path_, path_, ec);
-  if (ec) {
-    discard();
-    throw InputError(where + ": cannot move the written file " + tmp_path_.string() + " into place: " + ec.message());
+  try {
+    core::commit_temporary_file(tmp_path_, path_);  // removes the temporary file when it fails
+  } catch (const InputError& e) {
+    throw InputError("activation file " + std::string(e.what()));
   }
 }
 

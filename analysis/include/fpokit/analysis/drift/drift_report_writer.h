@@ -1,7 +1,8 @@
 #pragma once
 // Writes a DriftResult as the HDF5 drift report, schema "fpokit-feature-drift" (docs/drift-schema.md
 // documents every group, dataset, dtype, shape and attribute). The file is written under a
-// temporary sibling name and renamed into place: an interrupted run leaves no report.
+// temporary sibling name, synced and renamed into place (core::write_file_atomically): an
+// interrupted run leaves no report.
 #include <filesystem>
 #include <string>
 

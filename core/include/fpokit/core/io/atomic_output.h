@@ -1,21 +1,53 @@
 #pragma once
 // Outputs that are never seen half-written: a file or folder is written under a sibling
 // temporary name and renamed into place, so an interrupted run leaves the previous version (or
-// nothing), never a torn one. Used for SAEs, training checkpoints, caches and reports.
+// nothing), never a torn one. Every hand-written temp+rename in fpokit goes through here:
+// safetensors files, SAE and training checkpoint folders, the activation cache, the reference
+// cache, drift reports and JSON outputs.
+//
+// Why the fsyncs: rename() is atomic for a running system but not across a power loss or kernel
+// crash. The rename (a directory entry) may reach the disk before the file's data does, so after
+// a crash `target` can exist but be empty or hold zeros (the ext4 "zero-length file" problem, and
+// why SQLite syncs a file and its directory). So the temporary file's data is synced before the
+// rename, and the parent folder is synced after it so the rename itself is durable.
 #include <filesystem>
 #include <functional>
 #include <string_view>
 
 namespace fpokit::core {
 
+// Calls fill(tmp) with a path in target's folder that names nothing yet (`<target>.tmp-<pid>-<n>`);
+// fill creates the file there, writes it and closes it. Then the file is synced, renamed over
+// `target` and the folder synced. If fill, the sync or the rename throws or fails, the temporary
+// file is removed and `target` is untouched (its old content, or absent); fill's exception is
+// rethrown as it is, the others are InputError naming the path and the system's reason. The
+// parent folder of `target` must exist.
+void write_file_atomically(const std::filesystem::path& target,
+                           const std::function<void(const std::filesystem::path& tmp)>& fill);
+
+// The two halves of write_file_atomically, for a writer that keeps its file open across calls
+// (ActivationFileWriter creates it in its constructor and renames it in commit()).
+// A fresh sibling name for `target` that names nothing now (unique per process and call).
+std::filesystem::path temporary_sibling(const std::filesystem::path& target);
+// Syncs the finished, closed file `tmp`, renames it over `target` and syncs the folder. On any
+// failure removes `tmp` (as far as it still exists) and throws InputError.
+void commit_temporary_file(const std::filesystem::path& tmp, const std::filesystem::path& target);
+
 // Calls fill(tmp) with an empty sibling folder of `target`, then replaces `target` with it (an
-// existing `target` is swapped out and removed). If fill throws, the temporary folder is removed
-// and `target` is untouched. Throws InputError when the folders cannot be created or renamed.
+// existing `target` is swapped out and removed). Before the rename every file and folder inside
+// `tmp` is synced (fill may write with any library), after it the parent folder. If fill or a
+// sync throws, the temporary folder is removed and `target` is untouched. Throws InputError when
+// the folders cannot be created, synced or renamed.
 void write_directory_atomically(const std::filesystem::path& target,
                                 const std::function<void(const std::filesystem::path& tmp)>& fill);
 
-// Writes `contents` to `path` through a temporary sibling file and a rename.
+// Writes `contents` to `path` through write_file_atomically; creates the parent folder.
 void write_text_file_atomically(const std::filesystem::path& path, std::string_view contents);
+
+// fsync(2) of a file or folder by path, for callers that write a file themselves and close it
+// (HDF5 has no fsync of its own). A file system that cannot sync (EINVAL) is not an error.
+// Throws InputError "<path>: cannot sync to disk: <reason>".
+void fsync_path(const std::filesystem::path& path);
 
 // Removes a folder tree without std::filesystem::remove_all: the pip libtorch.so exports a
 // broken copy that the dynamic linker may bind instead of libstdc++'s. Errors are ignored.

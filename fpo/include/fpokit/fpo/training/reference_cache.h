@@ -12,7 +12,8 @@
 
 namespace fpokit::fpo {
 
-// Writes atomically (temporary file + rename).
+// Writes atomically (core::write_file_atomically): a write that throws leaves no temporary file
+// and an existing `path` as it was.
 void save_reference_cache(const std::filesystem::path& path, const PreferenceTrainer::ReferenceValues& values,
                           const std::string& fingerprint);
 

@@ -75,8 +75,9 @@ class SafetensorsFile {
 };
 
 // Writes tensors (any device, contiguous or not; F64/F32/F16/BF16/int/bool) in the given order,
-// atomically: to "<path>.tmp.<pid>" then renamed over `path`; on failure the temporary file is
-// removed and an existing `path` is left as it was. Names must be unique (InputError otherwise).
+// atomically (core::write_file_atomically): to a temporary sibling, synced, then renamed over
+// `path`; on failure the temporary file is removed and an existing `path` is left as it was.
+// Names must be unique (InputError otherwise).
 // The header is compact JSON padded with spaces to a multiple of 8 bytes, as the Python library
 // writes it: given the tensors in the order that library uses (by dtype: I64, F64, F32, I32,
 // BF16, F16, I16, I8, U8, BOOL; then by name) and at most one metadata entry (it keeps metadata in

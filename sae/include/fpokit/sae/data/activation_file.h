@@ -38,8 +38,9 @@ struct ActivationFileInfo {
   int64_t num_rows = 0;                   // filled by the reader
 };
 
-// Writes <path>.tmp.<pid> and renames it onto <path> in commit(), so a crash or an exception never
-// leaves a half-written cache under the real name. Not copyable or movable (hold it in a
+// Writes a temporary sibling of <path> (core::temporary_sibling) and syncs and renames it onto
+// <path> in commit(), so a crash or an exception never leaves a half-written cache under the real
+// name. Not copyable or movable (hold it in a
 // unique_ptr / optional if needed).
 class ActivationFileWriter {
  public:
@@ -65,7 +66,7 @@ class ActivationFileWriter {
   const ActivationFileInfo& info() const { return info_; }  // num_rows counts the rows appended so far
   const std::filesystem::path& path() const { return path_; }
 
-  // Flushes, closes and renames the temporary file onto path() (replacing an existing file).
+  // Flushes, closes, syncs and renames the temporary file onto path() (replacing an existing file).
   // After this the writer is closed: append() and commit() throw std::logic_error. Throws
   // InputError when flushing or renaming fails (the temporary file is then removed).
   void commit();
