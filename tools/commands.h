@@ -15,6 +15,10 @@ void add_acts_command(CLI::App& app);
 void add_train_command(CLI::App& app);
 void add_eval_prefs_command(CLI::App& app);
 void add_drift_command(CLI::App& app);
+// `fpokit help [--markdown]`: the root's help, or docs/cli.md generated from every command's options.
+void add_help_command(CLI::App& app);
+// docs/cli.md: every command, its options by group, with type, default and description.
+std::string markdown_reference(const CLI::App& root);
 
 // The command line as typed (shell-quoted where needed), for provenance in output files.
 const std::string& command_line();

@@ -3,14 +3,17 @@
 // from a TOML file, under the command's section (`[sae.train]`, keys are the long option names
 // without dashes, e.g. `batch-tokens = 4096`); flags on the command line override it;
 // --dump-config prints the resolved configuration in that form and exits, and training saves the
-// same text as <out>/config.toml. (--config itself lives on the root app, which CLI11 2.1 needs
+// same text as <out>/config.toml. A renamed option's old key still reads (cli_vocabulary.h); the
+// dump writes the current name. (--config itself lives on the root app, which CLI11 2.1 needs
 // to read a config file before checking a subcommand's required options; subcommands fall
 // through to it.)
 #include <iostream>
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
 
+#include "cli_vocabulary.h"
 #include "fpokit/core/io/atomic_output.h"
 
 namespace fpokit::cli {
@@ -19,11 +22,18 @@ struct ConfigOptions {
   bool dump = false;
 
   static void add_config_file_option(CLI::App& root) {
-    root.set_config("--config", "", "Read a training command's options from a TOML file; command-line flags override it");
+    // Set before the commands are added: they inherit the reader (config_to_str) from the root.
+    root.config_formatter(std::make_shared<RecordingConfig>());
+    root.set_config("--config", "",
+                    "Read a training command's options from a TOML file; command-line flags override it")
+        ->type_name("FILE")
+        ->group("Config");
     root.fallthrough();
   }
   void add_to(CLI::App& cmd) {
-    cmd.add_flag("--dump-config", dump, "Print the resolved configuration as TOML and exit")->configurable(false);
+    cmd.add_flag("--dump-config", dump, "Print the resolved configuration as TOML and exit")
+        ->configurable(false)
+        ->group("Config");
   }
   static std::string resolved(const CLI::App& cmd) {
     std::string section = cmd.get_name();

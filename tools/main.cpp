@@ -3,10 +3,13 @@
 #include <cstdio>
 #include <exception>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
+#include "cli_vocabulary.h"
 #include "commands.h"
 #include "config_options.h"
 #include "fpokit/core/errors.h"
@@ -31,6 +34,11 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("fpokit ") + FPOKIT_VERSION);
   app.require_subcommand(1);
   fpokit::cli::ConfigOptions::add_config_file_option(app);
+  fpokit::cli::add_logging_options(app);
+  // Runs after every option (command line and config file) is in, before the command's callback:
+  // the level must be set before the command logs anything.
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  app.parse_complete_callback([&app, &args] { fpokit::cli::finish_parse(app, args); });
   fpokit::cli::add_generate_command(app);
   fpokit::cli::add_tokenize_command(app);
   fpokit::cli::add_forward_command(app);
@@ -39,6 +47,7 @@ int main(int argc, char** argv) {
   fpokit::cli::add_train_command(app);
   fpokit::cli::add_eval_prefs_command(app);
   fpokit::cli::add_drift_command(app);
+  fpokit::cli::add_help_command(app);  // last: it documents the commands added before it
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -212,6 +212,6 @@ TEST_CASE("cli: empty input", "[cli][bad-input]") {
 TEST_CASE("cli: an unknown hook name", "[cli][bad-input]") {
   TempDir tmp;
   const auto cmd = forward_cmd(fixture(kModel), tmp);
-  expect_input_error(cmd + " --hooks blocks.0.hook_resid_post,blocks.9.hook_resid_post", {"blocks.9.hook_resid_post", "out of range"});
-  expect_input_error(cmd + " --hooks blocks.0.attn", {"blocks.0.attn"});
+  expect_input_error(cmd + " --hook blocks.0.hook_resid_post,blocks.9.hook_resid_post", {"blocks.9.hook_resid_post", "out of range"});
+  expect_input_error(cmd + " --hook blocks.0.attn", {"blocks.0.attn"});
 }

@@ -28,7 +28,7 @@ const std::string kData = "'" + repo_file("models/tiny-corpus.jsonl").string() +
 const std::string kTrainFlags =
     " --model " + kModel + " --data " + kData +
     " --hook blocks.1.hook_resid_post --width 256 --tokens 8192 --batch-tokens 512 --context-size 32"
-    " --buffer-tokens 2048 --lr 1e-3 --quiet --k 8";
+    " --buffer-tokens 2048 --learning-rate 1e-3 --quiet --k 8";
 
 const std::string kTrainFlagsK4 = kTrainFlags.substr(0, kTrainFlags.size() - 1) + "4";
 

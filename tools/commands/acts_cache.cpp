@@ -1,9 +1,10 @@
 // fpokit acts cache: harvest a model's activations at one or more hooks into an HDF5 file for
 // offline SAE training (`fpokit sae train --acts FILE.h5`).
-#include <iostream>
 #include <memory>
+#include <string>
 
 #include "commands.h"
+#include "fpokit/core/log/log.h"
 #include "fpokit/core/log/progress_line.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "fpokit/sae/data/activation_cache.h"
@@ -33,8 +34,8 @@ void run_acts_cache(ActsCacheArgs& a) {
   core::ProgressLine progress("acts cache", a.cache.tokens);
   const auto rows = sae::cache_activations(source, a.out, a.cache, [&](int64_t n) { progress.update(n); });
   progress.finish();
-  std::cerr << "fpokit: wrote " << rows << " tokens (" << source.tokens_excluded() << " special or outlier tokens excluded) to "
-            << a.out << "\n";
+  core::log::info("wrote " + std::to_string(rows) + " tokens (" + std::to_string(source.tokens_excluded()) +
+                  " special or outlier tokens excluded) to " + a.out);
 }
 
 }  // namespace
@@ -45,16 +46,26 @@ void add_acts_command(CLI::App& app) {
   auto args = std::make_shared<ActsCacheArgs>();
   auto* cmd = acts->add_subcommand("cache", "Harvest activations at hooks into an HDF5 file (streaming)");
   args->model.add_to(*cmd);
-  cmd->add_option("--hook", args->hooks, "Hook(s), e.g. blocks.6.hook_resid_post")->required();
-  cmd->add_option("--data", args->data, "Text corpus: .jsonl or plain text")->required();
-  cmd->add_option("--text-field", args->harvest.text_field, "JSONL field holding the text")->capture_default_str();
-  cmd->add_option("--tokens", args->cache.tokens, "Tokens to write")->required();
-  cmd->add_option("--context-size", args->harvest.context_size, "Tokens per context row")->capture_default_str();
-  cmd->add_option("--model-batch-size", args->harvest.batch_sequences, "Context rows per forward")->capture_default_str();
+  cmd->add_option("--hook", args->hooks, "Hook(s), e.g. blocks.6.hook_resid_post")->required()->group("Model");
+  cmd->add_option("--data", args->data, "Text corpus: .jsonl or plain text")->required()->group("Data");
+  cmd->add_option("--text-field", args->harvest.text_field, "JSONL field holding the text")
+      ->capture_default_str()
+      ->group("Data");
+  cmd->add_option("--tokens", args->cache.tokens, "Tokens to write")->required()->group("Data");
+  cmd->add_option("--context-size", args->harvest.context_size, "Tokens per context row")
+      ->capture_default_str()
+      ->group("Data");
+  cmd->add_option("--model-batch-size", args->harvest.batch_sequences, "Context rows per forward")
+      ->capture_default_str()
+      ->group("Data");
   cmd->add_option("--exclude-norm-multiple", args->harvest.exclude_norm_multiple,
-                  "Drop tokens whose norm exceeds this multiple of the batch median (0: keep all)")->capture_default_str();
-  cmd->add_option("--storage-dtype", args->cache.storage_dtype, "float32 or bfloat16")->capture_default_str();
-  cmd->add_option("--out", args->out, "Output .h5 file")->required();
+                  "Drop tokens whose norm exceeds this multiple of the batch median (0: keep all)")
+      ->capture_default_str()
+      ->group("Data");
+  cmd->add_option("--storage-dtype", args->cache.storage_dtype, "float32 or bfloat16")
+      ->capture_default_str()
+      ->group("Output");
+  cmd->add_option("--out", args->out, "Output .h5 file")->required()->group("Output");
   cmd->callback([args] { run_acts_cache(*args); });
 }
 

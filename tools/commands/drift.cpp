@@ -8,6 +8,7 @@
 #include "fpokit/analysis/drift/drift_report_writer.h"
 #include "fpokit/analysis/drift/drift_run.h"
 #include "fpokit/core/log/progress_line.h"
+#include "model_options.h"
 
 namespace fpokit::cli {
 
@@ -17,6 +18,7 @@ struct DriftArgs {
   analysis::DriftOptions options;
   std::string base, sae, data, out;
   std::vector<std::string> aligned;
+  ModelOptions devices;  // --device/--dtype only: the models are --base and --aligned
   ConfigOptions config;
 };
 
@@ -27,6 +29,8 @@ void run(DriftArgs& a, const CLI::App& cmd) {
   o.sae = a.sae;
   o.data = a.data;
   o.out = a.out;
+  o.device = a.devices.device;
+  o.dtype = a.devices.dtype;
   o.aligned.assign(a.aligned.begin(), a.aligned.end());
   analysis::check_report_path(o.out, o.force);  // before hours of work, not after
   std::unique_ptr<core::ProgressLine> progress;
@@ -61,10 +65,7 @@ void add_drift_command(CLI::App& app) {
       ->group("Models");
   cmd->add_option("--hook", o.hook, "Hook to read (default: the SAE's own), e.g. blocks.6.hook_resid_post")
       ->group("Models");
-  cmd->add_option("--device", o.device, "cpu, cuda or cuda:N")->capture_default_str()->group("Models");
-  cmd->add_option("--dtype", o.dtype, "float32|bfloat16|float16, or auto (float32 on CPU, the checkpoint's on GPU)")
-      ->capture_default_str()
-      ->group("Models");
+  args->devices.add_device_options(*cmd, {.group = "Models"});
   cmd->add_option("--data", args->data, "Text corpus (.jsonl/.txt) or preference file (prompt/chosen/rejected .jsonl)")
       ->required()
       ->group("Data");

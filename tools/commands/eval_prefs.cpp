@@ -11,6 +11,7 @@
 #include "fpokit/fpo/eval/preference_eval.h"
 #include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/errors.h"
+#include "fpokit/core/log/log.h"
 #include "fpokit/lm/model/lora.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "model_options.h"
@@ -45,7 +46,7 @@ void run_eval_prefs(const EvalPrefsArgs& a) {
   tok.max_length = a.max_length;
   tok.max_prompt_length = a.max_prompt_length;
   auto data = fpo::tokenize_preference_data(fpo::read_preference_jsonl(a.data, data_options), *tokenizer, tok);
-  std::cerr << "fpokit: data: " << data.stats.summary() << "\n";
+  core::log::info("data: " + data.stats.summary());
   if (data.pairs.empty()) throw InputError("no usable pairs in " + a.data);
   auto model = lm::load_model(a.model.model_dir, a.model.load_options());
   if (!a.adapter.empty()) lm::LoraAdapters::load_peft(*model, a.adapter);  // the layers keep the adapters
@@ -61,16 +62,22 @@ void run_eval_prefs(const EvalPrefsArgs& a) {
 void add_eval_prefs_command(CLI::App& app) {
   auto args = std::make_shared<EvalPrefsArgs>();
   auto* cmd = app.add_subcommand("eval-prefs", "Reward accuracy and margins of a trained model against its reference");
-  args->model.add_to(*cmd);
-  cmd->add_option("--ref-model", args->ref_model, "Reference model directory (e.g. the model before training)")->required();
-  cmd->add_option("--adapter", args->adapter, "PEFT LoRA adapter on top of --model (e.g. <train out>/adapter)");
-  cmd->add_option("--data", args->data, "Held-out JSONL pairs")->required();
-  cmd->add_option("--chat-template", args->chat_template, "chatml|llama-3|gemma|zephyr|plain (default: detected)");
-  cmd->add_option("--beta", args->beta, "β of the implicit reward")->capture_default_str();
-  cmd->add_option("--batch-size", args->batch_size, "Pairs per forward")->capture_default_str();
-  cmd->add_option("--max-length", args->max_length, "Prompt + completion tokens")->capture_default_str();
-  cmd->add_option("--max-prompt-length", args->max_prompt_length, "Prompt tokens")->capture_default_str();
-  cmd->add_option("--out", args->out, "Write the results as JSON");
+  args->model.add_to(*cmd, {.group = "Models"});
+  cmd->add_option("--ref-model", args->ref_model, "Reference model directory (e.g. the model before training)")
+      ->required()
+      ->group("Models");
+  cmd->add_option("--adapter", args->adapter, "PEFT LoRA adapter on top of --model (e.g. <train out>/adapter)")
+      ->group("Models");
+  cmd->add_option("--data", args->data, "Held-out JSONL pairs")->required()->group("Data");
+  cmd->add_option("--chat-template", args->chat_template, "chatml|llama-3|gemma|zephyr|plain (default: detected)")
+      ->group("Data");
+  cmd->add_option("--max-length", args->max_length, "Prompt + completion tokens")->capture_default_str()->group("Data");
+  cmd->add_option("--max-prompt-length", args->max_prompt_length, "Prompt tokens")
+      ->capture_default_str()
+      ->group("Data");
+  cmd->add_option("--batch-size", args->batch_size, "Pairs per forward")->capture_default_str()->group("Data");
+  cmd->add_option("--beta", args->beta, "β of the implicit reward")->capture_default_str()->group("Evaluation");
+  cmd->add_option("--out", args->out, "Write the results as JSON")->group("Output");
   cmd->callback([args] { run_eval_prefs(*args); });
 }
 

@@ -5,6 +5,7 @@
 
 #include <torch/torch.h>
 
+#include "cli_vocabulary.h"
 #include "commands.h"
 #include "fpokit/core/errors.h"
 #include "fpokit/lm/model/hooks.h"
@@ -59,11 +60,17 @@ void add_forward_command(CLI::App& app) {
   args->model.add_to(*cmd);
   cmd->add_option("--input-ids", args->input_ids,
                   "JSON file: a list of token-id lists (right-padded into one batch; padding is masked)")
-      ->required();
+      ->required()
+      ->group("Input");
+  // --hook, as in every other command; --hooks was this command's own name for it.
+  deprecated_name(cmd->add_option("--hook,--hooks", args->hooks,
+                                  "hook name(s), comma-separated or repeated, e.g. blocks.0.hook_resid_post"),
+                  "hooks")
+      ->delimiter(',')
+      ->group("Model");
   cmd->add_option("--out", args->out, "output .safetensors: logits, input_ids, attention_mask and one tensor per hook")
-      ->required();
-  cmd->add_option("--hooks", args->hooks, "comma-separated hook names, e.g. blocks.0.hook_resid_post")
-      ->delimiter(',');
+      ->required()
+      ->group("Output");
   cmd->callback([args] { run_forward(*args); });
 }
 

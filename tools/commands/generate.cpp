@@ -1,8 +1,10 @@
 // fpokit generate: text continuation of a prompt with a KV cache.
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include "commands.h"
+#include "fpokit/core/log/log.h"
 #include "fpokit/lm/model/generation.h"
 #include "fpokit/lm/model/load_model.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
@@ -55,10 +57,12 @@ void run_generate(const GenerateArgs& args) {
   const auto result = lm::generate(*model, prompt, options, [&](int64_t id) { streamer.push(id); });
   std::cout << "\n";
   const auto n = static_cast<double>(result.new_tokens.size());
-  std::cerr << "fpokit: " << prompt.size() << " prompt tokens, " << result.new_tokens.size() << " new tokens"
-            << (result.stopped ? " (stopped at EOS)" : "") << "; prefill "
-            << (result.prefill_seconds > 0 ? static_cast<double>(prompt.size()) / result.prefill_seconds : 0.0)
-            << " tok/s, decode " << (result.decode_seconds > 0 ? (n - 1) / result.decode_seconds : 0.0) << " tok/s\n";
+  std::ostringstream stats;
+  stats << prompt.size() << " prompt tokens, " << result.new_tokens.size() << " new tokens"
+        << (result.stopped ? " (stopped at EOS)" : "") << "; prefill "
+        << (result.prefill_seconds > 0 ? static_cast<double>(prompt.size()) / result.prefill_seconds : 0.0)
+        << " tok/s, decode " << (result.decode_seconds > 0 ? (n - 1) / result.decode_seconds : 0.0) << " tok/s";
+  core::log::info(stats.str());
 }
 
 }  // namespace
@@ -67,15 +71,21 @@ void add_generate_command(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   auto* cmd = app.add_subcommand("generate", "Continue a prompt (greedy, or sampled with --temperature)");
   args->model.add_to(*cmd);
-  cmd->add_option("--prompt", args->prompt, "prompt text")->required();
+  cmd->add_option("--prompt", args->prompt, "prompt text")->required()->group("Input");
+  cmd->add_flag("--no-special-tokens", args->no_special_tokens, "do not add BOS/EOS to the prompt")->group("Input");
   cmd->add_option("--max-new-tokens", args->generation.max_new_tokens, "tokens to generate at most")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group("Generation");
   cmd->add_option("--temperature", args->generation.temperature, "sampling temperature; 0 = greedy")
-      ->capture_default_str();
-  cmd->add_option("--top-k", args->generation.top_k, "keep the k most likely tokens; 0 = off")->capture_default_str();
-  cmd->add_option("--top-p", args->generation.top_p, "nucleus sampling mass; 1 = off")->capture_default_str();
-  cmd->add_option("--seed", args->generation.seed, "sampling seed")->capture_default_str();
-  cmd->add_flag("--no-special-tokens", args->no_special_tokens, "do not add BOS/EOS to the prompt");
+      ->capture_default_str()
+      ->group("Generation");
+  cmd->add_option("--top-k", args->generation.top_k, "keep the k most likely tokens; 0 = off")
+      ->capture_default_str()
+      ->group("Generation");
+  cmd->add_option("--top-p", args->generation.top_p, "nucleus sampling mass; 1 = off")
+      ->capture_default_str()
+      ->group("Generation");
+  cmd->add_option("--seed", args->generation.seed, "sampling seed")->capture_default_str()->group("Generation");
   cmd->callback([args] { run_generate(*args); });
 }
 

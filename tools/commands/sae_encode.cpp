@@ -18,9 +18,7 @@ namespace {
 struct SaeEncodeArgs {
   std::string sae;
   std::string acts;
-  std::string model_dir;
-  std::string device = "cpu";
-  std::string dtype = "auto";
+  ModelOptions model;
   std::string data;
   std::string out;
   int64_t tokens = 65536;
@@ -40,11 +38,11 @@ void run_sae_encode(SaeEncodeArgs& a) {
     sae::encode_activations(*sae_module, acts, a.out, a.encode, {}, meta);
     return;
   }
-  if (a.model_dir.empty()) throw InputError("--data needs --model: the model whose activations to encode");
+  if (a.model.model_dir.empty()) throw InputError("--data needs --model: the model whose activations to encode");
   const auto& hook_name = sae_module->config().hook_name;
   if (hook_name.empty()) throw InputError(a.sae + " does not say which hook it was trained on; encode from --acts instead");
-  std::shared_ptr<const lm::Tokenizer> tokenizer = lm::Tokenizer::from_directory(a.model_dir);
-  const auto model = lm::load_model(a.model_dir, {lm::parse_device(a.device), lm::parse_dtype(a.dtype)});
+  std::shared_ptr<const lm::Tokenizer> tokenizer = lm::Tokenizer::from_directory(a.model.model_dir);
+  const auto model = lm::load_model(a.model.model_dir, a.model.load_options());
   model->eval();
   sae_module->to(model->parameters().front().device());
   sae::HarvestingSource source(model, tokenizer, {lm::HookName::parse(hook_name)}, a.data, a.harvest);
@@ -58,7 +56,7 @@ void run_sae_encode(SaeEncodeArgs& a) {
   }
   if (n == 0) throw InputError("dataset " + a.data + " yields no token to encode");
   const auto all = sae::ActivationRows::cat(parts).slice(0, std::min(n, a.tokens));
-  meta["model"] = a.model_dir;
+  meta["model"] = a.model.model_dir;
   meta["data"] = a.data;
   sae::encode_activations(*sae_module, all.activations[0], a.out, a.encode,
                           {{"token_ids", all.token_ids}, {"positions", all.positions}, {"sequence_ids", all.sequence_ids}},
@@ -70,18 +68,24 @@ void run_sae_encode(SaeEncodeArgs& a) {
 void add_sae_encode_command(CLI::App& sae) {
   auto args = std::make_shared<SaeEncodeArgs>();
   auto* cmd = sae.add_subcommand("encode", "Write an SAE's feature activations (sparse CSR or dense) to safetensors");
-  cmd->add_option("--sae", args->sae, "SAE folder (SAELens or sparsify) or Gemma Scope params.npz")->required();
-  cmd->add_option("--acts", args->acts, "safetensors file with an `activations` tensor [tokens, d_in]");
-  cmd->add_option("--model", args->model_dir, "HuggingFace model directory (with --data)");
-  cmd->add_option("--device", args->device, "cpu, cuda or cuda:N")->capture_default_str();
-  cmd->add_option("--dtype", args->dtype, "Model dtype")->capture_default_str();
-  cmd->add_option("--data", args->data, "Text corpus (.jsonl or plain text), harvested at the SAE's hook");
-  cmd->add_option("--text-field", args->harvest.text_field, "JSONL field holding the text")->capture_default_str();
-  cmd->add_option("--tokens", args->tokens, "Tokens to encode (with --data)")->capture_default_str();
-  cmd->add_option("--context-size", args->harvest.context_size, "Tokens per context row")->capture_default_str();
-  cmd->add_option("--out", args->out, "Output safetensors file")->required();
-  cmd->add_flag("--dense", args->encode.dense, "Dense [tokens, d_sae] features instead of CSR");
-  cmd->add_flag("--reconstruction", args->encode.reconstruction, "Also write the reconstruction [tokens, d_in]");
+  cmd->add_option("--sae", args->sae, "SAE folder (SAELens or sparsify) or Gemma Scope params.npz")
+      ->required()
+      ->group("SAE");
+  args->model.add_to(*cmd, {.model = "HuggingFace model directory (with --data)", .required = false});
+  cmd->add_option("--acts", args->acts, "safetensors file with an `activations` tensor [tokens, d_in]")->group("Data");
+  cmd->add_option("--data", args->data, "Text corpus (.jsonl or plain text), harvested at the SAE's hook")
+      ->group("Data");
+  cmd->add_option("--text-field", args->harvest.text_field, "JSONL field holding the text")
+      ->capture_default_str()
+      ->group("Data");
+  cmd->add_option("--tokens", args->tokens, "Tokens to encode (with --data)")->capture_default_str()->group("Data");
+  cmd->add_option("--context-size", args->harvest.context_size, "Tokens per context row")
+      ->capture_default_str()
+      ->group("Data");
+  cmd->add_option("--out", args->out, "Output safetensors file")->required()->group("Output");
+  cmd->add_flag("--dense", args->encode.dense, "Dense [tokens, d_sae] features instead of CSR")->group("Output");
+  cmd->add_flag("--reconstruction", args->encode.reconstruction, "Also write the reconstruction [tokens, d_in]")
+      ->group("Output");
   cmd->callback([args] { run_sae_encode(*args); });
 }
 

@@ -62,17 +62,27 @@ void add_sae_eval_command(CLI::App& sae) {
   auto args = std::make_shared<SaeEvalArgs>();
   auto* cmd = sae.add_subcommand("eval", "Evaluate an SAE: L0, FVU, MSE, cosine, dead/dense, CE loss recovered, KL");
   args->model.add_to(*cmd);
-  cmd->add_option("--sae", args->sae, "SAE folder (SAELens or sparsify) or Gemma Scope params.npz")->required();
-  cmd->add_option("--data", args->data, "Text corpus: .jsonl or plain text")->required();
-  cmd->add_option("--text-field", args->eval.text_field, "JSONL field holding the text")->capture_default_str();
-  cmd->add_option("--hook", args->hook, "Hook to splice at (default: the one in the SAE's config)");
-  cmd->add_option("--tokens", args->eval.tokens, "Tokens to evaluate")->capture_default_str();
-  cmd->add_option("--context-size", args->eval.context_size, "Tokens per context row")->capture_default_str();
-  cmd->add_option("--batch-size", args->eval.batch_sequences, "Context rows per forward")->capture_default_str();
+  cmd->add_option("--sae", args->sae, "SAE folder (SAELens or sparsify) or Gemma Scope params.npz")
+      ->required()
+      ->group("SAE");
+  cmd->add_option("--hook", args->hook, "Hook to splice at (default: the one in the SAE's config)")->group("SAE");
+  cmd->add_option("--data", args->data, "Text corpus: .jsonl or plain text")->required()->group("Data");
+  cmd->add_option("--text-field", args->eval.text_field, "JSONL field holding the text")
+      ->capture_default_str()
+      ->group("Data");
+  cmd->add_option("--tokens", args->eval.tokens, "Tokens to evaluate")->capture_default_str()->group("Data");
+  cmd->add_option("--context-size", args->eval.context_size, "Tokens per context row")
+      ->capture_default_str()
+      ->group("Data");
+  cmd->add_option("--batch-size", args->eval.batch_sequences, "Context rows per forward")
+      ->capture_default_str()
+      ->group("Data");
   cmd->add_option("--dense-threshold", args->eval.dense_threshold, "A latent is dense above this firing rate")
-      ->capture_default_str();
-  cmd->add_flag("--no-model-metrics", args->no_model_metrics, "Skip CE/KL (one forward per batch instead of three)");
-  cmd->add_option("--out", args->out, "Write the metrics as JSON to this file");
+      ->capture_default_str()
+      ->group("Evaluation");
+  cmd->add_flag("--no-model-metrics", args->no_model_metrics, "Skip CE/KL (one forward per batch instead of three)")
+      ->group("Evaluation");
+  cmd->add_option("--out", args->out, "Write the metrics as JSON to this file")->group("Output");
   cmd->callback([args] { run_sae_eval(*args); });
 }
 

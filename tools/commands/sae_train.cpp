@@ -2,9 +2,12 @@
 #include <memory>
 
 #include "commands.h"
+#include "cli_vocabulary.h"
 #include "config_options.h"
 #include "fpokit/core/errors.h"
+#include "fpokit/core/log/log.h"
 #include "fpokit/sae/training/training_run.h"
+#include "model_options.h"
 
 namespace fpokit::cli {
 
@@ -19,13 +22,16 @@ struct SaeTrainArgs {
   bool autocast = false;
   bool dense_kernels = false;
   bool quiet = false;
+  ModelOptions model;
   ConfigOptions config;
 };
 
 void add_options(CLI::App& cmd, SaeTrainArgs& a) {
   auto& r = a.run;
   auto& t = r.trainer;
-  cmd.add_option("--model", r.model_dir, "HuggingFace model directory to harvest activations from")->group("Data");
+  a.model.add_to(cmd, {.model = "HuggingFace model directory to harvest activations from",
+                       .required = false,
+                       .device = "cpu, cuda or cuda:N (model and SAEs)"});
   cmd.add_option("--data", r.data, "Text corpus: .jsonl (one object per line) or plain text (a document per line)")->group("Data");
   cmd.add_option("--text-field", r.harvest.text_field, "JSONL field holding the text")->capture_default_str()->group("Data");
   cmd.add_option("--acts", r.acts, "Train offline from an `fpokit acts cache` HDF5 file instead of --model/--data")->group("Data");
@@ -35,8 +41,6 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
   cmd.add_option("--exclude-norm-multiple", r.harvest.exclude_norm_multiple,
                  "Drop tokens whose activation norm exceeds this multiple of the batch median (0: keep all)")
       ->capture_default_str()->group("Data");
-  cmd.add_option("--device", r.device, "cpu, cuda or cuda:N (model and SAEs)")->capture_default_str()->group("Data");
-  cmd.add_option("--dtype", r.model_dtype, "Model dtype: float32|bfloat16|float16|auto")->capture_default_str()->group("Data");
   cmd.add_option("--buffer-tokens", t.buffer_tokens, "Mixing-buffer capacity (tokens)")->capture_default_str()->group("Data");
 
   cmd.add_option("--arch", a.arch, "topk | batchtopk | relu | jumprelu | gated")->capture_default_str()->group("SAE");
@@ -53,11 +57,19 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
 
   cmd.add_option("--tokens", t.total_tokens, "Training tokens")->required()->group("Training");
   cmd.add_option("--batch-tokens", t.batch_tokens, "Tokens per optimizer step")->capture_default_str()->group("Training");
-  cmd.add_option("--lr", t.lr, "Adam learning rate")->capture_default_str()->group("Training");
+  deprecated_name(cmd.add_option("--learning-rate,--lr", t.lr, "Adam learning rate"), "lr")
+      ->capture_default_str()
+      ->group("Training");
   cmd.add_option("--adam-beta1", t.adam_beta1, "Adam beta1")->capture_default_str()->group("Training");
   cmd.add_option("--adam-beta2", t.adam_beta2, "Adam beta2")->capture_default_str()->group("Training");
-  cmd.add_option("--lr-scheduler", a.lr_scheduler, "constant | linear | cosine")->capture_default_str()->group("Training");
-  cmd.add_option("--lr-warmup-steps", t.lr_warmup_steps, "Linear warm-up steps")->capture_default_str()->group("Training");
+  deprecated_name(cmd.add_option("--lr-scheduler-type,--lr-scheduler", a.lr_scheduler, "constant | linear | cosine"),
+                  "lr-scheduler")
+      ->capture_default_str()
+      ->group("Training");
+  deprecated_name(cmd.add_option("--warmup-steps,--lr-warmup-steps", t.lr_warmup_steps, "Linear warm-up steps"),
+                  "lr-warmup-steps")
+      ->capture_default_str()
+      ->group("Training");
   cmd.add_option("--lr-decay-steps", t.lr_decay_steps, "Final linear decay to 0 over this many steps")
       ->capture_default_str()->group("Training");
   cmd.add_option("--max-grad-norm", t.max_grad_norm, "Gradient clipping (0: off)")->capture_default_str()->group("Training");
@@ -74,19 +86,27 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
   cmd.add_flag("--dense-kernels", a.dense_kernels, "topk/batchtopk: use the dense path instead of the sparse kernels")
       ->group("Training");
 
-  cmd.add_option("--out", r.out, "Output folder")->required()->group("Output");
+  cmd.add_option("--out,--output-dir", r.out, "Output folder")->required()->group("Output");
   cmd.add_option("--checkpoint-every", t.checkpoint_every_tokens, "Checkpoint every N tokens (0: never)")
       ->capture_default_str()->group("Output");
-  cmd.add_option("--log-every", t.log_every_steps, "Log every N steps")->capture_default_str()->group("Output");
+  deprecated_name(cmd.add_option("--logging-steps,--log-every", t.log_every_steps, "Log every N steps"), "log-every")
+      ->capture_default_str()
+      ->group("Output");
   cmd.add_flag("--resume", r.resume, "Continue from <out>/checkpoint")->configurable(false)->group("Output");
   cmd.add_option("--stop-after-tokens", t.stop_after_tokens, "Stop (with a checkpoint) after N tokens; --resume continues")
       ->configurable(false)->group("Output");
-  cmd.add_flag("--quiet", a.quiet, "No progress line")->configurable(false)->group("Output");
+  // Its own --quiet only hides the progress line; `fpokit --quiet sae train` keeps warnings and errors only.
+  cmd.add_flag("--quiet", a.quiet, "No progress line (fpokit --quiet before the command: warnings and errors only)")
+      ->configurable(false)
+      ->group("Output");
   a.config.add_to(cmd);
 }
 
 void run_sae_train(SaeTrainArgs& a, const CLI::App& cmd) {
   if (a.config.dumped(cmd)) return;
+  a.run.model_dir = a.model.model_dir;
+  a.run.device = a.model.device;
+  a.run.model_dtype = a.model.dtype;
   a.run.architecture = sae::parse_architecture(a.arch);
   a.run.trainer.normalization = sae::parse_normalization(a.normalization);
   a.run.trainer.lr_scheduler = core::parse_lr_scheduler(a.lr_scheduler);
@@ -99,7 +119,8 @@ void run_sae_train(SaeTrainArgs& a, const CLI::App& cmd) {
   const auto out = a.run.out;
   a.run.before_first_write = [&] { ConfigOptions::save(cmd, out / "config.toml"); };
   const bool finished = sae::run_sae_training(a.run);
-  if (!finished) std::cerr << "fpokit: stopped after " << a.run.trainer.stop_after_tokens << " tokens; continue with --resume\n";
+  if (!finished)
+    core::log::info("stopped after " + std::to_string(a.run.trainer.stop_after_tokens) + " tokens; continue with --resume");
 }
 
 }  // namespace

@@ -58,13 +58,17 @@ void run_tokenize(const TokenizeArgs& args) {
 void add_tokenize_command(CLI::App& app) {
   auto args = std::make_shared<TokenizeArgs>();
   auto* cmd = app.add_subcommand("tokenize", "Print the token ids of a text as a JSON list (or decode ids)");
-  cmd->add_option("--model", args->model_dir, "model directory with tokenizer.json or tokenizer.model")->required();
-  auto* text = cmd->add_option("--text", args->text, "the text (with --decode: a JSON list of ids)");
-  auto* file = cmd->add_option("--file", args->file, "read the text (or the JSON ids) from this file");
+  // Only the tokenizer is read, so no --device/--dtype (ModelOptions).
+  cmd->add_option("--model", args->model_dir, "model directory with tokenizer.json or tokenizer.model")
+      ->required()
+      ->group("Model");
+  auto* text = cmd->add_option("--text", args->text, "the text (with --decode: a JSON list of ids)")->group("Input");
+  auto* file = cmd->add_option("--file", args->file, "read the text (or the JSON ids) from this file")->group("Input");
   text->excludes(file);
-  cmd->add_flag("--decode", args->decode, "turn a JSON list of ids back into text");
+  cmd->add_flag("--decode", args->decode, "turn a JSON list of ids back into text")->group("Tokenization");
   cmd->add_flag("--no-special-tokens", args->no_special_tokens,
-                "encode: do not add BOS/EOS; decode: drop special tokens");
+                "encode: do not add BOS/EOS; decode: drop special tokens")
+      ->group("Tokenization");
   cmd->callback([args, text, file] {
     if (text->count() == 0 && file->count() == 0) throw InputError("tokenize: give --text TEXT or --file FILE");
     run_tokenize(*args);

@@ -7,6 +7,8 @@
 #include "config_options.h"
 #include "fpokit/fpo/training/training_run.h"
 #include "fpokit/core/errors.h"
+#include "fpokit/core/log/log.h"
+#include "model_options.h"
 
 namespace fpokit::cli {
 
@@ -24,6 +26,7 @@ struct TrainArgs {
   int64_t max_length = 1024;
   int64_t max_prompt_length = 512;
   bool quiet = false;
+  ModelOptions model;
   ConfigOptions config;
 };
 
@@ -31,75 +34,126 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
   auto& r = a.run;
   auto& t = r.trainer;
   auto& l = t.loss;
-  cmd.add_option("--method", a.method, "fpo|dpo|ipo|hinge|robust|simpo|tdpo1|tdpo2|kto|orpo|sft")->capture_default_str();
-  cmd.add_option("--model", r.model_dir, "HuggingFace model directory to train")->required();
-  cmd.add_option("--ref-model", r.ref_model_dir, "Reference model directory (default: the starting model)");
-  cmd.add_option("--data", r.data, "JSONL with prompt/chosen/rejected (kto: prompt/completion/label), strings or conversations")->required();
-  cmd.add_option("--chat-template", r.chat_template, "chatml|llama-3|gemma|zephyr|plain (default: detected)");
-  cmd.add_option("--out", r.out, "Output folder (the trained model goes to <out>/model)")->required();
-  cmd.add_option("--device", r.device, "cpu, cuda or cuda:N")->capture_default_str();
-  cmd.add_option("--dtype", r.dtype, "float32|bfloat16|float16|auto")->capture_default_str();
-  cmd.add_option("--max-length", a.max_length, "Prompt + completion tokens")->capture_default_str();
-  cmd.add_option("--max-prompt-length", a.max_prompt_length, "Prompt tokens")->capture_default_str();
-  cmd.add_option("--truncation-mode", a.truncation_mode, "keep_end|keep_start (prompts)")->capture_default_str();
+  a.model.add_to(cmd, {.model = "HuggingFace model directory to train", .group = "Models"});
+  cmd.add_option("--ref-model", r.ref_model_dir, "Reference model directory (default: the starting model)")
+      ->group("Models");
 
-  cmd.add_option("--learning-rate", t.learning_rate, "Peak learning rate")->capture_default_str();
-  cmd.add_option("--optim", a.optim, "adamw_torch|rmsprop")->capture_default_str();
-  cmd.add_option("--weight-decay", t.weight_decay, "Weight decay")->capture_default_str();
-  cmd.add_option("--lr-scheduler-type", a.lr_scheduler_type, "constant|linear|cosine")->capture_default_str();
-  cmd.add_option("--warmup-steps", t.warmup_steps, "Linear warm-up steps")->capture_default_str();
-  cmd.add_option("--max-steps", t.max_steps, "Optimizer steps (> 0 overrides --num-train-epochs)")->capture_default_str();
-  cmd.add_option("--num-train-epochs", t.num_train_epochs, "Epochs")->capture_default_str();
+  cmd.add_option("--data", r.data,
+                 "JSONL with prompt/chosen/rejected (kto: prompt/completion/label), strings or conversations")
+      ->required()
+      ->group("Data");
+  cmd.add_option("--chat-template", r.chat_template, "chatml|llama-3|gemma|zephyr|plain (default: detected)")
+      ->group("Data");
+  cmd.add_option("--max-length", a.max_length, "Prompt + completion tokens")->capture_default_str()->group("Data");
+  cmd.add_option("--max-prompt-length", a.max_prompt_length, "Prompt tokens")->capture_default_str()->group("Data");
+  cmd.add_option("--truncation-mode", a.truncation_mode, "keep_end|keep_start (prompts)")
+      ->capture_default_str()
+      ->group("Data");
+
+  cmd.add_option("--method", a.method, "fpo|dpo|ipo|hinge|robust|simpo|tdpo1|tdpo2|kto|orpo|sft")
+      ->capture_default_str()
+      ->group("Training");
+  cmd.add_option("--learning-rate", t.learning_rate, "Peak learning rate")->capture_default_str()->group("Training");
+  cmd.add_option("--optim", a.optim, "adamw_torch|rmsprop")->capture_default_str()->group("Training");
+  cmd.add_option("--weight-decay", t.weight_decay, "Weight decay")->capture_default_str()->group("Training");
+  cmd.add_option("--lr-scheduler-type", a.lr_scheduler_type, "constant|linear|cosine")
+      ->capture_default_str()
+      ->group("Training");
+  cmd.add_option("--warmup-steps", t.warmup_steps, "Linear warm-up steps")->capture_default_str()->group("Training");
+  cmd.add_option("--max-steps", t.max_steps, "Optimizer steps (> 0 overrides --num-train-epochs)")
+      ->capture_default_str()
+      ->group("Training");
+  cmd.add_option("--num-train-epochs", t.num_train_epochs, "Epochs")->capture_default_str()->group("Training");
   cmd.add_option("--per-device-train-batch-size", t.per_device_train_batch_size, "Pairs per micro-batch")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group("Training");
   cmd.add_option("--gradient-accumulation-steps", t.gradient_accumulation_steps, "Micro-batches per step")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->group("Training");
   cmd.add_flag("--gradient-checkpointing", t.gradient_checkpointing,
-               "Recompute each block's activations in the backward: less memory, ~1 more forward per step");
-  cmd.add_option("--max-grad-norm", t.max_grad_norm, "Gradient clipping (0: off)")->capture_default_str();
-  cmd.add_option("--seed", t.seed, "Seed for the batch order")->capture_default_str();
-  cmd.add_option("--eval-data", r.eval_data, "Held-out JSONL evaluated during training (eval_* metrics)");
-  cmd.add_option("--eval-split", r.eval_split, "Hold out this fraction of --data for evaluation instead (seeded)")
-      ->capture_default_str();
-  cmd.add_option("--eval-steps", t.eval_steps, "Evaluate every N steps (0: at the end only)")->capture_default_str();
-  cmd.add_option("--per-device-eval-batch-size", t.per_device_eval_batch_size, "Pairs per evaluation batch")
-      ->capture_default_str();
-  cmd.add_option("--logging-steps", t.logging_steps, "Log every N steps")->capture_default_str();
-  cmd.add_option("--save-steps", t.save_steps, "Checkpoint every N steps (0: never)")->capture_default_str();
+               "Recompute each block's activations in the backward: less memory, ~1 more forward per step")
+      ->group("Training");
+  cmd.add_option("--max-grad-norm", t.max_grad_norm, "Gradient clipping (0: off)")
+      ->capture_default_str()
+      ->group("Training");
+  cmd.add_option("--seed", t.seed, "Seed for the batch order")->capture_default_str()->group("Training");
 
-  cmd.add_option("--beta", l.dpo.beta, "β of dpo/ipo/hinge/robust")->capture_default_str();
-  cmd.add_option("--label-smoothing", l.dpo.label_smoothing, "cDPO / robust ε")->capture_default_str();
-  cmd.add_option("--simpo-beta", l.simpo.beta, "SimPO β")->capture_default_str();
-  cmd.add_option("--simpo-gamma-beta-ratio", l.simpo.gamma_beta_ratio, "SimPO γ/β")->capture_default_str();
-  cmd.add_option("--simpo-sft-weight", l.simpo.sft_weight, "SimPO SFT term weight")->capture_default_str();
-  cmd.add_option("--tdpo-beta", l.tdpo.beta, "TDPO β")->capture_default_str();
-  cmd.add_option("--tdpo-alpha", l.tdpo.alpha, "TDPO2 α")->capture_default_str();
-  cmd.add_option("--kto-beta", l.kto.beta, "KTO β")->capture_default_str();
-  cmd.add_option("--desirable-weight", l.kto.desirable_weight, "KTO λ_D")->capture_default_str();
-  cmd.add_option("--undesirable-weight", l.kto.undesirable_weight, "KTO λ_U")->capture_default_str();
-  cmd.add_option("--orpo-lambda", l.orpo.lambda, "ORPO λ")->capture_default_str();
-  cmd.add_option("--fpo-beta", l.fpo.beta, "FPO β")->capture_default_str();
-  cmd.add_option("--alpha", l.fpo.alpha, "FPO α (feature constraint weight)")->capture_default_str();
-  cmd.add_option("--fpo-topk", l.fpo.top_k, "FPO top-k features")->capture_default_str();
-  cmd.add_option("--fpo-variant", a.fpo_variant, "paper | released (the released code's choices)")->capture_default_str();
-  cmd.add_option("--sae", r.sae, "FPO: SAE (fpokit/SAELens/sparsify folder or Gemma Scope params.npz)");
-  cmd.add_option("--fpo-hook", r.fpo_hook, "FPO: hook the SAE reads (default: the SAE's own)");
-  cmd.add_option("--reference-cache", r.reference_cache, "Reference cache file (default <out>/reference_cache.h5)");
-  cmd.add_option("--lora-r", a.lora.r, "LoRA rank (0: train all weights)")->capture_default_str();
-  cmd.add_option("--lora-alpha", a.lora.alpha, "LoRA alpha (the update is scaled by alpha/r)")->capture_default_str();
-  cmd.add_option("--lora-dropout", a.lora.dropout, "LoRA dropout on the adapter input")->capture_default_str();
+  cmd.add_option("--eval-data", r.eval_data, "Held-out JSONL evaluated during training (eval_* metrics)")
+      ->group("Evaluation");
+  cmd.add_option("--eval-split", r.eval_split, "Hold out this fraction of --data for evaluation instead (seeded)")
+      ->capture_default_str()
+      ->group("Evaluation");
+  cmd.add_option("--eval-steps", t.eval_steps, "Evaluate every N steps (0: at the end only)")
+      ->capture_default_str()
+      ->group("Evaluation");
+  cmd.add_option("--per-device-eval-batch-size", t.per_device_eval_batch_size, "Pairs per evaluation batch")
+      ->capture_default_str()
+      ->group("Evaluation");
+
+  cmd.add_option("--beta", l.dpo.beta, "β of dpo/ipo/hinge/robust")->capture_default_str()->group("Loss");
+  cmd.add_option("--label-smoothing", l.dpo.label_smoothing, "cDPO / robust ε")->capture_default_str()->group("Loss");
+  cmd.add_option("--simpo-beta", l.simpo.beta, "SimPO β")->capture_default_str()->group("Loss");
+  cmd.add_option("--simpo-gamma-beta-ratio", l.simpo.gamma_beta_ratio, "SimPO γ/β")
+      ->capture_default_str()
+      ->group("Loss");
+  cmd.add_option("--simpo-sft-weight", l.simpo.sft_weight, "SimPO SFT term weight")
+      ->capture_default_str()
+      ->group("Loss");
+  cmd.add_option("--tdpo-beta", l.tdpo.beta, "TDPO β")->capture_default_str()->group("Loss");
+  cmd.add_option("--tdpo-alpha", l.tdpo.alpha, "TDPO2 α")->capture_default_str()->group("Loss");
+  cmd.add_option("--kto-beta", l.kto.beta, "KTO β")->capture_default_str()->group("Loss");
+  cmd.add_option("--desirable-weight", l.kto.desirable_weight, "KTO λ_D")->capture_default_str()->group("Loss");
+  cmd.add_option("--undesirable-weight", l.kto.undesirable_weight, "KTO λ_U")->capture_default_str()->group("Loss");
+  cmd.add_option("--orpo-lambda", l.orpo.lambda, "ORPO λ")->capture_default_str()->group("Loss");
+
+  cmd.add_option("--fpo-beta", l.fpo.beta, "FPO β")->capture_default_str()->group("FPO");
+  cmd.add_option("--alpha", l.fpo.alpha, "FPO α (feature constraint weight)")->capture_default_str()->group("FPO");
+  cmd.add_option("--fpo-topk", l.fpo.top_k, "FPO top-k features")->capture_default_str()->group("FPO");
+  cmd.add_option("--fpo-variant", a.fpo_variant, "paper | released (the released code's choices)")
+      ->capture_default_str()
+      ->group("FPO");
+  cmd.add_option("--sae", r.sae, "FPO: SAE (fpokit/SAELens/sparsify folder or Gemma Scope params.npz)")->group("FPO");
+  cmd.add_option("--fpo-hook", r.fpo_hook, "FPO: hook the SAE reads (default: the SAE's own)")->group("FPO");
+
+  cmd.add_option("--lora-r", a.lora.r, "LoRA rank (0: train all weights)")->capture_default_str()->group("LoRA");
+  cmd.add_option("--lora-alpha", a.lora.alpha, "LoRA alpha (the update is scaled by alpha/r)")
+      ->capture_default_str()
+      ->group("LoRA");
+  cmd.add_option("--lora-dropout", a.lora.dropout, "LoRA dropout on the adapter input")
+      ->capture_default_str()
+      ->group("LoRA");
   cmd.add_option("--lora-targets", a.lora_targets, "Linear layers to adapt, by name (q_proj,k_proj,v_proj,o_proj,...)")
       ->delimiter(',')
-      ->capture_default_str();
-  cmd.add_flag("--merge", r.merge_lora, "LoRA: also write <out>/model with the adapters merged in");
-  cmd.add_flag("--resume", r.resume, "Continue from <out>/checkpoint")->configurable(false);
-  cmd.add_option("--stop-after-steps", t.stop_after_steps, "Stop (with a checkpoint) after N steps")->configurable(false);
-  cmd.add_flag("--quiet", a.quiet, "No progress line")->configurable(false);
+      ->capture_default_str()
+      ->group("LoRA");
+  cmd.add_flag("--merge", r.merge_lora, "LoRA: also write <out>/model with the adapters merged in")->group("LoRA");
+
+  cmd.add_option("--out,--output-dir", r.out, "Output folder (the trained model goes to <out>/model)")
+      ->required()
+      ->group("Output");
+  cmd.add_option("--logging-steps", t.logging_steps, "Log every N steps")->capture_default_str()->group("Output");
+  cmd.add_option("--save-steps", t.save_steps, "Checkpoint every N steps (0: never)")
+      ->capture_default_str()
+      ->group("Output");
+  cmd.add_option("--reference-cache", r.reference_cache, "Reference cache file (default <out>/reference_cache.h5)")
+      ->group("Output");
+  cmd.add_flag("--resume", r.resume, "Continue from <out>/checkpoint")->configurable(false)->group("Output");
+  cmd.add_option("--stop-after-steps", t.stop_after_steps, "Stop (with a checkpoint) after N steps")
+      ->configurable(false)
+      ->group("Output");
+  // Its own --quiet only hides the progress line (the data and eval lines stay); `fpokit --quiet
+  // train` keeps warnings and errors only.
+  cmd.add_flag("--quiet", a.quiet, "No progress line (fpokit --quiet before the command: warnings and errors only)")
+      ->configurable(false)
+      ->group("Output");
   a.config.add_to(cmd);
 }
 
 void run_train(TrainArgs& a, const CLI::App& cmd) {
   if (a.config.dumped(cmd)) return;
+  a.run.model_dir = a.model.model_dir;
+  a.run.device = a.model.device;
+  a.run.dtype = a.model.dtype;
   a.run.trainer.method = fpo::parse_method(a.method);
   a.run.trainer.lr_scheduler_type = core::parse_lr_scheduler(a.lr_scheduler_type);
   a.run.trainer.loss.fpo.variant = fpo::parse_fpo_variant(a.fpo_variant);
@@ -118,7 +172,8 @@ void run_train(TrainArgs& a, const CLI::App& cmd) {
   const auto out = a.run.out;
   a.run.before_first_write = [&] { ConfigOptions::save(cmd, out / "config.toml"); };
   if (!fpo::run_preference_training(a.run))
-    std::cerr << "fpokit: stopped after " << a.run.trainer.stop_after_steps << " steps; continue with --resume\n";
+    core::log::info("stopped after " + std::to_string(a.run.trainer.stop_after_steps) +
+                    " steps; continue with --resume");
 }
 
 }  // namespace
