@@ -4,10 +4,10 @@
 //              logits) and one SAE encode: the least any implementation can do;
 //   issue sum: a forward stopped at the hook, an SAE encode and a forward to the logits (the cost
 //              model of the drift issue, which drift beats by reading the hook on the way).
-// A ratio (sum's time / drift's time) is the fraction of that ideal drift reaches; the statistics, top activations, fidelity CE (on --fidelity-tokens) and report make up
-// the rest. Model loading and content hashing are outside both timings: the drift time is
-// run_drift's main pass as its progress callback sees it.
-// Peak memory: run with --tokens N and 4N in separate processes and compare max_rss_mib.
+// A ratio (sum's time / drift's time) is the fraction of that ideal drift reaches; the statistics, top activations,
+// fidelity CE (on --fidelity-tokens) and report make up the rest. Model loading and content hashing are outside both
+// timings: the drift time is run_drift's main pass as its progress callback sees it. Peak memory: run with --tokens N
+// and 4N in separate processes and compare max_rss_mib.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -33,7 +33,8 @@ int main(int argc, char** argv) {
   std::string model_dir, data, sae_dir;
   int64_t d_sae = 4096, aligned = 1;
   int threads = 0;
-  app.add_option("--model", model_dir, "Base model (also used as every aligned model: the cost is the same)")->required();
+  app.add_option("--model", model_dir, "Base model (also used as every aligned model: the cost is the same)")
+      ->required();
   app.add_option("--data", data)->required();
   app.add_option("--sae", sae_dir, "SAE folder; default: a random TopK SAE written to /tmp at the last block");
   app.add_option("--d-sae", d_sae);
@@ -98,7 +99,8 @@ int main(int argc, char** argv) {
         lm::Hooks h;
         h.on_read(hook, [&](const lm::HookName&, const torch::Tensor& a) { act = a; });
         const auto logits = model->forward({ids, {}}, &h);
-        const auto f = sae_module->encode(sae_module->normalize_input(act.to(torch::kFloat32).reshape({-1, act.size(-1)})));
+        const auto f =
+            sae_module->encode(sae_module->normalize_input(act.to(torch::kFloat32).reshape({-1, act.size(-1)})));
         (void)logits;
         (void)f;
       }
@@ -146,8 +148,9 @@ int main(int argc, char** argv) {
   const double drift_per_token = pass_s / static_cast<double>(std::max<int64_t>(1, pass_tokens));
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  std::cout << "{\"tokens\": " << tokens << ", \"aligned\": " << aligned << ", \"ideal_tok_s\": " << 1.0 / ideal_per_token
-            << ", \"issue_sum_tok_s\": " << 1.0 / issue_per_token << ", \"drift_tok_s\": " << 1.0 / drift_per_token
+  std::cout << "{\"tokens\": " << tokens << ", \"aligned\": " << aligned
+            << ", \"ideal_tok_s\": " << 1.0 / ideal_per_token << ", \"issue_sum_tok_s\": " << 1.0 / issue_per_token
+            << ", \"drift_tok_s\": " << 1.0 / drift_per_token
             << ", \"ratio_vs_fused\": " << ideal_per_token / drift_per_token
             << ", \"ratio_vs_issue_sum\": " << issue_per_token / drift_per_token
             << ", \"max_rss_mib\": " << usage.ru_maxrss / 1024.0 << "}\n";

@@ -3,11 +3,12 @@
 // selections reach the result.
 #include <torch/torch.h>
 
+#include <catch2/catch.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
 
-#include "drift_test_util.h"
 #include "fpokit/analysis/drift/drift_data.h"
 #include "fpokit/analysis/drift/drift_run.h"
 #include "fpokit/analysis/stats/feature_tags.h"
@@ -16,8 +17,7 @@
 #include "fpokit/lm/model/load_model.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "fpokit/sae/io/sae_io.h"
-
-#include <catch2/catch.hpp>
+#include "drift_test_util.h"
 
 using namespace fpokit;
 using fpokit::test::drift_fixture;
@@ -259,8 +259,11 @@ TEST_CASE("drift: an FPO run's selection counts split constrained from unconstra
   for (const auto& e : std::filesystem::directory_iterator(drift_fixture("planted")))
     std::filesystem::copy_file(e.path(), run / "model" / e.path().filename());
   const int planted = test::drift_expectations()["planted_feature"].get<int>();
-  nlohmann::json sel{{"sae", drift_fixture("sae").string()}, {"hook", "blocks.1.hook_resid_post"}, {"top_k", 3},
-                     {"variant", "released"}, {"selections", 100}};
+  nlohmann::json sel{{"sae", drift_fixture("sae").string()},
+                     {"hook", "blocks.1.hook_resid_post"},
+                     {"top_k", 3},
+                     {"variant", "released"},
+                     {"selections", 100}};
   std::vector<int64_t> counts(24, 0);
   counts[planted] = 100;
   counts[1] = 60;

@@ -2,18 +2,18 @@
 // HDF5 C API, the h5py view of it, and `fpokit drift` on bad input: one line, exit 2, no report.
 #include <torch/torch.h>
 
+#include <catch2/catch.hpp>
+
 #include <algorithm>
 #include <fstream>
 #include <map>
 
-#include "drift_test_util.h"
 #include "fpokit/analysis/drift/drift_report_writer.h"
 #include "fpokit/analysis/drift/drift_run.h"
 #include "fpokit/analysis/stats/feature_drift_stats.h"
 #include "fpokit/core/io/hdf5_arrays.h"
 #include "fpokit/core/io/hdf5_handle.h"
-
-#include <catch2/catch.hpp>
+#include "drift_test_util.h"
 
 using namespace fpokit;
 namespace h5 = fpokit::core::hdf5;
@@ -157,7 +157,8 @@ TEST_CASE("drift report: h5py reads the layout the C API writes (tests/fixtures/
   const auto view = nlohmann::json::parse(in);
   test::TempDir tmp;
   const auto path = tmp / "report.h5";
-  const auto run = test::run_command(drift_command({{"--aligned", quoted(drift_fixture("planted"))}, {"--out", quoted(path)}}));
+  const auto run =
+      test::run_command(drift_command({{"--aligned", quoted(drift_fixture("planted"))}, {"--out", quoted(path)}}));
   REQUIRE(run.exit_code == 0);
   const auto file = h5::open_file(path);
   for (const auto& [name, info] : view["datasets"].items()) {
@@ -180,22 +181,25 @@ TEST_CASE("drift report: h5py reads the layout the C API writes (tests/fixtures/
 TEST_CASE("fpokit drift: writes the report and prints the summary table") {
   test::TempDir tmp;
   const auto path = tmp / "r.h5";
-  const auto run = test::run_command(drift_command(
-      {{"--aligned", quoted(drift_fixture("planted"))}, {"--label", "dpo"}, {"--out", quoted(path)}}));
+  const auto run = test::run_command(
+      drift_command({{"--aligned", quoted(drift_fixture("planted"))}, {"--label", "dpo"}, {"--out", quoted(path)}}));
   INFO(run.err);
   REQUIRE(run.exit_code == 0);
   CHECK(run.out.find("== dpo vs base") != std::string::npos);
   CHECK(run.out.find("abs_delta_write") != std::string::npos);
   CHECK(std::filesystem::exists(path));
   // A finished report is not overwritten by accident.
-  const auto again = test::run_command(drift_command({{"--aligned", quoted(drift_fixture("planted"))}, {"--out", quoted(path)}}));
+  const auto again =
+      test::run_command(drift_command({{"--aligned", quoted(drift_fixture("planted"))}, {"--out", quoted(path)}}));
   CHECK(again.exit_code == 2);
   CHECK(again.err.find("already exists") != std::string::npos);
   // --aligned equal to --base is allowed.
-  const auto same = test::run_command(drift_command({{"--aligned", quoted(drift_fixture("base"))}, {"--out", quoted(tmp / "same.h5")}}));
+  const auto same = test::run_command(
+      drift_command({{"--aligned", quoted(drift_fixture("base"))}, {"--out", quoted(tmp / "same.h5")}}));
   CHECK(same.exit_code == 0);
   // --dump-config prints the resolved options and writes nothing.
-  const auto dump = test::run_command(drift_command({{"--aligned", "x"}, {"--out", quoted(tmp / "d.h5")}, {"--dump-config", ""}}));
+  const auto dump =
+      test::run_command(drift_command({{"--aligned", "x"}, {"--out", quoted(tmp / "d.h5")}, {"--dump-config", ""}}));
   CHECK(dump.exit_code == 0);
   CHECK(dump.out.find("[drift]") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(tmp / "d.h5"));
@@ -256,8 +260,8 @@ TEST_CASE("fpokit train --method fpo records its selections and drift splits con
   CHECK(total <= 6 * 32);
 
   // Stopped after a checkpoint and resumed: the same counts.
-  r = test::run_command(test::fpokit_cmd("train --method fpo" + flags + " --out " + quoted(tmp / "split") +
-                                         " --stop-after-steps 2"));
+  r = test::run_command(
+      test::fpokit_cmd("train --method fpo" + flags + " --out " + quoted(tmp / "split") + " --stop-after-steps 2"));
   REQUIRE(r.exit_code == 0);
   // A run's checkpoint folder is a model too, with the selection counts so far.
   r = test::run_command(drift_command({{"--aligned", quoted(tmp / "split")}, {"--out", quoted(tmp / "ckpt.h5")}}));
@@ -271,7 +275,8 @@ TEST_CASE("fpokit train --method fpo records its selections and drift splits con
     CHECK(h5::read_int64_attribute(model.get(), "fpo_selections") == 16);
     CHECK(H5Lexists(file.get(), "features/constrained", H5P_DEFAULT) > 0);
   }
-  r = test::run_command(test::fpokit_cmd("train --method fpo" + flags + " --out " + quoted(tmp / "split") + " --resume"));
+  r = test::run_command(
+      test::fpokit_cmd("train --method fpo" + flags + " --out " + quoted(tmp / "split") + " --resume"));
   REQUIRE(r.exit_code == 0);
   CHECK(nlohmann::json::parse(test::read_bytes(tmp / "split/fpo_selection.json"))["counts"] == sel["counts"]);
 
@@ -303,10 +308,11 @@ TEST_CASE("fpokit train --method fpo records its selections and drift splits con
 
 TEST_CASE("fpokit drift: a LoRA run's adapter is applied to the base") {
   test::TempDir tmp;
-  auto r = test::run_command(test::fpokit_cmd(
-      "train --method dpo --model " + quoted(drift_fixture("base")) + " --data " + quoted(drift_fixture("prefs.jsonl")) +
-      " --lora-r 2 --lora-alpha 4 --lora-targets c_attn,c_fc --learning-rate 1e-2 --max-steps 3" +
-      " --per-device-train-batch-size 4 --quiet --out " + quoted(tmp / "lora")));
+  auto r = test::run_command(
+      test::fpokit_cmd("train --method dpo --model " + quoted(drift_fixture("base")) + " --data " +
+                       quoted(drift_fixture("prefs.jsonl")) +
+                       " --lora-r 2 --lora-alpha 4 --lora-targets c_attn,c_fc --learning-rate 1e-2 --max-steps 3" +
+                       " --per-device-train-batch-size 4 --quiet --out " + quoted(tmp / "lora")));
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   REQUIRE_FALSE(std::filesystem::exists(tmp / "lora/model"));

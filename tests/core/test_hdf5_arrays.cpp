@@ -2,12 +2,12 @@
 // attributes round-trip through the C API with the types h5py expects.
 #include <torch/torch.h>
 
+#include <catch2/catch.hpp>
+
 #include <cmath>
 
 #include "fpokit/core/io/hdf5_arrays.h"
 #include "test_support.h"
-
-#include <catch2/catch.hpp>
 
 using namespace fpokit;
 namespace h5 = fpokit::core::hdf5;
@@ -20,8 +20,8 @@ TEST_CASE("hdf5 arrays: numeric arrays round-trip with gzip + shuffle chunks") {
   values[5] = std::nanf("");
   {
     auto file = h5::create_file(path);
-    h5::write_float_array(file.get(), "x", {3, 1000}, values.data(), {.compress = true, .gzip_level = 4,
-                                                                       .chunk_bytes = 4000});
+    h5::write_float_array(file.get(), "x", {3, 1000}, values.data(),
+                          {.compress = true, .gzip_level = 4, .chunk_bytes = 4000});
     const int64_t scalar = 42;
     h5::write_int64_array(file.get(), "s", {}, &scalar);
     h5::write_int32_array(file.get(), "empty", {0}, nullptr);

@@ -1,13 +1,13 @@
 // core::Sha256 against FIPS 180-4 / NIST test vectors, and the folder hash's invariants.
 #include <torch/torch.h>
 
+#include <catch2/catch.hpp>
+
 #include <string>
 
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/sha256.h"
 #include "test_support.h"
-
-#include <catch2/catch.hpp>
 
 using namespace fpokit;
 

@@ -3,14 +3,14 @@
 // cosine decay to 0, constant with warm-up.
 #include <torch/torch.h>
 
+#include <catch2/catch.hpp>
+
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
 #include "fpokit/core/train/lr_schedule.h"
 #include "test_support.h"
-
-#include <catch2/catch.hpp>
 
 using namespace fpokit;
 
@@ -22,8 +22,13 @@ TEST_CASE("fpo learning-rate schedules equal transformers' schedulers over whole
   for (const auto& c : cases) {
     const auto total = c["total"].get<int64_t>();
     // As PreferenceTrainer builds it.
-    core::LrSchedule s{1.0, core::parse_lr_scheduler(c["scheduler"].get<std::string>()), c["warmup"].get<int64_t>(), 0,
-                       1e-300, total, /*warmup_from_zero=*/true};
+    core::LrSchedule s{1.0,
+                       core::parse_lr_scheduler(c["scheduler"].get<std::string>()),
+                       c["warmup"].get<int64_t>(),
+                       0,
+                       1e-300,
+                       total,
+                       /*warmup_from_zero=*/true};
     const auto expected = c["lr"].get<std::vector<double>>();
     for (int64_t step = 0; step < total; ++step) {
       INFO(c["hf_scheduler"].get<std::string>() << " warmup " << c["warmup"] << " total " << total << " step " << step);

@@ -3,6 +3,8 @@
 // (the defect: FPO's feature MSE was 0.93 instead of 0 at step 1 with policy = reference).
 #include <torch/torch.h>
 
+#include <catch2/catch.hpp>
+
 #include <cmath>
 #include <fstream>
 
@@ -11,8 +13,6 @@
 #include "fpokit/core/io/atomic_output.h"
 #include "fpokit/fpo/training/reference_fingerprint.h"
 #include "test_support.h"
-
-#include <catch2/catch.hpp>
 
 using namespace fpokit;
 using fpokit::test::quoted;
@@ -26,9 +26,7 @@ void copy_tree(const fs::path& from, const fs::path& to) {
     if (e.is_regular_file()) fs::copy_file(e.path(), to / e.path().filename());
 }
 
-void append(const fs::path& p, const std::string& text) {
-  std::ofstream(p, std::ios::app) << text;
-}
+void append(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::app) << text; }
 
 }  // namespace
 

@@ -133,9 +133,9 @@ void write_fidelity(hid_t parent, const DriftResult& r) {
   for (const auto& a : r.aligned) rows.push_back(&a.fidelity);
   std::vector<std::string> keys;
   std::vector<std::pair<std::string, std::vector<double>>> cols{
-      {"tokens", {}},    {"l0", {}},       {"dead_fraction", {}}, {"reconstruction_tokens", {}},
-      {"fvu", {}},       {"mse", {}},      {"cosine", {}},        {"ce_tokens", {}},
-      {"ce_clean", {}},  {"ce_spliced", {}}, {"ce_zero", {}},     {"ce_recovered", {}}};
+      {"tokens", {}},   {"l0", {}},         {"dead_fraction", {}}, {"reconstruction_tokens", {}},
+      {"fvu", {}},      {"mse", {}},        {"cosine", {}},        {"ce_tokens", {}},
+      {"ce_clean", {}}, {"ce_spliced", {}}, {"ce_zero", {}},       {"ce_recovered", {}}};
   for (const auto* f : rows) {
     keys.push_back(f->model);
     const double values[] = {static_cast<double>(f->tokens),
@@ -164,9 +164,13 @@ void write_fidelity(hid_t parent, const DriftResult& r) {
 void write_constrained_summary(hid_t parent, const AlignedDrift& a) {
   const auto& st = a.splits[0].stats;
   const auto& tags = a.splits[0].tags;
-  std::vector<std::pair<std::string, std::vector<double>>> cols{
-      {"n_features", {}}, {"mean_abs_delta_write", {}}, {"mean_abs_delta_mean", {}}, {"mean_abs_effect_size", {}},
-      {"n_up", {}},       {"n_down", {}},               {"share_of_abs_delta_write", {}}};
+  std::vector<std::pair<std::string, std::vector<double>>> cols{{"n_features", {}},
+                                                                {"mean_abs_delta_write", {}},
+                                                                {"mean_abs_delta_mean", {}},
+                                                                {"mean_abs_effect_size", {}},
+                                                                {"n_up", {}},
+                                                                {"n_down", {}},
+                                                                {"share_of_abs_delta_write", {}}};
   double total_write = 0;
   for (int64_t f = 0; f < st.d_sae(); ++f)
     if (std::isfinite(st.delta_write[f])) total_write += std::abs(st.delta_write[f]);
@@ -182,8 +186,13 @@ void write_constrained_summary(hid_t parent, const AlignedDrift& a) {
       down += tags[static_cast<size_t>(f)] == static_cast<uint8_t>(stats::FeatureTag::Down) ? 1 : 0;
     }
     const double nan = std::nan("");
-    const double values[] = {n, n > 0 ? write / n : nan, n > 0 ? mean / n : nan, n_effect > 0 ? effect / n_effect : nan,
-                             up, down, total_write > 0 ? write / total_write : nan};
+    const double values[] = {n,
+                             n > 0 ? write / n : nan,
+                             n > 0 ? mean / n : nan,
+                             n_effect > 0 ? effect / n_effect : nan,
+                             up,
+                             down,
+                             total_write > 0 ? write / total_write : nan};
     for (size_t c = 0; c < cols.size(); ++c) cols[c].second.push_back(values[c]);
   }
   write_row_frame(parent, "fpo_constrained_summary", "features", {"constrained", "unconstrained"}, cols,
@@ -206,8 +215,8 @@ void write_examples(hid_t parent, const AlignedDrift& a) {
   h5::write_int8_array(g.get(), "group", {n, e.n_examples}, e.group.data());
   h5::write_int64_array(g.get(), "sequence", {n, e.n_examples}, e.sequence.data());
   h5::write_int32_array(g.get(), "center", {n, e.n_examples}, e.center.data());
-  const h5::ArrayLayout one_feature_per_chunk{.compress = true, .gzip_level = 4,
-                                              .chunk_bytes = std::max<int64_t>(1, e.n_examples * e.window * 4)};
+  const h5::ArrayLayout one_feature_per_chunk{
+      .compress = true, .gzip_level = 4, .chunk_bytes = std::max<int64_t>(1, e.n_examples * e.window * 4)};
   h5::write_int32_array(g.get(), "token_ids", {n, e.n_examples, e.window}, e.token_ids.data(), one_feature_per_chunk);
   h5::write_float_array(g.get(), "act_base", {n, e.n_examples, e.window}, e.act_base.data(), one_feature_per_chunk);
   h5::write_float_array(g.get(), "act_aligned", {n, e.n_examples, e.window}, e.act_aligned.data(),
@@ -357,8 +366,10 @@ void write_report(const DriftResult& r, const fs::path& path) {
       }
       if (!a.constrained.empty()) {
         frame.add_bool("constrained", a.constrained, "FPO's top-k selected this feature at least once during training");
-        frame.add("in_topk_rate", a.in_topk_rate, "fraction of FPO's top-k selections (two per pair and step) that "
-                  "included this feature", "counts[f] / selections", "1");
+        frame.add("in_topk_rate", a.in_topk_rate,
+                  "fraction of FPO's top-k selections (two per pair and step) that "
+                  "included this feature",
+                  "counts[f] / selections", "1");
       }
       h5::write_string_attribute(frame.get(), "label", a.label);
       frame.finish();
@@ -380,14 +391,23 @@ void write_report(const DriftResult& r, const fs::path& path) {
     // Global: KL per split, residual mean difference.
     {
       std::vector<std::string> keys;
-      std::vector<std::pair<std::string, std::vector<double>>> cols{
-          {"count", {}}, {"mean", {}}, {"std", {}}, {"min", {}}, {"p25", {}},
-          {"p50", {}},   {"p75", {}},  {"p95", {}}, {"p99", {}}, {"max", {}}};
+      std::vector<std::pair<std::string, std::vector<double>>> cols{{"count", {}}, {"mean", {}}, {"std", {}},
+                                                                    {"min", {}},   {"p25", {}},  {"p50", {}},
+                                                                    {"p75", {}},   {"p95", {}},  {"p99", {}},
+                                                                    {"max", {}}};
       for (const auto& k : a.kl) {
         keys.push_back(k.split);
         const auto q = k.kl.quantiles();
-        const double v[] = {static_cast<double>(k.kl.count()), k.kl.mean(), k.kl.sd(), k.kl.min(), q.p25,
-                            q.p50, q.p75, q.p95, q.p99, k.kl.max()};
+        const double v[] = {static_cast<double>(k.kl.count()),
+                            k.kl.mean(),
+                            k.kl.sd(),
+                            k.kl.min(),
+                            q.p25,
+                            q.p50,
+                            q.p75,
+                            q.p95,
+                            q.p99,
+                            k.kl.max()};
         for (size_t c = 0; c < cols.size(); ++c) cols[c].second.push_back(v[c]);
       }
       write_row_frame(gg, "kl_per_token", "split", keys, cols,

@@ -51,9 +51,9 @@ struct ModelState {
   std::string label;
   lm::CausalLM model;
   sae::ReconstructionMetrics reconstruction;  // on the fidelity tokens
-  double l0_sum = 0;                           // every analysed token
+  double l0_sum = 0;                          // every analysed token
   int64_t l0_tokens = 0;
-  torch::Tensor firing;                        // int64 [d_sae]: tokens on which each feature fired
+  torch::Tensor firing;           // int64 [d_sae]: tokens on which each feature fired
   double ce_sums[3] = {0, 0, 0};  // clean, spliced, zero-ablated
   int64_t ce_count = 0;
 };
@@ -80,7 +80,8 @@ Batch make_batch(const DriftData& data, const std::vector<int64_t>& rows, int64_
   Batch b;
   b.sequence_index = rows;
   b.rows = static_cast<int64_t>(rows.size());
-  for (const int64_t r : rows) b.length = std::max<int64_t>(b.length, static_cast<int64_t>(data.sequences[r].ids.size()));
+  for (const int64_t r : rows)
+    b.length = std::max<int64_t>(b.length, static_cast<int64_t>(data.sequences[r].ids.size()));
   std::vector<int64_t> ids(b.rows * b.length, 0), mask(b.rows * b.length, 0);
   b.group.assign(b.rows * b.length, static_cast<uint8_t>(TokenGroup::Excluded));
   b.unit.assign(b.rows * b.length, 0);
@@ -144,8 +145,9 @@ std::string hash_or_empty(const fs::path& p) {
 
 void check_same_vocabulary(const lm::Tokenizer& base, const lm::Tokenizer& other, const std::string& where) {
   if (base.vocab_size() != other.vocab_size())
-    throw InputError(where + ": its tokenizer has " + std::to_string(other.vocab_size()) + " tokens but the base's has " +
-                     std::to_string(base.vocab_size()) + "; drift needs models that share one tokenizer");
+    throw InputError(where + ": its tokenizer has " + std::to_string(other.vocab_size()) +
+                     " tokens but the base's has " + std::to_string(base.vocab_size()) +
+                     "; drift needs models that share one tokenizer");
   for (int64_t id = 0; id < base.vocab_size(); ++id)
     if (base.id_to_token(id) != other.id_to_token(id))
       throw InputError(where + ": its tokenizer differs from the base's at id " + std::to_string(id) + " ('" +
@@ -174,7 +176,8 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
   if (!(o.alpha > 0 && o.alpha < 1)) throw InputError("--alpha must be in (0, 1), got " + std::to_string(o.alpha));
   if (!(o.min_rel_delta >= 0 && o.min_rel_delta < 1))
     throw InputError("--min-rel-delta must be in [0, 1), got " + std::to_string(o.min_rel_delta));
-  if (!(o.outlier_factor > 1)) throw InputError("--outlier-factor must be above 1, got " + std::to_string(o.outlier_factor));
+  if (!(o.outlier_factor > 1))
+    throw InputError("--outlier-factor must be above 1, got " + std::to_string(o.outlier_factor));
   if (!o.labels.empty() && o.labels.size() != o.aligned.size())
     throw InputError("--label is given " + std::to_string(o.labels.size()) + " times for " +
                      std::to_string(o.aligned.size()) + " --aligned models; give one per model or none");
@@ -189,7 +192,8 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
   const auto& sc = sae_module->config();
   const std::string hook_text = o.hook.empty() ? sc.hook_name : o.hook;
   if (hook_text.empty())
-    throw InputError(o.sae.string() + " does not say which hook it was trained on: give --hook, e.g. blocks.6.hook_resid_post");
+    throw InputError(o.sae.string() +
+                     " does not say which hook it was trained on: give --hook, e.g. blocks.6.hook_resid_post");
   const auto hook = lm::HookName::parse(hook_text);
   r.hook = hook.str();
   switch (sae::detect_format(o.sae)) {
@@ -258,7 +262,8 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
 
   // Decoder rows in raw activation space (an unfolded input scale s divides the output by s).
   torch::Tensor directions = sae_module->W_dec.detach().to(torch::kFloat32);
-  if (sc.normalization == sae::ActivationNormalization::ExpectedAverageOnlyIn) directions = directions / sc.activation_scale;
+  if (sc.normalization == sae::ActivationNormalization::ExpectedAverageOnlyIn)
+    directions = directions / sc.activation_scale;
   {
     const auto norms = directions.norm(2, 1).to(torch::kFloat64).cpu().contiguous();
     r.decoder_norms = Eigen::Map<const Eigen::VectorXd>(norms.data_ptr<double>(), norms.numel());
@@ -276,7 +281,8 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
     a.in_topk_rate = Eigen::VectorXd::Zero(sc.d_sae);
     a.constrained.assign(static_cast<size_t>(sc.d_sae), 0);
     for (int64_t f = 0; f < sc.d_sae; ++f) {
-      a.in_topk_rate[f] = sel.selections > 0 ? static_cast<double>(sel.counts[f]) / static_cast<double>(sel.selections) : kNaN;
+      a.in_topk_rate[f] =
+          sel.selections > 0 ? static_cast<double>(sel.counts[f]) / static_cast<double>(sel.selections) : kNaN;
       a.constrained[static_cast<size_t>(f)] = sel.counts[f] > 0 ? 1 : 0;
     }
   }
@@ -454,7 +460,8 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
     if (progress) progress(done, data.tokens);
   }
   if (r.analysed_tokens == 0)
-    throw InputError(o.data.string() + ": every position was excluded (special tokens or outliers; raise --outlier-factor?)");
+    throw InputError(o.data.string() +
+                     ": every position was excluded (special tokens or outliers; raise --outlier-factor?)");
 
   auto fidelity_of = [&](ModelState& m) {
     SaeFidelity fd;
@@ -507,7 +514,8 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
       a.pref_gap_aligned = chosen.mean_aligned - rejected.mean_aligned;
       a.delta_pref_gap = a.pref_gap_aligned - a.pref_gap_base;
     }
-    a.resid_delta_norm = st.resid_count > 0 ? (st.resid_delta_sum / static_cast<double>(st.resid_count)).norm().item<double>() : 0.0;
+    a.resid_delta_norm =
+        st.resid_count > 0 ? (st.resid_delta_sum / static_cast<double>(st.resid_count)).norm().item<double>() : 0.0;
     a.fidelity = fidelity_of(models[i + 1]);
     a.rankings = compute_rankings(a.splits[0].stats, a.constrained, o.top, o.alpha, o.min_rel_delta);
     a.examples.features = ranking_union(a.rankings, o.top);
@@ -541,7 +549,8 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
     std::vector<int64_t> list(needed.begin(), needed.end());
     for (size_t start = 0; start < list.size(); start += static_cast<size_t>(o.batch_size)) {
       std::vector<int64_t> rows(list.begin() + static_cast<std::ptrdiff_t>(start),
-                                list.begin() + static_cast<std::ptrdiff_t>(std::min(list.size(), start + o.batch_size)));
+                                list.begin() +
+                                    static_cast<std::ptrdiff_t>(std::min(list.size(), start + o.batch_size)));
       const Batch b = make_batch(data, rows, stride, device);
       for (size_t mi = 0; mi < models.size(); ++mi) {
         lm::Hooks h;

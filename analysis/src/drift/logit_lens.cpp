@@ -15,9 +15,9 @@ struct ReadoutNames {
   const char* tied_embedding;
 };
 constexpr ReadoutNames kReadoutNames[] = {
-    {"model.norm.weight", "lm_head.weight", "model.embed_tokens.weight"},                      // Llama, Qwen2, Mistral, Gemma-2
-    {"transformer.ln_f.weight", "lm_head.weight", "transformer.wte.weight"},                  // GPT-2
-    {"gpt_neox.final_layer_norm.weight", "embed_out.weight", "gpt_neox.embed_in.weight"},    // GPT-NeoX / Pythia
+    {"model.norm.weight", "lm_head.weight", "model.embed_tokens.weight"},     // Llama, Qwen2, Mistral, Gemma-2
+    {"transformer.ln_f.weight", "lm_head.weight", "transformer.wte.weight"},  // GPT-2
+    {"gpt_neox.final_layer_norm.weight", "embed_out.weight", "gpt_neox.embed_in.weight"},  // GPT-NeoX / Pythia
 };
 
 torch::Tensor find_parameter(const lm::CausalLMImpl& model, const std::string& name) {

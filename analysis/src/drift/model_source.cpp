@@ -53,8 +53,9 @@ std::string unquote(std::string s) {
 lm::LoraOptions lora_options_of_run(const fs::path& run_dir, const fs::path& checkpoint) {
   const auto config = run_dir / "config.toml";
   if (!is_file(config))
-    throw InputError(checkpoint.string() + " holds LoRA weights but " + config.string() +
-                     " (the run's settings: lora-r, lora-alpha, lora-targets) is missing; use the run's adapter/ folder");
+    throw InputError(
+        checkpoint.string() + " holds LoRA weights but " + config.string() +
+        " (the run's settings: lora-r, lora-alpha, lora-targets) is missing; use the run's adapter/ folder");
   lm::LoraOptions o;
   try {
     o.r = std::stoll(config_value(config, "lora-r"));
@@ -79,48 +80,42 @@ lm::LoraOptions lora_options_of_run(const fs::path& run_dir, const fs::path& che
   return o;
 }
 
+// Copies each named tensor from `weights`; one CheckpointError lists every missing or mis-shaped one.
+void copy_named_weights(const lm::SafetensorsFile& weights,
+                        const std::vector<std::pair<std::string, torch::Tensor>>& targets, const fs::path& file,
+                        const std::string& hint) {
+  std::string problems;
+  for (const auto& [name, target] : targets) {
+    if (weights.find(name) == nullptr) {
+      problems += (problems.empty() ? "" : ", ") + name + " missing";
+      continue;
+    }
+    const auto value = weights.load(name);
+    if (value.sizes() != target.sizes()) {
+      problems += (problems.empty() ? "" : ", ") + name + " has the wrong shape";
+      continue;
+    }
+    torch::Tensor(target).copy_(value);
+  }
+  if (!problems.empty()) throw CheckpointError(file.string() + ": " + problems + " (" + hint + ")");
+}
+
 void load_checkpoint_weights(lm::CausalLMImpl& model, const fs::path& checkpoint) {
   const auto file = checkpoint / "policy.safetensors";
   lm::SafetensorsFile weights(file);
-  std::vector<std::string> names;
-  for (const auto& t : weights.tensors()) names.push_back(t.name);
-  const bool lora = !names.empty() && names.front().find("lora_") != std::string::npos;
+  const auto& tensors = weights.tensors();
+  const bool lora = !tensors.empty() && tensors.front().name.find("lora_") != std::string::npos;
   torch::NoGradGuard no_grad;
   if (lora) {
     const auto run_dir = checkpoint.parent_path();
     auto adapters = lm::LoraAdapters::attach(model, lora_options_of_run(run_dir, checkpoint));
-    std::string problems;
-    for (auto& [name, t] : adapters.named_parameters()) {
-      if (weights.find(name) == nullptr) {
-        problems += (problems.empty() ? "" : ", ") + name + " missing";
-        continue;
-      }
-      const auto value = weights.load(name);
-      if (value.sizes() != t.sizes()) {
-        problems += (problems.empty() ? "" : ", ") + name + " has the wrong shape";
-        continue;
-      }
-      t.copy_(value);
-    }
-    if (!problems.empty()) throw CheckpointError(file.string() + ": " + problems + " (does config.toml match the run?)");
+    copy_named_weights(weights, adapters.named_parameters(), file, "does config.toml match the run?");
     adapters.merge();
     return;
   }
-  std::string problems;
-  for (auto& p : model.named_parameters()) {
-    if (weights.find(p.key()) == nullptr) {
-      problems += (problems.empty() ? "" : ", ") + p.key() + " missing";
-      continue;
-    }
-    const auto value = weights.load(p.key());
-    if (value.sizes() != p.value().sizes()) {
-      problems += (problems.empty() ? "" : ", ") + p.key() + " has the wrong shape";
-      continue;
-    }
-    p.value().copy_(value);
-  }
-  if (!problems.empty())
-    throw CheckpointError(file.string() + ": " + problems + " (was the run trained from this --base?)");
+  std::vector<std::pair<std::string, torch::Tensor>> parameters;
+  for (const auto& p : model.named_parameters()) parameters.emplace_back(p.key(), p.value());
+  copy_named_weights(weights, parameters, file, "was the run trained from this --base?");
 }
 
 }  // namespace
@@ -146,8 +141,9 @@ ModelSource classify_model_source(const fs::path& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw InputError(path.string() + ": no such model directory");
   if (!fs::is_directory(path, ec))
-    throw InputError(path.string() + ": not a directory (give an HF model directory, a fpokit train output folder, "
-                                     "a LoRA adapter folder or a run's checkpoint folder)");
+    throw InputError(path.string() +
+                     ": not a directory (give an HF model directory, a fpokit train output folder, "
+                     "a LoRA adapter folder or a run's checkpoint folder)");
   ModelSource s;
   s.path = path;
   if (is_file(path / "fpo_selection.json")) s.fpo_selection = read_fpo_selection(path / "fpo_selection.json");

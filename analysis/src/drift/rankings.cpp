@@ -1,8 +1,8 @@
 #include "fpokit/analysis/drift/rankings.h"
 
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <numeric>
 #include <unordered_set>
@@ -39,8 +39,10 @@ bool is_material_shift(const stats::FeatureDriftStats& s, int64_t f, double min_
 
 std::vector<Ranking> compute_rankings(const stats::FeatureDriftStats& s, const std::vector<uint8_t>& constrained,
                                       int64_t k, double alpha, double min_rel_delta) {
-  auto any = [&](int64_t f) { return s.delta_write[f] != 0; };
-  auto not_rare = [&](int64_t f) { return s.dlog10_freq[f] != 0 && std::max(s.freq_base[f], s.freq_aligned[f]) >= 1e-5; };
+  auto writes_change = [&](int64_t f) { return s.delta_write[f] != 0; };
+  auto not_rare = [&](int64_t f) {
+    return s.dlog10_freq[f] != 0 && std::max(s.freq_base[f], s.freq_aligned[f]) >= 1e-5;
+  };
   auto significant = [&](int64_t f) {
     return std::isfinite(s.q_value[f]) && s.q_value[f] < alpha && is_material_shift(s, f, min_rel_delta);
   };
@@ -50,16 +52,16 @@ std::vector<Ranking> compute_rankings(const stats::FeatureDriftStats& s, const s
                 min_rel_delta);
   const std::string q_filter = q_text;
   std::vector<Ranking> out;
-  out.push_back(rank("abs_delta_write", "delta_write", "non-zero", s.delta_write, true, true, k, any));
-  out.push_back(rank("abs_dlog10_freq", "dlog10_freq", "non-zero, max(freq_base, freq_aligned) >= 1e-5", s.dlog10_freq, true,
-                     true, k, not_rare));
+  out.push_back(rank("abs_delta_write", "delta_write", "non-zero", s.delta_write, true, true, k, writes_change));
+  out.push_back(rank("abs_dlog10_freq", "dlog10_freq", "non-zero, max(freq_base, freq_aligned) >= 1e-5", s.dlog10_freq,
+                     true, true, k, not_rare));
   out.push_back(rank("abs_effect_size", "effect_size", q_filter, s.effect_size, true, true, k, significant));
   out.push_back(rank("lowest_paired_corr", "paired_corr", "freq_base > 0 and freq_aligned > 0", s.paired_corr, false,
                      false, k, both_active));
   if (!constrained.empty()) {
     auto free = [&](int64_t f) { return constrained[static_cast<size_t>(f)] == 0; };
     out.push_back(rank("unconstrained_abs_delta_write", "delta_write", "non-zero, never in FPO's top-k", s.delta_write,
-                       true, true, k, [&](int64_t f) { return free(f) && any(f); }));
+                       true, true, k, [&](int64_t f) { return free(f) && writes_change(f); }));
     out.push_back(rank("unconstrained_abs_effect_size", "effect_size", "never in FPO's top-k and " + q_filter,
                        s.effect_size, true, true, k, [&](int64_t f) { return free(f) && significant(f); }));
   }

@@ -132,8 +132,8 @@ Dataset write_array(hid_t location, const std::string& name, hid_t file_type, hi
   return dataset;
 }
 
-Dataset write_float_array(hid_t location, const std::string& name, const std::vector<int64_t>& shape,
-                          const float* data, const ArrayLayout& layout) {
+Dataset write_float_array(hid_t location, const std::string& name, const std::vector<int64_t>& shape, const float* data,
+                          const ArrayLayout& layout) {
   return write_array(location, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, shape, data, layout);
 }
 Dataset write_double_array(hid_t location, const std::string& name, const std::vector<int64_t>& shape,
@@ -148,8 +148,8 @@ Dataset write_int64_array(hid_t location, const std::string& name, const std::ve
                           const int64_t* data, const ArrayLayout& layout) {
   return write_array(location, name, H5T_STD_I64LE, H5T_NATIVE_INT64, shape, data, layout);
 }
-Dataset write_int8_array(hid_t location, const std::string& name, const std::vector<int64_t>& shape,
-                         const int8_t* data, const ArrayLayout& layout) {
+Dataset write_int8_array(hid_t location, const std::string& name, const std::vector<int64_t>& shape, const int8_t* data,
+                         const ArrayLayout& layout) {
   return write_array(location, name, H5T_STD_I8LE, H5T_NATIVE_INT8, shape, data, layout);
 }
 

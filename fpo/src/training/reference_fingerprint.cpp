@@ -11,9 +11,14 @@ namespace fs = std::filesystem;
 namespace {
 
 // The files a tokenizer is read from (lm/tokenizer), whichever exist.
-constexpr const char* kTokenizerFiles[] = {"tokenizer.json",      "tokenizer.model",    "tokenizer_config.json",
-                                           "special_tokens_map.json", "added_tokens.json", "chat_template.jinja",
-                                           "vocab.json",          "merges.txt"};
+constexpr const char* kTokenizerFiles[] = {"tokenizer.json",
+                                           "tokenizer.model",
+                                           "tokenizer_config.json",
+                                           "special_tokens_map.json",
+                                           "added_tokens.json",
+                                           "chat_template.jinja",
+                                           "vocab.json",
+                                           "merges.txt"};
 
 }  // namespace
 

@@ -31,18 +31,18 @@ struct DriftSequence {
 };
 
 struct DriftData {
-  std::string kind;  // "text" or "preference"
+  std::string kind;                      // "text" or "preference"
   std::vector<DriftSequence> sequences;  // in unit order; the two sequences of a pair are adjacent
   int64_t tokens = 0;                    // positions not Excluded
   int64_t units = 0;
-  std::string summary;                   // one line for the log (pairs kept/dropped, rows)
+  std::string summary;  // one line for the log (pairs kept/dropped, rows)
 };
 
 struct DriftDataOptions {
   std::string kind = "auto";  // auto | text | preference
   std::string text_field = "text";
   std::string chat_template = "auto";
-  int64_t tokens = 65536;       // stop after the unit that reaches this many analysed tokens
+  int64_t tokens = 65536;  // stop after the unit that reaches this many analysed tokens
   int64_t context_size = 128;
   int64_t max_length = 512;
 };

@@ -41,13 +41,13 @@ struct KlSummary {
 
 // Max-activating contexts of the selected features: [n_sel, n_ex] examples of window W.
 struct FeatureExamples {
-  std::vector<int32_t> features;  // n_sel
-  int64_t n_examples = 0;         // n_ex: the top `examples` under the aligned model, then under the base
-  int64_t window = 0;             // W = 2·example_window + 1
-  std::vector<int8_t> group;      // [n_sel, n_ex]: 0 top under aligned, 1 top under base, -1 none
-  std::vector<int64_t> sequence;  // [n_sel, n_ex]: index into the analysed sequences, -1 none
-  std::vector<int32_t> center;    // [n_sel, n_ex]: the highlighted position in the sequence
-  std::vector<int32_t> token_ids; // [n_sel, n_ex, W], -1 outside the sequence
+  std::vector<int32_t> features;             // n_sel
+  int64_t n_examples = 0;                    // n_ex: the top `examples` under the aligned model, then under the base
+  int64_t window = 0;                        // W = 2·example_window + 1
+  std::vector<int8_t> group;                 // [n_sel, n_ex]: 0 top under aligned, 1 top under base, -1 none
+  std::vector<int64_t> sequence;             // [n_sel, n_ex]: index into the analysed sequences, -1 none
+  std::vector<int32_t> center;               // [n_sel, n_ex]: the highlighted position in the sequence
+  std::vector<int32_t> token_ids;            // [n_sel, n_ex, W], -1 outside the sequence
   std::vector<float> act_base, act_aligned;  // [n_sel, n_ex, W]
 };
 

@@ -17,7 +17,6 @@ namespace fpokit::analysis {
 // Throws InputError for bad input (one line: what, where, how to fix), before any long work:
 // SAE width vs model width, a hook the model lacks, models with different vocabularies or
 // tokenizers, data that yields no token, a missing model folder.
-DriftResult run_drift(const DriftOptions& options,
-                      const std::function<void(int64_t, int64_t)>& progress = {});
+DriftResult run_drift(const DriftOptions& options, const std::function<void(int64_t, int64_t)>& progress = {});
 
 }  // namespace fpokit::analysis

@@ -27,14 +27,14 @@ struct FpoSelectionRecord {
   std::string hook;
   int64_t top_k = 0;
   std::string variant;
-  int64_t selections = 0;        // top-k selections counted (two per training pair and step: chosen, rejected)
-  std::vector<int64_t> counts;   // per feature, how many of those selections included it
+  int64_t selections = 0;       // top-k selections counted (two per training pair and step: chosen, rejected)
+  std::vector<int64_t> counts;  // per feature, how many of those selections included it
 };
 
 struct ModelSource {
-  std::filesystem::path path;        // as given
-  std::string kind;                  // "model", "train_output", "adapter", "checkpoint"
-  std::filesystem::path weights;     // the folder or file the weights came from
+  std::filesystem::path path;     // as given
+  std::string kind;               // "model", "train_output", "adapter", "checkpoint"
+  std::filesystem::path weights;  // the folder or file the weights came from
   std::optional<int64_t> checkpoint_step;
   std::optional<FpoSelectionRecord> fpo_selection;
 };

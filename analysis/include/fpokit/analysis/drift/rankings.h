@@ -17,8 +17,8 @@ namespace fpokit::analysis {
 
 struct Ranking {
   std::string name;
-  std::string metric;   // the column ranked by
-  std::string filter;   // which features were eligible, in words
+  std::string metric;  // the column ranked by
+  std::string filter;  // which features were eligible, in words
   bool descending = true;
   bool absolute = true;  // ranked by |metric|
   int64_t k = 0;         // requested length (the ranking may be shorter: fewer eligible features)

@@ -32,16 +32,16 @@ Dataset write_array(hid_t location, const std::string& name, hid_t file_type, hi
                     const std::vector<int64_t>& shape, const void* data, const ArrayLayout& layout = {});
 
 // Typed shorthands (on disk: little-endian of the same width).
-Dataset write_float_array(hid_t location, const std::string& name, const std::vector<int64_t>& shape,
-                          const float* data, const ArrayLayout& layout = {});
+Dataset write_float_array(hid_t location, const std::string& name, const std::vector<int64_t>& shape, const float* data,
+                          const ArrayLayout& layout = {});
 Dataset write_double_array(hid_t location, const std::string& name, const std::vector<int64_t>& shape,
                            const double* data, const ArrayLayout& layout = {});
 Dataset write_int32_array(hid_t location, const std::string& name, const std::vector<int64_t>& shape,
                           const int32_t* data, const ArrayLayout& layout = {});
 Dataset write_int64_array(hid_t location, const std::string& name, const std::vector<int64_t>& shape,
                           const int64_t* data, const ArrayLayout& layout = {});
-Dataset write_int8_array(hid_t location, const std::string& name, const std::vector<int64_t>& shape,
-                         const int8_t* data, const ArrayLayout& layout = {});
+Dataset write_int8_array(hid_t location, const std::string& name, const std::vector<int64_t>& shape, const int8_t* data,
+                         const ArrayLayout& layout = {});
 // `values` as h5py's bool (an int8 enum FALSE/TRUE), 1-D.
 Dataset write_bool_array(hid_t location, const std::string& name, const std::vector<uint8_t>& values,
                          const ArrayLayout& layout = {});
