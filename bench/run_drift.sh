@@ -13,6 +13,6 @@ model=${FPOKIT_BENCH_MODEL_DIR:-/tmp/fpokit-bench-$preset-$dtype}
 [ -f "$model/config.json" ] || "$python" "$root/bench/make_random_model.py" --preset "$preset" --dtype "$dtype" --out "$model" >&2
 cp "$root/models/tiny-llama/tokenizer.json" "$root/models/tiny-llama/tokenizer_config.json" "$model/"
 common=(--model "$model" --data "$root/models/tiny-corpus.jsonl" --device "$device" --dtype "$dtype"
-        --aligned "$aligned" --context-size 128 --batch-size 8 --fidelity-tokens 1024)
+        --aligned "$aligned" --context-size 128 --model-batch-size 8 --fidelity-tokens 1024)
 "$build/bench/bench_drift" "${common[@]}" --tokens "$tokens"
 "$build/bench/bench_drift" "${common[@]}" --tokens "$((4 * tokens))"

@@ -55,7 +55,7 @@ void add_acts_command(CLI::App& app) {
   cmd->add_option("--context-size", args->harvest.context_size, "Tokens per context row")
       ->capture_default_str()
       ->group("Data");
-  cmd->add_option("--model-batch-size", args->harvest.batch_sequences, "Context rows per forward")
+  cmd->add_option("--model-batch-size", args->harvest.batch_sequences, "Context rows per model forward")
       ->capture_default_str()
       ->group("Data");
   cmd->add_option("--exclude-norm-multiple", args->harvest.exclude_norm_multiple,

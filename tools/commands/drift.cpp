@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "commands.h"
+#include "cli_vocabulary.h"
 #include "config_options.h"
 #include "fpokit/analysis/drift/drift_report_writer.h"
 #include "fpokit/analysis/drift/drift_run.h"
@@ -86,7 +87,10 @@ void add_drift_command(CLI::App& app) {
   cmd->add_option("--max-length", o.max_length, "Preference data: prompt + completion tokens")
       ->capture_default_str()
       ->group("Data");
-  cmd->add_option("--batch-size", o.batch_size, "Sequences per forward")->capture_default_str()->group("Data");
+  deprecated_name(cmd->add_option("--model-batch-size,--batch-size", o.batch_size, "Sequences per model forward")
+                      ->capture_default_str()
+                      ->group("Data"),
+                  "batch-size");
   cmd->add_option("--top", o.top, "Features per ranking")->capture_default_str()->group("Report");
   cmd->add_option("--examples", o.examples, "Max-activating contexts per selected feature and model")
       ->capture_default_str()

@@ -14,6 +14,7 @@
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "fpokit/sae/eval/sae_evaluation.h"
 #include "fpokit/sae/io/sae_io.h"
+#include "cli_vocabulary.h"
 #include "model_options.h"
 
 namespace fpokit::cli {
@@ -74,9 +75,11 @@ void add_sae_eval_command(CLI::App& sae) {
   cmd->add_option("--context-size", args->eval.context_size, "Tokens per context row")
       ->capture_default_str()
       ->group("Data");
-  cmd->add_option("--batch-size", args->eval.batch_sequences, "Context rows per forward")
-      ->capture_default_str()
-      ->group("Data");
+  deprecated_name(cmd->add_option("--model-batch-size,--batch-size", args->eval.batch_sequences,
+                                  "Context rows per model forward")
+                      ->capture_default_str()
+                      ->group("Data"),
+                  "batch-size");
   cmd->add_option("--dense-threshold", args->eval.dense_threshold, "A latent is dense above this firing rate")
       ->capture_default_str()
       ->group("Evaluation");

@@ -50,7 +50,9 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
       ->capture_default_str()
       ->group("Data");
 
-  cmd.add_option("--method", a.method, "fpo|dpo|ipo|hinge|robust|simpo|tdpo1|tdpo2|kto|orpo|sft")
+  std::string methods;
+  for (const auto& m : fpo::all_methods()) methods += (methods.empty() ? "" : "|") + std::string(m.name);
+  cmd.add_option("--method", a.method, methods)
       ->capture_default_str()
       ->group("Training");
   cmd.add_option("--learning-rate", t.learning_rate, "Peak learning rate")->capture_default_str()->group("Training");

@@ -9,6 +9,7 @@
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/io/hdf5_arrays.h"
+#include "fpokit/core/io/hdf5_dataframe.h"
 #include "fpokit/core/io/hdf5_handle.h"
 
 #ifndef FPOKIT_VERSION
@@ -39,58 +40,44 @@ void column_attributes(hid_t dataset, std::string_view description, std::string_
   h5::write_string_attribute(dataset, "split", split);
 }
 
-// An AnnData-style dataframe group: 1-D columns of length n, feature_id as the index.
+// The per-feature table: core's dataframe (feature_id as the index) with every column described
+// (description, formula, units, split).
 class FeatureFrame {
  public:
   FeatureFrame(hid_t parent, const std::string& name, int64_t n, std::string split)
-      : group_(h5::create_group(parent, name)), n_(n), split_(std::move(split)) {
+      : frame_(parent, name, n), split_(std::move(split)) {
     std::vector<int32_t> ids(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) ids[static_cast<size_t>(i)] = static_cast<int32_t>(i);
-    auto d = h5::write_int32_array(group_.get(), "feature_id", {n}, ids.data());
+    auto d = frame_.set_index("feature_id", ids);
     column_attributes(d.get(), "SAE feature (latent) index", "row index", "1", split_);
   }
   void add(const std::string& name, const Eigen::VectorXd& v, std::string_view description, std::string_view formula,
            std::string_view units) {
-    const auto f = to_float(v);
-    auto d = h5::write_float_array(group_.get(), name, {n_}, f.data());
+    auto d = frame_.add_column(name, to_float(v));
     column_attributes(d.get(), description, formula, units, split_);
     h5::write_double_attribute(d.get(), "missing", std::nan(""));
-    order_.push_back(name);
   }
   void add_bool(const std::string& name, const std::vector<uint8_t>& v, std::string_view description) {
-    auto d = h5::write_bool_array(group_.get(), name, v);
+    auto d = frame_.add_bool_column(name, v);
     column_attributes(d.get(), description, "", "bool", split_);
-    order_.push_back(name);
   }
   void add_tags(const std::vector<uint8_t>& codes) {
-    auto g = h5::create_group(group_.get(), "tag");
-    h5::write_string_attribute(g.get(), "encoding-type", "categorical");
-    h5::write_string_attribute(g.get(), "encoding-version", "0.2.0");
-    h5::write_bool_attribute(g.get(), "ordered", false);
-    std::vector<int8_t> c(codes.begin(), codes.end());
-    h5::write_int8_array(g.get(), "codes", {n_}, c.data());
     std::vector<std::string> names;
     for (const auto n : stats::feature_tag_names()) names.emplace_back(n);
-    h5::write_string_array(g.get(), "categories", names);
+    auto g = frame_.add_categorical_column("tag", std::vector<int8_t>(codes.begin(), codes.end()), names);
     h5::write_string_attribute(g.get(), "description",
                                "up/down: q < alpha and the effect's sign; emerged: never active under the base, active "
                                "under the aligned model; vanished: the reverse; dead: never active; else unchanged");
-    order_.push_back("tag");
   }
   void finish() {
-    h5::write_string_attribute(group_.get(), "encoding-type", "dataframe");
-    h5::write_string_attribute(group_.get(), "encoding-version", "0.2.0");
-    h5::write_string_attribute(group_.get(), "_index", "feature_id");
-    h5::write_string_array_attribute(group_.get(), "column-order", order_);
-    h5::write_string_attribute(group_.get(), "split", split_);
+    frame_.finish();
+    h5::write_string_attribute(frame_.get(), "split", split_);
   }
-  hid_t get() const { return group_.get(); }
+  hid_t get() const { return frame_.get(); }
 
  private:
-  h5::Group group_;
-  int64_t n_;
+  h5::DataFrameWriter frame_;
   std::string split_;
-  std::vector<std::string> order_;
 };
 
 void write_stats_columns(FeatureFrame& frame, const SplitStats& s) {
@@ -105,18 +92,11 @@ void write_row_frame(hid_t parent, const std::string& name, const std::string& k
                      const std::vector<std::string>& keys,
                      const std::vector<std::pair<std::string, std::vector<double>>>& columns,
                      const std::string& description) {
-  auto g = h5::create_group(parent, name);
-  h5::write_string_array(g.get(), key, keys);
-  std::vector<std::string> order;
-  for (const auto& [col, values] : columns) {
-    h5::write_double_array(g.get(), col, {static_cast<int64_t>(values.size())}, values.data());
-    order.push_back(col);
-  }
-  h5::write_string_attribute(g.get(), "encoding-type", "dataframe");
-  h5::write_string_attribute(g.get(), "encoding-version", "0.2.0");
-  h5::write_string_attribute(g.get(), "_index", key);
-  h5::write_string_array_attribute(g.get(), "column-order", order);
-  h5::write_string_attribute(g.get(), "description", description);
+  h5::DataFrameWriter frame(parent, name, static_cast<int64_t>(keys.size()));
+  frame.set_index(key, keys);
+  for (const auto& [col, values] : columns) frame.add_column(col, values);
+  frame.finish();
+  h5::write_string_attribute(frame.get(), "description", description);
 }
 
 std::string utc_now() {

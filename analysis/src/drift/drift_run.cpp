@@ -19,6 +19,7 @@
 #include "fpokit/core/io/sha256.h"
 #include "fpokit/core/log/log.h"
 #include "fpokit/lm/model/hooks.h"
+#include "fpokit/lm/model/log_probs.h"
 #include "fpokit/lm/model/padded_batch.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "fpokit/sae/eval/sae_metrics.h"
@@ -131,8 +132,7 @@ std::pair<torch::Tensor, torch::Tensor> forward_with_activation(lm::CausalLMImpl
 
 // Per-position CE of predicting ids[:, t+1] from logits[:, t], [B, L-1] float64.
 torch::Tensor next_token_ce(const torch::Tensor& logits, const torch::Tensor& ids) {
-  const auto lp = torch::log_softmax(logits.slice(1, 0, -1).to(torch::kFloat32), -1);
-  return -lp.gather(-1, ids.slice(1, 1).unsqueeze(-1)).squeeze(-1).to(torch::kFloat64);
+  return lm::next_token_cross_entropy(logits, ids).to(torch::kFloat64);
 }
 
 std::string hash_or_empty(const fs::path& p) {
@@ -385,7 +385,7 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
     };
     const auto f_base = encode(x_base);
     const auto f_base_cpu = f_base.cpu().contiguous();
-    const auto base_logprobs = torch::log_softmax(base_logits.to(torch::kFloat32), -1);
+    const auto base_logprobs = lm::log_probs(base_logits);
     // Reconstruction (FVU, MSE, cosine) and CE with the SAE spliced in / zero-ablated: on the first
     // fidelity_tokens (decoding and the extra forwards cost as much as the pass itself); L0 and the
     // dead fraction from every analysed token.
@@ -447,8 +447,7 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
         st.accumulators[s].add(ab);
       }
       // KL(aligned ‖ base) of the next-token distributions at every analysed position.
-      const auto lp = torch::log_softmax(logits.to(torch::kFloat32), -1);
-      const auto kl = (lp.exp() * (lp - base_logprobs)).sum(-1).reshape({N}).to(torch::kFloat64).cpu().contiguous();
+      const auto kl = lm::kl_divergence(lm::log_probs(logits), base_logprobs).reshape({N}).to(torch::kFloat64).cpu().contiguous();
       const auto* klp = kl.data_ptr<double>();
       for (size_t s = 0; s < splits.size(); ++s)
         for (int64_t k = 0; k < N; ++k)

@@ -14,20 +14,6 @@ namespace fpokit::fpo {
 
 namespace {
 
-constexpr std::array<std::pair<std::string_view, Method>, 11> kMethods = {{
-    {"fpo", Method::Fpo},
-    {"dpo", Method::Dpo},
-    {"ipo", Method::Ipo},
-    {"hinge", Method::Hinge},
-    {"robust", Method::Robust},
-    {"simpo", Method::Simpo},
-    {"tdpo1", Method::Tdpo1},
-    {"tdpo2", Method::Tdpo2},
-    {"kto", Method::Kto},
-    {"orpo", Method::Orpo},
-    {"sft", Method::Sft},
-}};
-
 std::string format_number(double v) {
   std::ostringstream os;
   os << v;
@@ -123,20 +109,6 @@ std::string_view dpo_method(DpoLoss loss) {
 }
 
 }  // namespace
-
-std::string_view method_name(Method m) {
-  for (const auto& [name, method] : kMethods)
-    if (method == m) return name;
-  return "?";
-}
-
-Method parse_method(std::string_view name) {
-  for (const auto& [n, method] : kMethods)
-    if (n == name) return method;
-  std::string valid;
-  for (const auto& [n, method] : kMethods) valid += (valid.empty() ? "" : "|") + std::string(n);
-  throw ConfigError("unknown preference-optimisation method \"" + std::string(name) + "\" (valid: " + valid + ")");
-}
 
 // ---- DPO family ----
 

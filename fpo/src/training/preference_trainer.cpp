@@ -6,14 +6,14 @@
 
 #include <chrono>
 #include <cmath>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 #include <torch/serialize.h>
 
 #include "fpokit/fpo/training/fused_adamw.h"
-#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/errors.h"
+#include "fpokit/core/train/checkpoint_folder.h"
+#include "fpokit/core/train/gradient_clipping.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
 
 namespace fpokit::fpo {
@@ -224,7 +224,7 @@ void PreferenceTrainer::precompute_reference(const lm::CausalLM& reference) {
   reference_ = {torch::cat(cs), torch::cat(cm), torch::cat(cn), torch::cat(rs), torch::cat(rm), torch::cat(rn),
                 cp.empty() ? torch::Tensor() : torch::cat(cp), rp.empty() ? torch::Tensor() : torch::cat(rp)};
   if (was_training) reference->train();
-  if (options_.method == Method::Tdpo1 || options_.method == Method::Tdpo2) reference_model_ = reference;
+  if (method_traits(options_.method).reference_online) reference_model_ = reference;
   reference_ready_ = true;
 }
 
@@ -305,9 +305,7 @@ PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int
 }
 
 bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& report) {
-  const bool needs_reference = options_.method != Method::Simpo && options_.method != Method::Orpo &&
-                               options_.method != Method::Sft;
-  if (needs_reference && !reference_ready_)
+  if (method_traits(options_.method).needs_reference && !reference_ready_)
     throw std::logic_error("PreferenceTrainer::train: precompute_reference() first for this method");
   const int64_t total = total_steps();
   const int64_t ga = options_.gradient_accumulation_steps;
@@ -359,16 +357,8 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
         step_values[name] += value.to(torch::kFloat64).mean().item<double>() / static_cast<double>(ga);
     }
     // Gradient norm (logged before clipping, as TRL/HF do) and clipping.
-    std::vector<torch::Tensor> squares;
-    const auto trainable = lora_ ? lora_->parameters() : policy_->parameters();
-    for (const auto& p : trainable)
-      if (p.grad().defined()) squares.push_back(p.grad().to(torch::kFloat32).pow(2).sum());
-    const double grad_norm = squares.empty() ? 0.0 : torch::stack(squares).sum().sqrt().item<double>();
-    if (options_.max_grad_norm > 0 && grad_norm > options_.max_grad_norm) {
-      const double scale = options_.max_grad_norm / (grad_norm + 1e-6);
-      for (const auto& p : trainable)
-        if (p.grad().defined()) p.grad().mul_(scale);
-    }
+    const auto norm = core::clip_grad_norm(lora_ ? lora_->parameters() : policy_->parameters(), options_.max_grad_norm);
+    const double grad_norm = norm.defined() ? norm.item<double>() : 0.0;
     const double lr = schedule.at(step_);
     for (auto& group : optimizer_->param_groups()) group.options().set_lr(lr);
     optimizer_->step();
@@ -392,7 +382,13 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
 
 void PreferenceTrainer::save_checkpoint() const {
   if (options_.output_dir.empty()) throw std::logic_error("PreferenceTrainer: checkpoints need output_dir");
-  core::write_directory_atomically(options_.output_dir / "checkpoint", [&](const std::filesystem::path& tmp) {
+  nlohmann::json state = {{"step", step_}};
+  if (selection_.counts.defined()) {
+    const auto c = selection_.counts.contiguous();
+    state["fpo_selections"] = selection_.selections;
+    state["fpo_selection_counts"] = std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
+  }
+  core::CheckpointFolder(options_.output_dir).save(checkpoint_identity(), state, [&](const std::filesystem::path& tmp) {
     std::vector<std::pair<std::string, torch::Tensor>> weights;
     if (lora_) {
       for (const auto& [name, t] : lora_->named_parameters()) weights.emplace_back(name, t.detach().cpu().contiguous());
@@ -401,14 +397,6 @@ void PreferenceTrainer::save_checkpoint() const {
     }
     lm::write_safetensors(tmp / "policy.safetensors", weights);
     torch::save(*optimizer_, (tmp / "optimizer.pt").string());
-    nlohmann::json state = checkpoint_identity();
-    state["step"] = step_;
-    if (selection_.counts.defined()) {
-      const auto c = selection_.counts.contiguous();
-      state["fpo_selections"] = selection_.selections;
-      state["fpo_selection_counts"] = std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
-    }
-    core::write_text_file_atomically(tmp / "trainer_state.json", state.dump(2) + "\n");
   });
 }
 
@@ -424,7 +412,7 @@ nlohmann::json PreferenceTrainer::checkpoint_identity() const {
 }
 
 void PreferenceTrainer::set_reference_values(ReferenceValues values) {
-  if (options_.method == Method::Tdpo1 || options_.method == Method::Tdpo2)
+  if (method_traits(options_.method).reference_online)
     throw std::logic_error("TDPO needs the reference model online: call precompute_reference()");
   if (values.chosen_sum.numel() != static_cast<int64_t>(pairs_.size()))
     throw InputError("the reference cache holds " + std::to_string(values.chosen_sum.numel()) + " pairs but the data has " +
@@ -436,31 +424,16 @@ void PreferenceTrainer::set_reference_values(ReferenceValues values) {
 }
 
 bool PreferenceTrainer::has_checkpoint() const {
-  return !options_.output_dir.empty() && std::filesystem::exists(options_.output_dir / "checkpoint" / "trainer_state.json");
+  return !options_.output_dir.empty() && core::CheckpointFolder(options_.output_dir).exists();
 }
 
 nlohmann::json PreferenceTrainer::check_checkpoint() const {
-  const auto dir = options_.output_dir / "checkpoint";
-  std::ifstream in(dir / "trainer_state.json");
-  if (!in) throw InputError("--resume: no checkpoint in " + dir.string() + "; start without --resume");
-  nlohmann::json state;
-  try {
-    state = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw CheckpointError((dir / "trainer_state.json").string() + ": not valid JSON (" + e.what() + ")");
-  }
-  const nlohmann::json expected = checkpoint_identity();
-  for (const auto& [key, value] : expected.items())
-    if (!state.contains(key) || state[key] != value)
-      throw InputError("--resume: the checkpoint in " + dir.string() + " has " + key + " = " +
-                       (state.contains(key) ? state[key].dump() : "nothing") + " but this run has " + value.dump() +
-                       "; use the same settings and data, or a new --out");
-  return state;
+  return core::CheckpointFolder(options_.output_dir).load(checkpoint_identity());
 }
 
 void PreferenceTrainer::resume() {
   const auto state = check_checkpoint();
-  const auto dir = options_.output_dir / "checkpoint";
+  const auto dir = core::CheckpointFolder(options_.output_dir).path();
   lm::SafetensorsFile weights(dir / "policy.safetensors");
   {
     torch::NoGradGuard g;

@@ -6,6 +6,8 @@
 
 #include <torch/torch.h>
 
+#include "fpokit/lm/model/log_probs.h"
+
 namespace fpokit::fpo {
 
 namespace {
@@ -38,9 +40,7 @@ void check_shapes(const torch::Tensor& logits, const torch::Tensor& labels, cons
 
 }  // namespace
 
-torch::ScalarType logps_compute_dtype(torch::ScalarType t) {
-  return t == torch::kFloat64 ? torch::kFloat64 : torch::kFloat32;
-}
+torch::ScalarType logps_compute_dtype(torch::ScalarType t) { return lm::log_prob_dtype(t); }
 
 SequenceLogps sequence_logps(const torch::Tensor& logits, const torch::Tensor& labels,
                              const torch::Tensor& completion_mask, const torch::Tensor& reference_logits) {
@@ -59,18 +59,18 @@ SequenceLogps sequence_logps(const torch::Tensor& logits, const torch::Tensor& l
     throw std::invalid_argument("sequence_logps: a completion label is outside the vocabulary [0, " +
                                 std::to_string(V) + ")");
 
-  const auto logp = logits.slice(1, 0, T - 1).to(dtype).log_softmax(-1);
-  out.token_logps = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1) * out.mask;
+  const auto logp = lm::log_probs(logits.slice(1, 0, T - 1));
+  out.token_logps = lm::gather_log_probs(logp, targets) * out.mask;
   out.sum = out.token_logps.sum(-1);
   out.num_tokens = out.mask.sum(-1);
   out.mean = out.sum / out.num_tokens.clamp_min(1.0);
 
   if (reference_logits.defined()) {
-    const auto ref_logp = reference_logits.detach().slice(1, 0, T - 1).to(dtype).log_softmax(-1);
     // KL_t = Σ_v p_ref (log p_ref − log π) (docs/methods.md, 'Conventions'). The reference code takes
     // log(softmax(ref)); that equals log_softmax up to rounding, but gives 0·(−inf) = NaN where p_ref
-    // underflows to 0.
-    const auto kl_t = (ref_logp.exp() * (ref_logp - logp)).sum(-1);
+    // underflows to 0. The reference's log-probs are in the policy's compute dtype.
+    const auto ref_logp = lm::log_probs(reference_logits.detach().slice(1, 0, T - 1).to(dtype));
+    const auto kl_t = lm::kl_divergence(ref_logp, logp);
     out.kl = (kl_t * out.mask).sum(-1);
   }
   return out;

@@ -3,7 +3,7 @@
 #include "fpokit/fpo/training/reference_fingerprint.h"
 
 #include <cstdio>
-#include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -14,8 +14,10 @@
 #include "fpokit/fpo/data/kto_pairs.h"
 #include "fpokit/fpo/data/preference_dataset.h"
 #include "fpokit/fpo/training/reference_cache.h"
-#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/train/checkpoint_folder.h"
+#include "fpokit/core/train/metrics_log.h"
 #include "fpokit/lm/model/hooks.h"
 #include "fpokit/lm/model/load_model.h"
 #include "fpokit/core/log/log.h"
@@ -86,10 +88,10 @@ TrainingPairs split_off(TrainingPairs& data, double fraction, uint64_t seed) {
 
 bool run_preference_training(PreferenceRunOptions o) {
   if (o.model_dir.empty() || o.data.empty()) throw InputError("--model and --data are required");
-  if (!o.resume && fs::exists(o.out / "checkpoint"))
-    throw InputError(o.out.string() + " holds a checkpoint of an earlier run: continue it with --resume, or choose another --out");
+  core::CheckpointFolder(o.out).refuse_fresh_start_over(o.resume);
   const auto method = o.trainer.method;
-  const bool is_fpo = method == Method::Fpo;
+  const auto& traits = method_traits(method);
+  const bool is_fpo = traits.needs_sae;
   if (is_fpo && o.sae.empty()) throw InputError("--method fpo needs --sae DIR (the SAE whose features are constrained)");
   o.trainer.loss.validate(method);
 
@@ -103,7 +105,7 @@ bool run_preference_training(PreferenceRunOptions o) {
   }
   // KTO reads unpaired prompt/completion/label rows; its examples travel as (example, KL
   // sequence) pairs (kto_pairs.h), so the rest of the run is the same for every method.
-  const bool kto = method == Method::Kto;
+  const bool kto = traits.unpaired_labels;
   auto train_data = load_pairs(o.data, kto, data_options, *tokenizer, o.tokenization,
                                o.trainer.per_device_train_batch_size, "");
   TrainingPairs eval_data;
@@ -170,8 +172,8 @@ bool run_preference_training(PreferenceRunOptions o) {
     trainer.use_kto_labels(std::move(labels));
   }
   if (adapters) trainer.use_lora(&*adapters);
-  const bool needs_reference = method != Method::Simpo && method != Method::Orpo && method != Method::Sft;
-  const bool tdpo = method == Method::Tdpo1 || method == Method::Tdpo2;
+  const bool needs_reference = traits.needs_reference;
+  const bool tdpo = traits.reference_online;
   const fs::path cache_path = o.reference_cache.empty() ? o.out / "reference_cache.h5" : fs::path(o.reference_cache);
   const auto fingerprint = reference_fingerprint(o, ref_dir, is_fpo);
 
@@ -196,13 +198,12 @@ bool run_preference_training(PreferenceRunOptions o) {
   }
   if (o.resume) trainer.resume();
 
-  std::ofstream metrics(o.out / "metrics.jsonl", o.resume ? std::ios::app : std::ios::trunc);
+  core::MetricsLog metrics(o.out / "metrics.jsonl", o.resume ? std::optional<int64_t>(trainer.step()) : std::nullopt);
   core::ProgressLine progress("train " + std::string(method_name(method)), trainer.total_steps(), "steps", 30, trainer.step());
   const bool finished = trainer.train([&](const StepMetrics& m) {
     nlohmann::json line = {{"step", m.step}};
     for (const auto& [k, v] : m.values) line[k] = v;
-    metrics << line.dump() << '\n';
-    metrics.flush();
+    metrics.write(line);
     if (m.values.count("eval_loss")) {  // an evaluation: its own stderr line, not the progress line
       const auto acc = m.values.find("eval_rewards/accuracies");
       progress.message("eval at step " + std::to_string(m.step) + ": loss " + std::to_string(m.values.at("eval_loss")) +
@@ -243,7 +244,7 @@ bool run_preference_training(PreferenceRunOptions o) {
                                      "chosen and rejected, per epoch) contained feature f"}};
     core::write_text_file_atomically(o.out / "fpo_selection.json", j.dump() + "\n");
   }
-  core::remove_tree(o.out / "checkpoint");
+  core::CheckpointFolder(o.out).remove();
   return true;
 }
 

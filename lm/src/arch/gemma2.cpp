@@ -103,17 +103,15 @@ struct BackboneImpl : torch::nn::Module {
 };
 TORCH_MODULE(Backbone);
 
-torch::Tensor soft_cap(const torch::Tensor& x, double cap) { return torch::tanh(x / cap) * cap; }
-
 class Gemma2ForCausalLM : public CausalLMImpl {
  public:
   Gemma2ForCausalLM(const ModelConfig& c, const torch::TensorOptions& o)
       : CausalLMImpl(c), rope_(c.rope, c.head_dim, c.max_position_embeddings) {
     model_ = register_module("model", Backbone(c, o));
-    if (!c.tie_word_embeddings) lm_head_ = register_module("lm_head", Linear(c.hidden_size, c.vocab_size, false, o));
+    register_lm_head("lm_head", model_->embed_tokens, o);
   }
 
-  torch::Tensor forward(const ForwardInput& input, Hooks* hooks, KVCache* cache) override {
+  torch::Tensor hidden_states(const ForwardInput& input, Hooks* hooks, KVCache* cache) override {
     const auto& ids = input.input_ids;
     const int64_t t = ids.size(1);
     const int64_t past = cache ? cache->length() : 0;
@@ -146,21 +144,16 @@ class Gemma2ForCausalLM : public CausalLMImpl {
         if (hooks->done_after(i)) return {};
       }
     }
-    h = model_->norm(h);
-    auto logits = lm_head_ ? lm_head_(h) : torch::nn::functional::linear(h, model_->embed_tokens->weight);
-    if (config_.final_logit_softcapping > 0.0) logits = soft_cap(logits, config_.final_logit_softcapping);
-    return logits;
+    return model_->norm(h);
   }
 
   bool is_ignorable_checkpoint_tensor(const std::string& name) const override {
-    if (config_.tie_word_embeddings && name == "lm_head.weight") return true;
-    return name.size() > 9 && name.compare(name.size() - 9, 9, ".inv_freq") == 0;
+    return CausalLMImpl::is_ignorable_checkpoint_tensor(name) || name.size() > 9 && name.compare(name.size() - 9, 9, ".inv_freq") == 0;
   }
 
  private:
   RotaryEmbedding rope_;
   Backbone model_{nullptr};
-  Linear lm_head_{nullptr};
 };
 
 }  // namespace

@@ -93,10 +93,10 @@ class GPT2LMHeadModel : public CausalLMImpl {
  public:
   GPT2LMHeadModel(const ModelConfig& c, const torch::TensorOptions& o) : CausalLMImpl(c) {
     transformer_ = register_module("transformer", Transformer(c, o));
-    if (!c.tie_word_embeddings) lm_head_ = register_module("lm_head", Linear(c.hidden_size, c.vocab_size, false, o));
+    register_lm_head("lm_head", transformer_->wte, o);
   }
 
-  torch::Tensor forward(const ForwardInput& input, Hooks* hooks, KVCache* cache) override {
+  torch::Tensor hidden_states(const ForwardInput& input, Hooks* hooks, KVCache* cache) override {
     const auto& ids = input.input_ids;
     const int64_t t = ids.size(1);
     const int64_t past = cache ? cache->length() : 0;
@@ -123,12 +123,11 @@ class GPT2LMHeadModel : public CausalLMImpl {
         if (hooks->done_after(i)) return {};
       }
     }
-    h = transformer_->ln_f(h);
-    return lm_head_ ? lm_head_(h) : torch::nn::functional::linear(h, transformer_->wte->weight);
+    return transformer_->ln_f(h);
   }
 
   bool is_ignorable_checkpoint_tensor(const std::string& name) const override {
-    if (config_.tie_word_embeddings && name == "lm_head.weight") return true;
+    if (CausalLMImpl::is_ignorable_checkpoint_tensor(name)) return true;
     // Causal-mask buffers that transformers < 4.x (and the OpenAI conversion) saved.
     return ends_with(name, ".attn.bias") || ends_with(name, ".attn.masked_bias");
   }
@@ -139,7 +138,6 @@ class GPT2LMHeadModel : public CausalLMImpl {
 
  private:
   Transformer transformer_{nullptr};
-  Linear lm_head_{nullptr};
 };
 
 }  // namespace

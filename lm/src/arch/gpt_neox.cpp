@@ -91,10 +91,10 @@ class GPTNeoXForCausalLM : public CausalLMImpl {
   GPTNeoXForCausalLM(const ModelConfig& c, const torch::TensorOptions& o)
       : CausalLMImpl(c), rope_(c.rope, c.head_dim, c.max_position_embeddings) {
     gpt_neox_ = register_module("gpt_neox", Backbone(c, o));
-    if (!c.tie_word_embeddings) embed_out_ = register_module("embed_out", Linear(c.hidden_size, c.vocab_size, false, o));
+    register_lm_head("embed_out", gpt_neox_->embed_in, o);
   }
 
-  torch::Tensor forward(const ForwardInput& input, Hooks* hooks, KVCache* cache) override {
+  torch::Tensor hidden_states(const ForwardInput& input, Hooks* hooks, KVCache* cache) override {
     const auto& ids = input.input_ids;
     const int64_t t = ids.size(1);
     const int64_t past = cache ? cache->length() : 0;
@@ -119,14 +119,14 @@ class GPTNeoXForCausalLM : public CausalLMImpl {
         if (hooks->done_after(i)) return {};
       }
     }
-    h = gpt_neox_->final_layer_norm(h);
-    return embed_out_ ? embed_out_(h) : torch::nn::functional::linear(h, gpt_neox_->embed_in->weight);
+    return gpt_neox_->final_layer_norm(h);
   }
 
   bool has_resid_mid() const override { return !config_.use_parallel_residual; }
 
   bool is_ignorable_checkpoint_tensor(const std::string& name) const override {
-    if (config_.tie_word_embeddings && (name == "embed_out.weight" || name == "lm_head.weight")) return true;
+    if (CausalLMImpl::is_ignorable_checkpoint_tensor(name)) return true;
+    if (config_.tie_word_embeddings && name == "lm_head.weight") return true;
     // Buffers that older transformers versions saved: the causal mask (attention.bias,
     // attention.masked_bias) and the rotary frequencies.
     return ends_with(name, ".attention.bias") || ends_with(name, ".attention.masked_bias") ||
@@ -142,7 +142,6 @@ class GPTNeoXForCausalLM : public CausalLMImpl {
  private:
   RotaryEmbedding rope_;
   Backbone gpt_neox_{nullptr};
-  Linear embed_out_{nullptr};
 };
 
 }  // namespace

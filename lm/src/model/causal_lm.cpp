@@ -6,6 +6,32 @@
 
 namespace fpokit::lm {
 
+torch::Tensor CausalLMImpl::forward(const ForwardInput& input, Hooks* hooks, KVCache* cache) {
+  const auto hidden = hidden_states(input, hooks, cache);
+  return hidden.defined() ? logits(hidden) : hidden;
+}
+
+torch::Tensor CausalLMImpl::logits(const torch::Tensor& hidden) {
+  auto out = lm_head_ ? lm_head_(hidden) : torch::nn::functional::linear(hidden, tied_embedding_->weight);
+  const double cap = config_.final_logit_softcapping;
+  if (cap > 0.0) out = torch::tanh(out / cap) * cap;
+  return out;
+}
+
+void CausalLMImpl::register_lm_head(const std::string& name, const Embedding& input_embedding,
+                                    const torch::TensorOptions& options) {
+  lm_head_name_ = name;
+  if (config_.tie_word_embeddings) {
+    tied_embedding_ = input_embedding;
+  } else {
+    lm_head_ = register_module(name, Linear(config_.hidden_size, config_.vocab_size, false, options));
+  }
+}
+
+bool CausalLMImpl::is_ignorable_checkpoint_tensor(const std::string& name) const {
+  return config_.tie_word_embeddings && name == lm_head_name_ + ".weight";
+}
+
 torch::Tensor CausalLMImpl::run_block(int64_t layer, const torch::Tensor& h, const Hooks* hooks, const KVCache* cache,
                                       const BlockFn& body) const {
   const bool checkpoint = gradient_checkpointing_ && is_training() && torch::GradMode::is_enabled() && cache == nullptr &&

@@ -66,8 +66,10 @@ GenerationResult generate(CausalLMImpl& model, const std::vector<int64_t>& promp
   auto t0 = clock::now();
   auto input = torch::tensor(prompt, torch::kInt64).unsqueeze(0).to(device);
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
-    const auto logits = model.forward({input, {}}, nullptr, &cache);
-    const int64_t next = select_next_token(logits[0][-1], options, generator);
+    // The head on the last position only: the prompt's other positions need no vocabulary-wide
+    // logits (for a 256k vocabulary that is most of the prefill's memory).
+    const auto hidden = model.hidden_states({input, {}}, nullptr, &cache);
+    const int64_t next = select_next_token(model.logits(hidden[0][-1]), options, generator);
     const auto t1 = clock::now();
     (step == 0 ? result.prefill_seconds : result.decode_seconds) += std::chrono::duration<double>(t1 - t0).count();
     t0 = t1;

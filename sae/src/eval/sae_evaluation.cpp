@@ -9,29 +9,13 @@
 
 #include "fpokit/core/errors.h"
 #include "fpokit/lm/model/hooks.h"
+#include "fpokit/lm/model/log_probs.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "fpokit/sae/data/context_packer.h"
 #include "fpokit/sae/eval/sae_metrics.h"
 #include "fpokit/sae/data/text_dataset.h"
 
 namespace fpokit::sae {
-
-namespace {
-
-// Per-position CE of predicting ids[:, t+1] from logits[:, t]: [B, T-1] float64.
-torch::Tensor next_token_ce(const torch::Tensor& logits, const torch::Tensor& ids) {
-  const auto lp = torch::log_softmax(logits.slice(1, 0, -1).to(torch::kFloat32), -1);
-  return -lp.gather(-1, ids.slice(1, 1).unsqueeze(-1)).squeeze(-1).to(torch::kFloat64);
-}
-
-// KL(p ‖ q) per position from logits: [B, T] float64.
-torch::Tensor kl_per_token(const torch::Tensor& logits_p, const torch::Tensor& logits_q) {
-  const auto lp = torch::log_softmax(logits_p.to(torch::kFloat32), -1);
-  const auto lq = torch::log_softmax(logits_q.to(torch::kFloat32), -1);
-  return (lp.exp() * (lp - lq)).sum(-1).to(torch::kFloat64);
-}
-
-}  // namespace
 
 EvalResult evaluate_sae(const lm::CausalLM& model, const lm::Tokenizer& tokenizer, const SparseAutoencoderImpl& sae,
                         const lm::HookName& hook, const std::filesystem::path& data, const EvalOptions& options,
@@ -105,9 +89,9 @@ EvalResult evaluate_sae(const lm::CausalLM& model, const lm::Tokenizer& tokenize
       const auto ce_mask = keep.slice(1, 0, -1).to(torch::kFloat64);
       const auto kl_mask = keep.to(torch::kFloat64);
       const torch::Tensor* all[3] = {&logits_clean, &logits_sae, &logits_zero};
-      for (int i = 0; i < 3; ++i) ce_sums[i] += (next_token_ce(*all[i], ids) * ce_mask).sum().item<double>();
-      kl_sums[0] += (kl_per_token(logits_clean, logits_sae) * kl_mask).sum().item<double>();
-      kl_sums[1] += (kl_per_token(logits_clean, logits_zero) * kl_mask).sum().item<double>();
+      for (int i = 0; i < 3; ++i) ce_sums[i] += (lm::next_token_cross_entropy(*all[i], ids).to(torch::kFloat64) * ce_mask).sum().item<double>();
+      kl_sums[0] += (lm::kl_divergence(lm::log_probs(logits_clean), lm::log_probs(logits_sae)).to(torch::kFloat64) * kl_mask).sum().item<double>();
+      kl_sums[1] += (lm::kl_divergence(lm::log_probs(logits_clean), lm::log_probs(logits_zero)).to(torch::kFloat64) * kl_mask).sum().item<double>();
       ce_count += static_cast<int64_t>(ce_mask.sum().item<double>());
       kl_count += static_cast<int64_t>(kl_mask.sum().item<double>());
     }

@@ -1,14 +1,12 @@
-// SaeTrainer checkpoints: out_dir/checkpoint/ holds trainer_state.json (step, tokens, the mixing
-// buffer's position, the run's fingerprint) and, per SAE, state.safetensors (weights, buffers,
-// dead counters, activation scale) and optimizer.pt (Adam moments and step counts, LibTorch
-// archive). The folder is replaced atomically, so a crash leaves the previous checkpoint.
-#include <fstream>
-
+// SaeTrainer checkpoints (core::CheckpointFolder's protocol): out_dir/checkpoint/ holds
+// trainer_state.json (step, tokens, the mixing buffer's position; identity: the run's fingerprint)
+// and, per SAE, state.safetensors (weights, buffers, dead counters, activation scale) and
+// optimizer.pt (Adam moments and step counts, LibTorch archive).
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
-#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/errors.h"
+#include "fpokit/core/train/checkpoint_folder.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
 #include "sae_trainer_unit.h"
 
@@ -16,11 +14,6 @@ namespace fpokit::sae {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-namespace {
-constexpr const char* kCheckpointDir = "checkpoint";
-constexpr const char* kStateFile = "trainer_state.json";
-}  // namespace
 
 json SaeTrainer::fingerprint() const {
   const auto& o = options_;
@@ -47,48 +40,25 @@ json SaeTrainer::fingerprint() const {
           {"dead_tokens", o.dead_tokens}};
 }
 
-bool SaeTrainer::has_checkpoint() const { return fs::exists(out_dir_ / kCheckpointDir / kStateFile); }
+bool SaeTrainer::has_checkpoint() const { return core::CheckpointFolder(out_dir_).exists(); }
 
 void SaeTrainer::save_checkpoint() const {
-  core::write_directory_atomically(out_dir_ / kCheckpointDir, [&](const fs::path& tmp) {
+  const json state = {{"step", step_}, {"tokens", tokens_}, {"buffer", buffer_.state()}};
+  core::CheckpointFolder(out_dir_).save(fingerprint(), state, [&](const fs::path& tmp) {
     for (const auto& u : units_) {
       const auto dir = tmp / u->spec.name;
       fs::create_directories(dir);
       lm::write_safetensors(dir / "state.safetensors", u->state_tensors());
       torch::save(*u->optimizer, (dir / "optimizer.pt").string());
     }
-    const json state = {{"step", step_}, {"tokens", tokens_}, {"buffer", buffer_.state()}, {"fingerprint", fingerprint()}};
-    std::ofstream out(tmp / kStateFile, std::ios::binary);
-    out << state.dump(2) << '\n';
-    out.close();
-    if (!out) throw InputError((tmp / kStateFile).string() + ": write failed (disk full?)");
   });
 }
 
 void SaeTrainer::resume() {
-  const auto dir = out_dir_ / kCheckpointDir;
-  const auto state_path = dir / kStateFile;
-  std::ifstream in(state_path, std::ios::binary);
-  if (!in) throw InputError("--resume: no checkpoint at " + state_path.string() + "; start without --resume");
-  json state;
-  try {
-    state = json::parse(in);
-  } catch (const json::exception& e) {
-    throw CheckpointError(state_path.string() + ": not valid JSON (" + e.what() + "); delete the checkpoint folder to start over");
-  }
-  const auto saved = state.at("fingerprint");
-  const auto now = fingerprint();
-  std::string differences;
-  for (const auto& [key, value] : now.items()) {
-    if (!saved.contains(key) || saved[key] != value)
-      differences += (differences.empty() ? "" : "; ") + key + " was " + (saved.contains(key) ? saved[key].dump() : "absent") +
-                     ", now " + value.dump();
-  }
-  if (!differences.empty())
-    throw InputError("--resume: the checkpoint in " + dir.string() + " is from a run with other settings (" + differences +
-                     "); use the same settings or a new --out");
+  const core::CheckpointFolder checkpoint(out_dir_);
+  const auto state = checkpoint.load(fingerprint());
   for (auto& u : units_) {
-    const auto unit_dir = dir / u->spec.name;
+    const auto unit_dir = checkpoint.path() / u->spec.name;
     lm::SafetensorsFile file(unit_dir / "state.safetensors");
     u->load_state_tensors([&](const std::string& name) {
       if (!file.find(name))

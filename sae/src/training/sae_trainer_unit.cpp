@@ -4,31 +4,13 @@
 
 #include <torch/torch.h>
 
+#include "fpokit/core/train/gradient_clipping.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
 #include "fpokit/sae/model/geometric_median.h"
 #include "fpokit/sae/io/sae_io.h"
 #include "fpokit/sae/model/sae_losses.h"
 
 namespace fpokit::sae {
-
-namespace {
-
-torch::Tensor clip_gradients(const std::vector<torch::Tensor>& params, double max_norm) {
-  // clip_grad_norm_ without a host sync: the scale factor stays on the device.
-  std::vector<torch::Tensor> squares;
-  for (const auto& p : params)
-    if (p.grad().defined()) squares.push_back(p.grad().pow(2).sum());
-  if (squares.empty()) return {};
-  const auto norm = torch::stack(squares).sum().sqrt();
-  if (max_norm > 0) {
-    const auto coef = (max_norm / (norm + 1e-6)).clamp_max(1.0);
-    for (const auto& p : params)
-      if (p.grad().defined()) p.grad().mul_(coef);
-  }
-  return norm;
-}
-
-}  // namespace
 
 SaeTrainer::Unit::Unit(SaeSpec s, const TrainerOptions& options) : spec(std::move(s)), sae(spec.config) {
   sae->to(options.device);
@@ -93,7 +75,7 @@ void SaeTrainer::Unit::step(const torch::Tensor& raw_x, double lr, int64_t step,
   optimizer->zero_grad();
   terms.total.backward();
   if (unit_norm_decoder()) remove_decoder_gradient_parallel(sae->W_dec);
-  clip_gradients(sae->parameters(), options.max_grad_norm);
+  core::clip_grad_norm(sae->parameters(), options.max_grad_norm);
   for (auto& group : optimizer->param_groups())
     static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
   optimizer->step();

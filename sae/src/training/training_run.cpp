@@ -1,15 +1,16 @@
 #include "fpokit/sae/training/training_run.h"
 
 #include <cstdio>
-#include <fstream>
 #include <memory>
+#include <optional>
 
 #include <torch/torch.h>
 
-#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/errors.h"
-#include "fpokit/lm/model/load_model.h"
 #include "fpokit/core/log/progress_line.h"
+#include "fpokit/core/train/checkpoint_folder.h"
+#include "fpokit/core/train/metrics_log.h"
+#include "fpokit/lm/model/load_model.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "fpokit/sae/data/activation_file_source.h"
 #include "fpokit/sae/training/sae_trainer.h"
@@ -37,8 +38,7 @@ bool run_sae_training(TrainingRunOptions o) {
   if (!offline && o.model_dir.empty()) throw InputError("--data needs --model: the model whose activations to harvest");
   if (o.hooks.empty() && !offline) throw InputError("give the hook to train on, e.g. --hook blocks.6.hook_resid_post");
   if (o.widths.empty() || o.ks.empty()) throw InputError("--width and --k need at least one value");
-  if (!o.resume && fs::exists(o.out / "checkpoint"))
-    throw InputError(o.out.string() + " holds a checkpoint of an earlier run: continue it with --resume, or choose another --out");
+  core::CheckpointFolder(o.out).refuse_fresh_start_over(o.resume);
 
   const auto device = lm::parse_device(o.device);
   o.trainer.device = device;
@@ -86,7 +86,7 @@ bool run_sae_training(TrainingRunOptions o) {
   }
   fs::create_directories(o.out);
   if (o.before_first_write) o.before_first_write();
-  std::ofstream log(o.out / "training_log.jsonl", o.resume ? std::ios::app : std::ios::trunc);
+  core::MetricsLog log(o.out / "training_log.jsonl", o.resume ? std::optional<int64_t>(trainer.step()) : std::nullopt);
   core::ProgressLine progress("sae train", o.trainer.total_tokens, "tok", 30, trainer.tokens());
   const bool finished = trainer.run([&](const TrainingProgress& p) {
     nlohmann::json line = {{"step", p.step}, {"tokens", p.tokens}, {"lr", p.lr}, {"tokens_per_s", p.tokens_per_second}};
@@ -101,8 +101,7 @@ bool run_sae_training(TrainingRunOptions o) {
       }
     }
     if (p.l0.size() > 2) metrics += " (+" + std::to_string(p.l0.size() - 2) + " SAEs)";
-    log << line.dump() << '\n';
-    log.flush();
+    log.write(line);
     if (o.progress) progress.update(p.tokens, metrics, true);
   });
   progress.finish();
@@ -110,7 +109,7 @@ bool run_sae_training(TrainingRunOptions o) {
   trainer.save_final();
   // The SAEs are written: the checkpoint has served its purpose, and leaving it would make a
   // later run into the same folder look like an interrupted one.
-  core::remove_tree(o.out / "checkpoint");
+  core::CheckpointFolder(o.out).remove();
   return true;
 }
 

@@ -37,15 +37,10 @@
 
 #include <torch/types.h>
 
+#include "fpokit/fpo/losses/method.h"
 #include "fpokit/fpo/training/sequence_logps.h"
 
 namespace fpokit::fpo {
-
-enum class Method { Fpo, Dpo, Ipo, Hinge, Robust, Simpo, Tdpo1, Tdpo2, Kto, Orpo, Sft };
-
-std::string_view method_name(Method m);  // "fpo", "dpo", ...
-// "fpo|dpo|ipo|hinge|robust|simpo|tdpo1|tdpo2|kto|orpo|sft"; throws ConfigError listing them.
-Method parse_method(std::string_view name);
 
 // Everything any loss reads; each loss checks that what it needs is there and [B].
 // Only sum, mean and num_tokens of the four SequenceLogps are read.

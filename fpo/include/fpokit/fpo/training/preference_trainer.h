@@ -115,7 +115,7 @@ class PreferenceTrainer {
   // function of (seed, epoch), so the continued run sees the same batches as an uninterrupted one.
   void resume();
   // The checkpoint's trainer_state.json, after checking that it belongs to a run with these
-  // settings (InputError naming the first difference otherwise). resume() calls it; a caller may
+  // settings (InputError listing every difference otherwise; core::CheckpointFolder). resume() calls it; a caller may
   // call it first to fail before any costly work.
   nlohmann::json check_checkpoint() const;
 

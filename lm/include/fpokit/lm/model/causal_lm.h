@@ -1,7 +1,10 @@
 #pragma once
 // The interface every architecture implements (lm/src/arch/<name>.cpp), a LibTorch module whose
 // named_parameters() are exactly the HF checkpoint's tensor names, so that loading is a matter of
-// matching names (see load_model.h).
+// matching names (see load_model.h). An architecture writes only its backbone (hidden_states); the
+// LM head (untied or tied to the input embedding, and Gemma-2's final soft-cap) is this class's, so
+// that code wanting logits for some positions only (generation's last one, a chunked log-prob
+// path) calls logits() on those and no architecture file needs to know.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -11,6 +14,7 @@
 
 #include "fpokit/lm/model/activation_checkpoint.h"
 #include "fpokit/lm/checkpoint/model_config.h"
+#include "fpokit/lm/model/layers.h"
 
 namespace fpokit::lm {
 
@@ -33,10 +37,19 @@ class CausalLMImpl : public torch::nn::Module {
   const ModelConfig& config() const { return config_; }
 
   // Logits [batch, seq, vocab] in the model's dtype, or an undefined tensor when `hooks` stopped
-  // the forward early. With a cache, positions continue from cache->length() and this step's keys
-  // and values are appended.
-  virtual torch::Tensor forward(const ForwardInput& input, Hooks* hooks = nullptr,
-                                KVCache* cache = nullptr) = 0;
+  // the forward early: logits(hidden_states(input, hooks, cache)).
+  torch::Tensor forward(const ForwardInput& input, Hooks* hooks = nullptr, KVCache* cache = nullptr);
+
+  // The backbone: the hidden states [batch, seq, hidden] after the final norm (what the LM head
+  // reads), or an undefined tensor when `hooks` stopped the forward early. With a cache, positions
+  // continue from cache->length() and this step's keys and values are appended.
+  virtual torch::Tensor hidden_states(const ForwardInput& input, Hooks* hooks = nullptr,
+                                      KVCache* cache = nullptr) = 0;
+
+  // The LM head on final hidden states [..., hidden]: logits [..., vocab] in the model's dtype
+  // (the untied head, LoRA included, or the input embedding's transpose when the config ties
+  // them), soft-capped by tanh(x / cap) * cap where the config has final_logit_softcapping.
+  torch::Tensor logits(const torch::Tensor& hidden);
 
   // Activation checkpointing of every block while training (activation_checkpoint.h): less
   // activation memory for about one more forward per step. Results are unchanged.
@@ -49,7 +62,8 @@ class CausalLMImpl : public torch::nn::Module {
   // Checkpoint tensors that the model does not use and loading may skip (non-persistent buffers
   // that old checkpoints stored, such as rotary inv_freq or GPT-2's attn.bias masks, or the
   // lm_head.weight copy of a tied embedding).
-  virtual bool is_ignorable_checkpoint_tensor(const std::string& name) const { return false; }
+  // This base skips the untied head's name when the config ties it to the embedding.
+  virtual bool is_ignorable_checkpoint_tensor(const std::string& name) const;
   // Checkpoint name spellings to try when the canonical one is absent, e.g. the original GPT-2
   // checkpoints store "h.0.attn..." for "transformer.h.0.attn...". Returns (prefix, replacement).
   virtual std::vector<std::pair<std::string, std::string>> checkpoint_prefix_aliases() const {
@@ -57,6 +71,11 @@ class CausalLMImpl : public torch::nn::Module {
   }
 
  protected:
+  // Registers the LM head as `name` (HF's "lm_head"; GPT-NeoX's "embed_out"), or, when the config
+  // ties word embeddings, reads `input_embedding` instead. Call in the constructor after the
+  // backbone, so that parameters keep HF's order.
+  void register_lm_head(const std::string& name, const Embedding& input_embedding, const torch::TensorOptions& options);
+
   // Block `layer`'s body, from blocks.L.hook_resid_pre to (before) hook_resid_post: checkpointed
   // when checkpointing is on, the module trains with grad mode on, and nothing inside the body
   // keeps intermediates (no KV cache, no hook at blocks.L.hook_resid_mid); else simply body(h).
@@ -65,6 +84,11 @@ class CausalLMImpl : public torch::nn::Module {
 
   ModelConfig config_;
   bool gradient_checkpointing_ = false;
+
+ private:
+  std::string lm_head_name_;
+  Linear lm_head_{nullptr};
+  Embedding tied_embedding_{nullptr};
 };
 
 using CausalLM = std::shared_ptr<CausalLMImpl>;

@@ -1,0 +1,142 @@
+// core/train: gradient clipping against torch.nn.utils.clip_grad_norm_'s rule, the checkpoint
+// folder protocol both trainers follow, and the metrics log's resume (no step logged twice).
+#include <torch/torch.h>
+
+#include <catch2/catch.hpp>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "fpokit/core/errors.h"
+#include "fpokit/core/io/json_file.h"
+#include "fpokit/core/train/checkpoint_folder.h"
+#include "fpokit/core/train/gradient_clipping.h"
+#include "fpokit/core/train/metrics_log.h"
+#include "test_support.h"
+
+using namespace fpokit;
+namespace fs = std::filesystem;
+using Catch::Contains;
+
+namespace {
+
+std::vector<torch::Tensor> params_with_grads(const std::vector<std::vector<float>>& grads) {
+  std::vector<torch::Tensor> params;
+  for (const auto& g : grads) {
+    auto p = torch::zeros({static_cast<int64_t>(g.size())}, torch::requires_grad());
+    p.mutable_grad() = torch::tensor(g);
+    params.push_back(p);
+  }
+  return params;
+}
+
+std::vector<std::string> lines_of(const fs::path& p) {
+  std::ifstream in(p);
+  std::vector<std::string> out;
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("clip_grad_norm scales every gradient by max_norm over the global norm") {
+  auto params = params_with_grads({{3.0f, 0.0f}, {0.0f, 4.0f, 0.0f}});  // global norm 5
+  const auto norm = core::clip_grad_norm(params, 1.0);
+  CHECK(norm.item<double>() == Approx(5.0));
+  const double coef = 1.0 / (5.0 + 1e-6);
+  CHECK(params[0].grad()[0].item<double>() == Approx(3.0 * coef).epsilon(1e-6));
+  CHECK(params[1].grad()[1].item<double>() == Approx(4.0 * coef).epsilon(1e-6));
+  // The clipped gradients have norm max_norm (up to the 1e-6 of the rule).
+  const auto after = torch::cat({params[0].grad(), params[1].grad()}).norm().item<double>();
+  CHECK(after == Approx(1.0).epsilon(1e-5));
+}
+
+TEST_CASE("clip_grad_norm leaves gradients under the limit untouched and skips parameters without one") {
+  auto params = params_with_grads({{0.3f, 0.4f}});
+  params.push_back(torch::zeros({2}, torch::requires_grad()));  // no gradient
+  const auto before = params[0].grad().clone();
+  const auto norm = core::clip_grad_norm(params, 1.0);
+  CHECK(norm.item<double>() == Approx(0.5));
+  CHECK(torch::equal(params[0].grad(), before));
+  // max_norm 0: measure only.
+  auto big = params_with_grads({{30.0f, 40.0f}});
+  CHECK(core::clip_grad_norm(big, 0.0).item<double>() == Approx(50.0));
+  CHECK(big[0].grad()[1].item<float>() == 40.0f);
+  // Nothing has a gradient: an undefined norm, nothing touched.
+  CHECK_FALSE(core::clip_grad_norm({torch::zeros({2}, torch::requires_grad())}, 1.0).defined());
+}
+
+TEST_CASE("a checkpoint folder round-trips its state and refuses other settings, listing each") {
+  test::TempDir tmp;
+  const core::CheckpointFolder folder(tmp.path());
+  CHECK_FALSE(folder.exists());
+  CHECK_NOTHROW(folder.refuse_fresh_start_over(false));
+  CHECK_THROWS_WITH(folder.load({{"lr", 1e-3}}), Contains("--resume: no checkpoint"));
+
+  const nlohmann::json identity = {{"lr", 1e-3}, {"seed", 7}, {"method", "dpo"}};
+  folder.save(identity, {{"step", 12}}, [](const fs::path& dir) { std::ofstream(dir / "weights.bin") << "w"; });
+  REQUIRE(folder.exists());
+  CHECK(fs::exists(folder.path() / "weights.bin"));
+  const auto state = folder.load(identity);
+  CHECK(state.at("step").get<int>() == 12);
+
+  CHECK_THROWS_WITH(folder.refuse_fresh_start_over(false),
+                    Contains("holds a checkpoint of an earlier run") && Contains("--resume"));
+  CHECK_NOTHROW(folder.refuse_fresh_start_over(true));
+
+  // Every difference, old and new values.
+  const nlohmann::json other = {{"lr", 5e-3}, {"seed", 8}, {"method", "dpo"}, {"lora_r", 4}};
+  try {
+    folder.load(other);
+    FAIL("a checkpoint with other settings was accepted");
+  } catch (const InputError& e) {
+    const std::string what = e.what();
+    CHECK_THAT(what, Contains("lr was 0.001, now 0.005") && Contains("seed was 7, now 8") &&
+                         Contains("lora_r was absent, now 4"));
+    CHECK_THAT(what, !Contains("method was"));
+  }
+
+  // A failing save keeps the previous checkpoint whole.
+  CHECK_THROWS(folder.save(identity, {{"step", 99}}, [](const fs::path&) { throw std::runtime_error("disk full"); }));
+  CHECK(folder.load(identity).at("step").get<int>() == 12);
+  CHECK(fs::exists(folder.path() / "weights.bin"));
+
+  folder.remove();
+  CHECK_FALSE(fs::exists(folder.path()));
+}
+
+TEST_CASE("a checkpoint folder names a damaged state file") {
+  test::TempDir tmp;
+  const core::CheckpointFolder folder(tmp.path());
+  fs::create_directories(folder.path());
+  std::ofstream(folder.state_file()) << "{\"step\": 3";
+  CHECK_THROWS_AS(folder.load({}), CheckpointError);
+  CHECK_THROWS_WITH(folder.load({}), Contains("trainer_state.json") && Contains("not valid JSON"));
+  std::ofstream(folder.state_file()) << "{\"step\": 3}";
+  CHECK_THROWS_WITH(folder.load({}), Contains("no \"identity\""));
+}
+
+TEST_CASE("a resumed metrics log drops what the interrupted run logged after its checkpoint") {
+  test::TempDir tmp;
+  const auto path = tmp / "metrics.jsonl";
+  {
+    core::MetricsLog log(path, std::nullopt);
+    for (int step = 1; step <= 6; ++step) log.write({{"step", step}, {"loss", 1.0 / step}});
+    log.write({{"note", "no step"}});
+  }
+  std::ofstream(path, std::ios::app) << "{\"step\": 7, \"lo";  // torn by the crash
+  {
+    core::MetricsLog log(path, 4);  // the checkpoint was at step 4
+    log.write({{"step", 5}, {"loss", 0.2}});
+  }
+  const auto lines = lines_of(path);
+  REQUIRE(lines.size() == 6);
+  for (int i = 0; i < 4; ++i) CHECK(nlohmann::json::parse(lines[i]).at("step").get<int>() == i + 1);
+  CHECK(nlohmann::json::parse(lines[4]).at("note") == "no step");
+  CHECK(nlohmann::json::parse(lines[5]).at("loss").get<double>() == 0.2);
+  // A fresh start replaces the file.
+  { core::MetricsLog log(path, std::nullopt); }
+  CHECK(lines_of(path).empty());
+}
