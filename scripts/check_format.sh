@@ -7,9 +7,10 @@
 #   scripts/check_format.sh --all         every file
 #   scripts/check_format.sh --base REV    the files changed since REV
 #
-# .clang-format-base holds one line: the commit of the last whole-tree reformat; every file
-# changed after it must be formatted. The placeholder `HEAD` means no reformat has happened yet,
-# so there is nothing to check (except with --all).
+# .clang-format-base holds one line: the commit from which formatting is enforced; every file
+# changed after it must be clang-format clean as a whole (so the tree converges file by file,
+# without one reformat commit that rewrites every line's history). The placeholder `HEAD` means
+# nothing is enforced yet (except with --all).
 #
 # Prints each unformatted file with the command that fixes it. Exit codes: 0 clean (or nothing
 # to check), 1 some file is not formatted, 2 usage error or the changed files cannot be listed,
@@ -70,7 +71,7 @@ else
     fi
     base=$(head -n 1 .clang-format-base | tr -d '[:space:]')
     if [ "$base" = HEAD ] || [ -z "$base" ]; then
-      echo "check_format: .clang-format-base is still the placeholder 'HEAD' (no whole-tree reformat yet): nothing to check; --all checks every file"
+      echo "check_format: .clang-format-base is still the placeholder 'HEAD' (formatting not enforced yet): nothing to check; --all checks every file"
       exit 0
     fi
   fi
