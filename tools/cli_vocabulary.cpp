@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <iostream>
+#include <iterator>
 #include <set>
+#include <sstream>
 #include <utility>
 
+#include "config_file_check.h"
 #include "fpokit/core/errors.h"
 #include "fpokit/core/log/log.h"
 
@@ -91,7 +94,8 @@ CLI::Option* deprecated_name(CLI::Option* option, const std::string& old_name) {
 }
 
 std::vector<CLI::ConfigItem> RecordingConfig::from_config(std::istream& input) const {
-  auto items = CLI::ConfigTOML::from_config(input);
+  std::stringstream cleaned(strip_config_comments(std::string(std::istreambuf_iterator<char>(input), {})));
+  auto items = CLI::ConfigTOML::from_config(cleaned);
   for (const auto& item : items)
     if (item.name != "++" && item.name != "--") config_keys_read().insert(item.fullname());  // not section markers
   return items;

@@ -11,6 +11,7 @@
 
 #include "cli_vocabulary.h"
 #include "commands.h"
+#include "config_file_check.h"
 #include "config_options.h"
 #include "fpokit/core/errors.h"
 
@@ -48,7 +49,11 @@ int main(int argc, char** argv) {
   fpokit::cli::add_eval_prefs_command(app);
   fpokit::cli::add_drift_command(app);
   fpokit::cli::add_help_command(app);  // last: it documents the commands added before it
+  fpokit::cli::require_finite_numbers(app);
   try {
+    // CLI11 skips what it does not understand in a config file; check it first (one clear line).
+    if (const auto config = fpokit::cli::config_file_argument(args); !config.empty())
+      fpokit::cli::check_config_file(app, config);
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);

@@ -4,6 +4,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -25,8 +26,9 @@ const std::string kModel = "'" + repo_file("models/tiny-llama").string() + "'";
 const std::string kPrefs = "'" + repo_file("models/tiny-prefs.jsonl").string() + "'";
 const std::string kCorpus = "'" + repo_file("models/tiny-corpus.jsonl").string() + "'";
 
-const std::string kFlags = " --model " + kModel + " --data " + kPrefs +
-                           " --learning-rate 1e-4 --max-steps 12 --per-device-train-batch-size 8 --logging-steps 4 --quiet";
+const std::string kFlags =
+    " --model " + kModel + " --data " + kPrefs +
+    " --learning-rate 1e-4 --max-steps 12 --per-device-train-batch-size 8 --logging-steps 4 --quiet";
 
 nlohmann::json last_metrics(const std::filesystem::path& out) {
   std::ifstream in(out / "metrics.jsonl");
@@ -58,19 +60,21 @@ TEST_CASE("train dpo writes a loadable model and TRL-named metrics", "[cli][trai
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   const auto m = last_metrics(tmp / "out");
-  for (const char* k : {"loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
-                        "logps/chosen", "logps/rejected", "logits/chosen", "logits/rejected", "lr", "grad_norm", "tokens/s"})
+  for (const char* k :
+       {"loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
+        "logps/rejected", "logits/chosen", "logits/rejected", "lr", "grad_norm", "tokens/s"})
     CHECK(m.contains(k));
   CHECK(m["rewards/accuracies"].get<double>() >= 0.9);
   auto model = lm::load_model(tmp / "out/model");
   auto base = lm::load_model(repo_file("models/tiny-llama"));
-  CHECK_FALSE(torch::equal(model->named_parameters()["model.norm.weight"], base->named_parameters()["model.norm.weight"]));
+  CHECK_FALSE(
+      torch::equal(model->named_parameters()["model.norm.weight"], base->named_parameters()["model.norm.weight"]));
   CHECK(std::filesystem::exists(tmp / "out/model/tokenizer.json"));
   CHECK(std::filesystem::exists(tmp / "out/config.toml"));
 
   // eval-prefs: the trained model ranks the pairs it was trained on against its reference.
-  r = run_command(fpokit_cmd("eval-prefs --model " + quoted(tmp / "out/model") + " --ref-model " + kModel + " --data " + kPrefs +
-                             " --out " + quoted(tmp / "prefs.json")));
+  r = run_command(fpokit_cmd("eval-prefs --model " + quoted(tmp / "out/model") + " --ref-model " + kModel + " --data " +
+                             kPrefs + " --out " + quoted(tmp / "prefs.json")));
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.out, Catch::Contains("reward accuracy"));
@@ -91,10 +95,11 @@ TEST_CASE("train fpo with an SAE trained by sae train", "[cli][train]") {
   TempDir tmp;
   auto r = run_command(fpokit_cmd("sae train --model " + kModel + " --data " + kCorpus +
                                   " --hook blocks.1.hook_resid_post --width 256 --k 8 --tokens 4096 --batch-tokens 512"
-                                  " --context-size 32 --quiet --out " + quoted(tmp / "sae")));
+                                  " --context-size 32 --quiet --out " +
+                                  quoted(tmp / "sae")));
   REQUIRE(r.exit_code == 0);
-  r = run_command(fpokit_cmd("train --method fpo --sae " + quoted(tmp / "sae/blocks.1.hook_resid_post") + " --fpo-topk 8" +
-                             kFlags + " --out " + quoted(tmp / "out")));
+  r = run_command(fpokit_cmd("train --method fpo --sae " + quoted(tmp / "sae/blocks.1.hook_resid_post") +
+                             " --fpo-topk 8" + kFlags + " --out " + quoted(tmp / "out")));
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   const auto m = last_metrics(tmp / "out");
@@ -102,11 +107,43 @@ TEST_CASE("train fpo with an SAE trained by sae train", "[cli][train]") {
   CHECK(m.contains("fpo/feature_mse/rejected"));
 }
 
+TEST_CASE("train fpo --fpo-variant released runs the reference online and starts at D = 0", "[cli][train][released]") {
+  TempDir tmp;
+  auto r = run_command(fpokit_cmd("sae train --model " + kModel + " --data " + kCorpus +
+                                  " --hook blocks.1.hook_resid_post --width 256 --k 8 --tokens 4096 --batch-tokens 512"
+                                  " --context-size 32 --quiet --out " +
+                                  quoted(tmp / "sae")));
+  REQUIRE(r.exit_code == 0);
+  r = run_command(fpokit_cmd("train --method fpo --fpo-variant released --sae " +
+                             quoted(tmp / "sae/blocks.1.hook_resid_post") + " --fpo-topk 8 --model " + kModel +
+                             " --data " + kPrefs +
+                             " --learning-rate 1e-4 --max-steps 3 --per-device-train-batch-size 4 --logging-steps 1"
+                             " --warmup-steps 0 --out " +
+                             quoted(tmp / "out")));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.err, Catch::Contains("runs online"));
+  // Nothing cached: the reference's pooled features depend on each training batch's padding.
+  CHECK_FALSE(std::filesystem::exists(tmp / "out/reference_cache.h5"));
+  std::ifstream in(tmp / "out/metrics.jsonl");
+  std::string first;
+  std::getline(in, first);
+  const auto m = nlohmann::json::parse(first);
+  REQUIRE(m.at("step") == 1);
+  CHECK(m.at("fpo/feature_mse/chosen").get<double>() == 0.0);
+  CHECK(m.at("fpo/feature_mse/rejected").get<double>() == 0.0);
+  CHECK(m.at("loss").get<double>() == Approx(std::log(2.0)).epsilon(1e-6));
+  const auto selection = nlohmann::json::parse(read_bytes(tmp / "out/fpo_selection.json"));
+  CHECK(selection.at("variant") == "released");
+  CHECK(selection.at("selections").get<int64_t>() > 0);
+}
+
 TEST_CASE("train stopped and resumed equals an uninterrupted run bitwise", "[cli][train][resume]") {
   TempDir tmp;
   auto r = run_command(fpokit_cmd("train --method simpo" + kFlags + " --out " + quoted(tmp / "whole")));
   REQUIRE(r.exit_code == 0);
-  r = run_command(fpokit_cmd("train --method simpo" + kFlags + " --out " + quoted(tmp / "split") + " --stop-after-steps 5"));
+  r = run_command(
+      fpokit_cmd("train --method simpo" + kFlags + " --out " + quoted(tmp / "split") + " --stop-after-steps 5"));
   REQUIRE(r.exit_code == 0);
   CHECK_FALSE(std::filesystem::exists(tmp / "split/model"));
   r = run_command(fpokit_cmd("train --method simpo" + kFlags + " --out " + quoted(tmp / "split")));
@@ -117,9 +154,10 @@ TEST_CASE("train stopped and resumed equals an uninterrupted run bitwise", "[cli
   CHECK(read_bytes(tmp / "whole/model/model.safetensors") == read_bytes(tmp / "split/model/model.safetensors"));
 }
 
-TEST_CASE("train with LoRA saves a PEFT adapter and merges it" , "[cli][train][lora]") {
+TEST_CASE("train with LoRA saves a PEFT adapter and merges it", "[cli][train][lora]") {
   TempDir tmp;
-  const std::string kLoraFlags = " --model " + kModel + " --data " + kPrefs +
+  const std::string kLoraFlags =
+      " --model " + kModel + " --data " + kPrefs +
       " --learning-rate 3e-3 --max-steps 12 --per-device-train-batch-size 8 --logging-steps 4 --quiet";
   const std::string lora = " --lora-r 4 --lora-alpha 8 --lora-targets q_proj,v_proj,o_proj";
   auto r = run_command(fpokit_cmd("train --method dpo" + kLoraFlags + lora + " --merge --out " + quoted(tmp / "out")));
@@ -143,8 +181,9 @@ TEST_CASE("train with LoRA saves a PEFT adapter and merges it" , "[cli][train][l
   }
 
   // Base + adapter and the merged model rank the pairs the same way (eval-prefs --adapter).
-  r = run_command(fpokit_cmd("eval-prefs --model " + kModel + " --adapter " + quoted(tmp / "out/adapter") + " --ref-model " +
-                             kModel + " --data " + kPrefs + " --out " + quoted(tmp / "adapter.json")));
+  r = run_command(fpokit_cmd("eval-prefs --model " + kModel + " --adapter " + quoted(tmp / "out/adapter") +
+                             " --ref-model " + kModel + " --data " + kPrefs + " --out " +
+                             quoted(tmp / "adapter.json")));
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   r = run_command(fpokit_cmd("eval-prefs --model " + quoted(tmp / "out/model") + " --ref-model " + kModel + " --data " +
@@ -163,7 +202,8 @@ TEST_CASE("train with LoRA saves a PEFT adapter and merges it" , "[cli][train][l
   r = run_command(fpokit_cmd("train --method dpo" + kLoraFlags + drop + " --out " + quoted(tmp / "split") +
                              " --stop-after-steps 5"));
   REQUIRE(r.exit_code == 0);
-  r = run_command(fpokit_cmd("train --method dpo" + kLoraFlags + drop + " --out " + quoted(tmp / "split") + " --resume"));
+  r = run_command(
+      fpokit_cmd("train --method dpo" + kLoraFlags + drop + " --out " + quoted(tmp / "split") + " --resume"));
   REQUIRE(r.exit_code == 0);
   CHECK_FALSE(std::filesystem::exists(tmp / "whole/model"));
   CHECK(read_bytes(tmp / "whole/adapter/adapter_model.safetensors") ==
@@ -181,14 +221,17 @@ TEST_CASE("train with LoRA saves a PEFT adapter and merges it" , "[cli][train][l
 TEST_CASE("train kto reads prompt/completion/label rows and learns", "[cli][train][kto]") {
   TempDir tmp;
   const std::string kto = "'" + repo_file("models/tiny-kto.jsonl").string() + "'";
-  auto r = run_command(fpokit_cmd("train --method kto --model " + kModel + " --data " + kto +
-                                  " --learning-rate 1e-4 --max-steps 12 --per-device-train-batch-size 8 --logging-steps 4"
-                                  " --kto-beta 0.5 --quiet --out " + quoted(tmp / "out")));
+  auto r =
+      run_command(fpokit_cmd("train --method kto --model " + kModel + " --data " + kto +
+                             " --learning-rate 1e-4 --max-steps 12 --per-device-train-batch-size 8 --logging-steps 4"
+                             " --kto-beta 0.5 --quiet --out " +
+                             quoted(tmp / "out")));
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.err, Catch::Contains("48 examples"));
   const auto m = last_metrics(tmp / "out");
-  for (const char* k : {"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "kl", "logps/chosen"}) CHECK(m.contains(k));
+  for (const char* k : {"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "kl", "logps/chosen"})
+    CHECK(m.contains(k));
   CHECK(m["rewards/margins"].get<double>() > 0.5);
   CHECK(std::filesystem::exists(tmp / "out/model/model.safetensors"));
   // Preference pairs are not KTO rows: one clear line naming the missing field.
@@ -211,8 +254,8 @@ TEST_CASE("train --dtype bfloat16 trains in mixed precision and writes a bfloat1
 
 TEST_CASE("train --eval-split holds pairs out and logs eval metrics", "[cli][train][eval]") {
   TempDir tmp;
-  auto r = run_command(fpokit_cmd("train --method dpo" + kFlags + " --eval-split 0.25 --eval-steps 6 --out " +
-                                  quoted(tmp / "out")));
+  auto r = run_command(
+      fpokit_cmd("train --method dpo" + kFlags + " --eval-split 0.25 --eval-steps 6 --out " + quoted(tmp / "out")));
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK_THAT(r.err, Catch::Contains("6 of the 24 pairs held out"));
@@ -228,7 +271,8 @@ TEST_CASE("train --eval-split holds pairs out and logs eval metrics", "[cli][tra
     }
   }
   CHECK(eval_steps == std::vector<int64_t>{6, 12});
-  check_rejected("train --method dpo" + kFlags + " --eval-split 0.25 --eval-data " + kPrefs + " --out " + quoted(tmp / "bad"),
+  check_rejected("train --method dpo" + kFlags + " --eval-split 0.25 --eval-data " + kPrefs + " --out " +
+                     quoted(tmp / "bad"),
                  "--eval-data or --eval-split, not both", tmp / "bad");
 }
 
@@ -237,17 +281,19 @@ TEST_CASE("bad preference-training input gives a clear error and writes nothing"
   const auto out = tmp / "out";
   SECTION("missing field") {
     std::ofstream(tmp / "d.jsonl") << "{\"prompt\": \"a\", \"chosen\": \" b\"}\n";
-    auto r = run_command(fpokit_cmd("train --model " + kModel + " --data " + quoted(tmp / "d.jsonl") + " --out " + quoted(out)));
+    auto r = run_command(
+        fpokit_cmd("train --model " + kModel + " --data " + quoted(tmp / "d.jsonl") + " --out " + quoted(out)));
     check_one_line_error(r, "d.jsonl:1");
   }
   SECTION("empty completion") {
     std::ofstream(tmp / "d.jsonl") << "{\"prompt\": \"a\", \"chosen\": \"\", \"rejected\": \" c\"}\n";
-    auto r = run_command(fpokit_cmd("train --model " + kModel + " --data " + quoted(tmp / "d.jsonl") + " --out " + quoted(out)));
+    auto r = run_command(
+        fpokit_cmd("train --model " + kModel + " --data " + quoted(tmp / "d.jsonl") + " --out " + quoted(out)));
     CHECK(r.exit_code == 2);
   }
   SECTION("prompt longer than max_length") {
-    auto r = run_command(fpokit_cmd("train" + kFlags + " --max-length 2 --max-prompt-length 2 --truncation-mode keep_start --out " +
-                                    quoted(out)));
+    auto r = run_command(fpokit_cmd(
+        "train" + kFlags + " --max-length 2 --max-prompt-length 2 --truncation-mode keep_start --out " + quoted(out)));
     check_one_line_error(r, "no usable pairs");
   }
   SECTION("SAE width not matching the model") {

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "fpokit/fpo/training/preference_trainer.h"
+#include "fpokit/lm/checkpoint/safetensors.h"
 #include "fpokit/lm/model/load_model.h"
 #include "fpokit/lm/model/lora.h"
 #include "fpokit/sae/model/sae_losses.h"
@@ -140,9 +141,10 @@ TEST_CASE("CUDA preference training matches CPU training in float32", "[cuda]") 
     auto cpu_sae = test::random_fixture_sae(torch::kCPU);
     auto gpu_sae = test::random_fixture_sae(torch::Device(torch::kCUDA));
     const bool fpo = method == fpo::Method::Fpo;
-    const auto cpu = train_on(torch::kCPU, method, torch::kFloat32, std::nullopt, lora, false, fpo ? cpu_sae.get() : nullptr);
-    const auto gpu = train_on(torch::Device(torch::kCUDA), method, torch::kFloat32, std::nullopt, lora, /*checkpointing=*/true,
-                              fpo ? gpu_sae.get() : nullptr);
+    const auto cpu =
+        train_on(torch::kCPU, method, torch::kFloat32, std::nullopt, lora, false, fpo ? cpu_sae.get() : nullptr);
+    const auto gpu = train_on(torch::Device(torch::kCUDA), method, torch::kFloat32, std::nullopt, lora,
+                              /*checkpointing=*/true, fpo ? gpu_sae.get() : nullptr);
     REQUIRE(cpu.steps.size() == gpu.steps.size());
     for (size_t i = 0; i < cpu.steps.size(); ++i)
       for (const auto& [k, v] : cpu.steps[i]) {
@@ -159,12 +161,21 @@ TEST_CASE("CUDA preference training matches CPU training in float32", "[cuda]") 
 
 TEST_CASE("CUDA bfloat16 training keeps float32 master weights and learns", "[cuda]") {
   REQUIRE(torch::cuda::is_available());
-  const auto mixed = train_on(torch::Device(torch::kCUDA), fpo::Method::Dpo, torch::kFloat32, torch::kBFloat16, false,
-                              true, nullptr);
+  const auto mixed =
+      train_on(torch::Device(torch::kCUDA), fpo::Method::Dpo, torch::kFloat32, torch::kBFloat16, false, true, nullptr);
   CHECK(mixed.policy->named_parameters()["model.norm.weight"].scalar_type() == torch::kFloat32);
   CHECK(mixed.steps.front().at("rewards/margins") == 0.0);  // policy and reference share the autocast forward
   CHECK(mixed.steps.back().at("loss") < mixed.steps.front().at("loss"));
-  const auto fp32 = train_on(torch::Device(torch::kCUDA), fpo::Method::Dpo, torch::kFloat32, std::nullopt, false, false,
-                             nullptr);
+  const auto fp32 =
+      train_on(torch::Device(torch::kCUDA), fpo::Method::Dpo, torch::kFloat32, std::nullopt, false, false, nullptr);
   CHECK(mixed.steps.front().at("logps/chosen") == Approx(fp32.steps.front().at("logps/chosen")).epsilon(0.02));
+}
+
+TEST_CASE("tensors on the GPU are written from their CPU copy", "[cuda][safetensors]") {
+  REQUIRE(torch::cuda::is_available());
+  // Transposed: not contiguous on the device either.
+  const auto t = torch::arange(12, torch::kFloat32).reshape({3, 4}).to(torch::kCUDA).t();
+  test::TempDir tmp;
+  lm::write_safetensors(tmp / "g.safetensors", {{"t", t}});
+  CHECK(torch::equal(lm::SafetensorsFile(tmp / "g.safetensors").load("t"), t.cpu()));
 }

@@ -9,9 +9,9 @@
 #include <nlohmann/json.hpp>
 
 #include "fpokit/fpo/training/preference_trainer.h"
+#include "fpokit/lm/checkpoint/safetensors.h"
 #include "fpokit/lm/model/load_model.h"
 #include "fpokit/lm/model/lora.h"
-#include "fpokit/lm/checkpoint/safetensors.h"
 #include "fpokit/sae/model/sparse_autoencoder.h"
 #include "fpo/trainer_options.h"
 #include "test_support.h"
@@ -99,8 +99,9 @@ double feature_distance(const lm::CausalLM& policy, const sae::SparseAutoencoder
   const auto b = forward_pairs(*reference, batch, &probe);
   return (feature_mse(a.pooled_chosen, b.pooled_chosen, 16, FpoVariant::Paper) +
           feature_mse(a.pooled_rejected, b.pooled_rejected, 16, FpoVariant::Paper))
-      .mean()
-      .item<double>() / 2;
+             .mean()
+             .item<double>() /
+         2;
 }
 
 }  // namespace
@@ -151,7 +152,8 @@ TEST_CASE("RMSprop learns and takes the step torch.optim.RMSprop takes", "[fpo][
   const auto first = train(Method::Dpo, 0.5, 1, nullptr, OptimizerKind::RMSprop);
   auto base = lm::load_model(tiny_model(), {torch::kCPU, torch::kFloat32});
   const auto moved = (first.policy->named_parameters()["model.layers.0.mlp.up_proj.weight"] -
-                      base->named_parameters()["model.layers.0.mlp.up_proj.weight"]).abs();
+                      base->named_parameters()["model.layers.0.mlp.up_proj.weight"])
+                         .abs();
   const auto changed = moved.gt(0);
   REQUIRE(changed.sum().item<int64_t>() > 0);
   // lr 1e-3, and grad_norm may exceed max_grad_norm 1.0: clipping scales g but not sign(g).
@@ -188,11 +190,24 @@ TEST_CASE("a loss that turns NaN stops training and keeps the last checkpoint", 
 
 TEST_CASE("an interrupted preference run resumed equals an uninterrupted one bitwise", "[fpo][trainer][resume]") {
   ThreadLimit threads;
-  const auto optim = GENERATE(OptimizerKind::AdamW, OptimizerKind::RMSprop);
-  auto make = [optim](const std::filesystem::path& out, int64_t stop) {
+  struct Case {
+    Method method;
+    OptimizerKind optim;
+    FpoVariant variant;
+  };
+  // Every kind of reference: cached (DPO, KTO, FPO paper), online (TDPO, FPO released); FPO's
+  // selection counts are checkpointed too.
+  const auto c = GENERATE(values<Case>({{Method::Dpo, OptimizerKind::AdamW, FpoVariant::Paper},
+                                        {Method::Dpo, OptimizerKind::RMSprop, FpoVariant::Paper},
+                                        {Method::Tdpo2, OptimizerKind::AdamW, FpoVariant::Paper},
+                                        {Method::Kto, OptimizerKind::AdamW, FpoVariant::Paper},
+                                        {Method::Fpo, OptimizerKind::AdamW, FpoVariant::Paper},
+                                        {Method::Fpo, OptimizerKind::AdamW, FpoVariant::ReleasedCode}}));
+  static const auto sae_module = random_sae();
+  auto make = [&c](const std::filesystem::path& out, int64_t stop) {
     PreferenceTrainerOptions o;
-    o.method = Method::Dpo;
-    o.optim = optim;
+    o.method = c.method;
+    o.optim = c.optim;
     o.learning_rate = 1e-3;
     o.max_steps = 8;
     o.warmup_steps = 2;
@@ -200,28 +215,46 @@ TEST_CASE("an interrupted preference run resumed equals an uninterrupted one bit
     o.gradient_accumulation_steps = 2;
     o.output_dir = out;
     o.stop_after_steps = stop;
+    o.loss.fpo.variant = c.variant;
+    o.loss.fpo.top_k = 16;
+    FeatureProbe probe;
+    if (c.method == Method::Fpo) probe = {sae_module.get(), lm::HookName::parse("blocks.1.hook_resid_post"), c.variant};
     auto policy = lm::load_model(tiny_model(), {torch::kCPU, torch::kFloat32});
-    auto t = std::make_unique<PreferenceTrainer>(o, policy, synthetic_pairs(16));
+    auto t = std::make_unique<PreferenceTrainer>(o, policy, synthetic_pairs(16), probe);
+    if (c.method == Method::Kto) {
+      std::vector<uint8_t> desirable(16);
+      for (size_t i = 0; i < desirable.size(); ++i) desirable[i] = i % 3 != 0;
+      t->use_kto_labels(desirable);
+    }
     t->precompute_reference(lm::load_model(tiny_model(), {torch::kCPU, torch::kFloat32}));
     return std::make_pair(std::move(t), policy);
   };
-  test::TempDir tmp;
-  auto [whole, whole_policy] = make(tmp / "whole", 0);
-  REQUIRE(whole->train());
-  {
-    auto [first, _] = make(tmp / "split", 3);
-    REQUIRE_FALSE(first->train());
-  }
-  auto [second, second_policy] = make(tmp / "split", 0);
-  REQUIRE(second->has_checkpoint());
-  second->resume();
-  CHECK(second->step() == 3);
-  REQUIRE(second->train());
-  auto a = whole_policy->named_parameters();
-  auto b = second_policy->named_parameters();
-  for (const auto& p : a) {
-    INFO(p.key());
-    CHECK(torch::equal(p.value(), b[p.key()]));
+  DYNAMIC_SECTION(method_name(c.method) << " " << optimizer_name(c.optim) << " " << fpo_variant_name(c.variant)) {
+    test::TempDir tmp;
+    auto [whole, whole_policy] = make(tmp / "whole", 0);
+    REQUIRE(whole->train());
+    {
+      auto [first, _] = make(tmp / "split", 3);
+      REQUIRE_FALSE(first->train());
+    }
+    auto [second, second_policy] = make(tmp / "split", 0);
+    REQUIRE(second->has_checkpoint());
+    second->resume();
+    CHECK(second->step() == 3);
+    REQUIRE(second->train());
+    auto a = whole_policy->named_parameters();
+    auto b = second_policy->named_parameters();
+    for (const auto& p : a) {
+      INFO(p.key());
+      CHECK(torch::equal(p.value(), b[p.key()]));
+    }
+    if (c.method == Method::Fpo) {
+      const auto& x = whole->feature_selection_counts();
+      const auto& y = second->feature_selection_counts();
+      CHECK(x.selections == y.selections);
+      CHECK(x.selections > 0);
+      CHECK(torch::equal(x.counts, y.counts));
+    }
   }
 }
 

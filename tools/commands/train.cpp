@@ -5,9 +5,9 @@
 
 #include "commands.h"
 #include "config_options.h"
-#include "fpokit/fpo/training/training_run.h"
 #include "fpokit/core/errors.h"
 #include "fpokit/core/log/log.h"
+#include "fpokit/fpo/training/training_run.h"
 #include "model_options.h"
 
 namespace fpokit::cli {
@@ -20,6 +20,7 @@ struct TrainArgs {
   std::string lr_scheduler_type = "linear";
   std::string truncation_mode = "keep_end";
   std::string fpo_variant = "paper";
+  std::string orpo_nll = "sequence";
   std::string optim = "adamw_torch";
   lm::LoraOptions lora{.r = 0};
   std::vector<std::string> lora_targets{"q_proj", "v_proj"};
@@ -52,9 +53,7 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
 
   std::string methods;
   for (const auto& m : fpo::all_methods()) methods += (methods.empty() ? "" : "|") + std::string(m.name);
-  cmd.add_option("--method", a.method, methods)
-      ->capture_default_str()
-      ->group("Training");
+  cmd.add_option("--method", a.method, methods)->capture_default_str()->group("Training");
   cmd.add_option("--learning-rate", t.learning_rate, "Peak learning rate")->capture_default_str()->group("Training");
   cmd.add_option("--optim", a.optim, "adamw_torch|rmsprop")->capture_default_str()->group("Training");
   cmd.add_option("--weight-decay", t.weight_decay, "Weight decay")->capture_default_str()->group("Training");
@@ -107,11 +106,15 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
   cmd.add_option("--desirable-weight", l.kto.desirable_weight, "KTO λ_D")->capture_default_str()->group("Loss");
   cmd.add_option("--undesirable-weight", l.kto.undesirable_weight, "KTO λ_U")->capture_default_str()->group("Loss");
   cmd.add_option("--orpo-lambda", l.orpo.lambda, "ORPO λ")->capture_default_str()->group("Loss");
+  cmd.add_option("--orpo-nll", a.orpo_nll, "ORPO's NLL tokens: sequence (prompt and completion, as TRL) | completion")
+      ->capture_default_str()
+      ->group("Loss");
 
   cmd.add_option("--fpo-beta", l.fpo.beta, "FPO β")->capture_default_str()->group("FPO");
   cmd.add_option("--alpha", l.fpo.alpha, "FPO α (feature constraint weight)")->capture_default_str()->group("FPO");
   cmd.add_option("--fpo-topk", l.fpo.top_k, "FPO top-k features")->capture_default_str()->group("FPO");
-  cmd.add_option("--fpo-variant", a.fpo_variant, "paper | released (the released code's choices)")
+  cmd.add_option("--fpo-variant", a.fpo_variant,
+                 "paper | released (the authors' code: online reference, pooling by the padded length, topk(policy))")
       ->capture_default_str()
       ->group("FPO");
   cmd.add_option("--sae", r.sae, "FPO: SAE (fpokit/SAELens/sparsify folder or Gemma Scope params.npz)")->group("FPO");
@@ -159,6 +162,7 @@ void run_train(TrainArgs& a, const CLI::App& cmd) {
   a.run.trainer.method = fpo::parse_method(a.method);
   a.run.trainer.lr_scheduler_type = core::parse_lr_scheduler(a.lr_scheduler_type);
   a.run.trainer.loss.fpo.variant = fpo::parse_fpo_variant(a.fpo_variant);
+  a.run.trainer.loss.orpo.nll = fpo::parse_orpo_nll(a.orpo_nll);
   a.run.trainer.optim = fpo::parse_optimizer(a.optim);
   if (a.lora.r < 0) throw InputError("--lora-r must be 0 (no LoRA) or a positive rank");
   if (a.lora.r > 0) {
@@ -182,7 +186,8 @@ void run_train(TrainArgs& a, const CLI::App& cmd) {
 
 void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
-  auto* cmd = app.add_subcommand("train", "Preference-optimise a model: FPO, DPO/IPO/hinge/robust, SimPO, TDPO, KTO, ORPO, SFT");
+  auto* cmd = app.add_subcommand("train",
+                                 "Preference-optimise a model: FPO, DPO/IPO/hinge/robust, SimPO, TDPO, KTO, ORPO, SFT");
   add_options(*cmd, *args);
   cmd->callback([args, cmd] { run_train(*args, *cmd); });
 }

@@ -33,15 +33,21 @@ double LrSchedule::at(int64_t step) const {
   if (scheduler == LrScheduler::Linear) {
     return lr * std::max(0.0, 1.0 - static_cast<double>(i) / static_cast<double>(std::max<int64_t>(after, 1)));
   }
+  const int64_t decay_start = total_steps - decay_steps;
+  const bool decaying = decay_steps > 0 && step >= decay_start;
+  // The final linear decay to 0 starts from where the main schedule ends: lr for constant, lr_end
+  // for cosine, which anneals over the steps between warm-up and decay (SAELens's SequentialLR of
+  // LinearLR, CosineAnnealingLR(T_max = total - warm-up - decay), LinearLR).
+  const double decay_factor =
+      decaying ? std::max(0.0, 1.0 - static_cast<double>(step - decay_start) / static_cast<double>(decay_steps)) : 1.0;
   if (scheduler == LrScheduler::Cosine) {
     const double end = lr_end > 0 ? lr_end : lr / 10;
-    const double t = std::min(1.0, static_cast<double>(i) / static_cast<double>(std::max<int64_t>(after, 1)));
+    if (decaying) return end * decay_factor;
+    const int64_t span = std::max<int64_t>(after - std::max<int64_t>(decay_steps, 0), 1);
+    const double t = std::min(1.0, static_cast<double>(i) / static_cast<double>(span));
     value = end + 0.5 * (lr - end) * (1.0 + std::cos(std::numbers::pi * t));
   }
-  const int64_t decay_start = total_steps - decay_steps;
-  if (decay_steps > 0 && step >= decay_start)
-    value *= std::max(0.0, 1.0 - static_cast<double>(step - decay_start) / static_cast<double>(decay_steps));
-  return value;
+  return value * decay_factor;
 }
 
 }  // namespace fpokit::core

@@ -116,12 +116,10 @@ void DpoOptions::validate(DpoLoss loss) const {
   const auto m = dpo_method(loss);
   require_positive(beta, m, "beta");
   const double eps = label_smoothing;
-  if (loss == DpoLoss::Sigmoid)
-    require_option(eps >= 0 && eps <= 0.5, m, "label_smoothing must be in [0, 0.5]", eps);
+  if (loss == DpoLoss::Sigmoid) require_option(eps >= 0 && eps <= 0.5, m, "label_smoothing must be in [0, 0.5]", eps);
   else if (loss == DpoLoss::Robust)
     require_option(eps >= 0 && eps < 0.5, m, "label_smoothing must be in [0, 0.5) (robust divides by 1 - 2ε)", eps);
-  else
-    require_option(eps == 0, m, "label_smoothing is only used by dpo (cDPO) and robust; set it to 0", eps);
+  else require_option(eps == 0, m, "label_smoothing is only used by dpo (cDPO) and robust; set it to 0", eps);
 }
 
 LossResult dpo_loss(const PreferenceInputs& in, DpoLoss loss, const DpoOptions& o) {
@@ -197,8 +195,8 @@ LossResult tdpo_loss(const PreferenceInputs& in, TdpoVersion version, const Tdpo
   const auto& kl_l = need(in.kl_rejected, "kl_rejected");
   // TDPO2 stops the gradient of the chosen KL only: the rejected sequence is pushed away from the
   // reference, the chosen one is not pulled back towards it.
-  const auto z = version == TdpoVersion::One ? (m_w - m_l) - (kl_l - kl_w)
-                                             : (m_w - m_l) - o.alpha * (kl_l - kl_w.detach());
+  const auto z =
+      version == TdpoVersion::One ? (m_w - m_l) - (kl_l - kl_w) : (m_w - m_l) - o.alpha * (kl_l - kl_w.detach());
   LossResult r{(-torch::log_sigmoid(o.beta * z)).mean(),
                paired_metrics(o.beta * (m_w + kl_w), o.beta * (m_l + kl_l), pc, pr)};
   r.metrics["kl/chosen"] = kl_w.detach();
@@ -262,6 +260,15 @@ LossResult kto_loss(const PreferenceInputs& in, const KtoOptions& o) {
 // ---- ORPO ----
 
 void OrpoOptions::validate() const { require_non_negative(lambda, "orpo", "lambda"); }
+
+std::string_view orpo_nll_name(OrpoNll n) { return n == OrpoNll::Sequence ? "sequence" : "completion"; }
+
+OrpoNll parse_orpo_nll(std::string_view name) {
+  if (name == "sequence") return OrpoNll::Sequence;
+  if (name == "completion") return OrpoNll::Completion;
+  throw ConfigError("--orpo-nll: unknown value \"" + std::string(name) +
+                    "\" (valid: sequence = prompt and completion tokens, as TRL; completion)");
+}
 
 LossResult orpo_loss(const PreferenceInputs& in, const OrpoOptions& o) {
   o.validate();

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "fpokit/lm/model/hooks.h"
+#include "fpokit/lm/model/log_probs.h"
 
 namespace fpokit::fpo {
 
@@ -11,7 +12,7 @@ PairBatch PairBatch::to(const torch::Device& device) const {
 }
 
 PairForward forward_pairs(lm::CausalLMImpl& model, const PairBatch& batch, const FeatureProbe* probe,
-                          const torch::Tensor& reference_logits, bool keep_logits) {
+                          const torch::Tensor& reference_logits, bool keep_logits, bool chosen_sequence_nll) {
   const int64_t B = batch.pairs();
   lm::Hooks hooks;
   torch::Tensor activation;
@@ -34,6 +35,12 @@ PairForward forward_pairs(lm::CausalLMImpl& model, const PairBatch& batch, const
   out.chosen = half(0);
   out.rejected = half(B);
   if (keep_logits) out.logits = logits;
+  if (chosen_sequence_nll) {
+    // A second log_softmax over the chosen half (ORPO only); pad positions are excluded by the mask.
+    const auto ce = lm::next_token_cross_entropy(logits.narrow(0, 0, B), batch.input_ids.narrow(0, 0, B));
+    const auto m = batch.attention_mask.narrow(0, 0, B).slice(1, 1).to(ce.scalar_type());
+    out.chosen_sequence_nll = (ce * m).sum() / m.sum().clamp_min(1.0);
+  }
   {
     torch::NoGradGuard no_grad;
     // Summed over the vocabulary in float32 without a float32 copy of the logits.

@@ -1,19 +1,19 @@
 #include "fpokit/fpo/training/preference_trainer.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-#include <ATen/autocast_mode.h>
-#include <torch/torch.h>
-
 #include <chrono>
 #include <cmath>
+#include <optional>
 
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <nlohmann/json.hpp>
 #include <torch/serialize.h>
+#include <torch/torch.h>
 
-#include "fpokit/fpo/training/fused_adamw.h"
 #include "fpokit/core/errors.h"
 #include "fpokit/core/train/checkpoint_folder.h"
 #include "fpokit/core/train/gradient_clipping.h"
+#include "fpokit/fpo/training/fused_adamw.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
 
 namespace fpokit::fpo {
@@ -109,16 +109,17 @@ const char* optimizer_name(OptimizerKind kind) { return kind == OptimizerKind::A
 
 void PreferenceTrainer::make_optimizer(std::vector<torch::Tensor> parameters) {
   if (options_.optim == OptimizerKind::RMSprop) {
-    optimizer_ = std::make_unique<torch::optim::RMSprop>(
-        std::move(parameters),
-        torch::optim::RMSpropOptions(options_.learning_rate).eps(options_.adam_epsilon).weight_decay(options_.weight_decay));
+    optimizer_ = std::make_unique<torch::optim::RMSprop>(std::move(parameters),
+                                                         torch::optim::RMSpropOptions(options_.learning_rate)
+                                                             .eps(options_.adam_epsilon)
+                                                             .weight_decay(options_.weight_decay));
     return;
   }
-  optimizer_ = std::make_unique<FusedAdamW>(std::move(parameters),
-                                            torch::optim::AdamWOptions(options_.learning_rate)
-                                                .betas({options_.adam_beta1, options_.adam_beta2})
-                                                .eps(options_.adam_epsilon)
-                                                .weight_decay(options_.weight_decay));
+  optimizer_ =
+      std::make_unique<FusedAdamW>(std::move(parameters), torch::optim::AdamWOptions(options_.learning_rate)
+                                                              .betas({options_.adam_beta1, options_.adam_beta2})
+                                                              .eps(options_.adam_epsilon)
+                                                              .weight_decay(options_.weight_decay));
 }
 
 PreferenceTrainer::~PreferenceTrainer() = default;
@@ -128,7 +129,8 @@ int64_t PreferenceTrainer::total_steps() const {
   const auto N = num_train_;
   const int64_t per_epoch = (N + options_.per_device_train_batch_size - 1) / options_.per_device_train_batch_size;
   const auto micro = static_cast<int64_t>(std::ceil(options_.num_train_epochs * static_cast<double>(per_epoch)));
-  return std::max<int64_t>(1, (micro + options_.gradient_accumulation_steps - 1) / options_.gradient_accumulation_steps);
+  return std::max<int64_t>(1,
+                           (micro + options_.gradient_accumulation_steps - 1) / options_.gradient_accumulation_steps);
 }
 
 std::vector<int64_t> PreferenceTrainer::batch_indices(int64_t micro_batch) const {
@@ -175,7 +177,8 @@ std::map<std::string, double> PreferenceTrainer::evaluate() {
     }
     // Per-sequence metrics weigh by their own length (KTO's sides differ per batch); scalars by n.
     for (const auto& [name, value] : r.result.metrics)
-      if (value.numel() > 0) add(name, value.to(torch::kFloat64).mean().item<double>(), value.dim() == 0 ? n : value.numel());
+      if (value.numel() > 0)
+        add(name, value.to(torch::kFloat64).mean().item<double>(), value.dim() == 0 ? n : value.numel());
   }
   if (was_training) policy_->train();
   std::map<std::string, double> out;
@@ -196,7 +199,20 @@ void PreferenceTrainer::use_lora(lm::LoraAdapters* adapters) {
   make_optimizer(lora_->parameters());
 }
 
+bool reference_runs_online(const PreferenceTrainerOptions& options) {
+  return method_traits(options.method).reference_online ||
+         (options.method == Method::Fpo && options.loss.fpo.variant == FpoVariant::ReleasedCode);
+}
+
 void PreferenceTrainer::precompute_reference(const lm::CausalLM& reference) {
+  if (options_.method == Method::Fpo && reference_runs_online(options_)) {
+    // The released FPO code runs the reference beside the policy on each training batch, so its
+    // pooled features share the batch's padded length T-1 (docs/methods.md, 'FPO: the paper and
+    // the released code'); nothing to precompute.
+    reference_model_ = reference;
+    reference_ready_ = true;
+    return;
+  }
   torch::NoGradGuard no_grad;
   // The base model with the adapters off is the reference of a LoRA run.
   AdaptersOff adapters_off(reference == policy_ ? lora_ : nullptr);
@@ -206,7 +222,8 @@ void PreferenceTrainer::precompute_reference(const lm::CausalLM& reference) {
   std::vector<torch::Tensor> cs, cm, cn, rs, rm, rn, cp, rp;
   for (int64_t start = 0; start < N; start += options_.per_device_train_batch_size) {
     std::vector<const TokenizedPair*> batch;
-    for (int64_t i = start; i < std::min(N, start + options_.per_device_train_batch_size); ++i) batch.push_back(&pairs_[i]);
+    for (int64_t i = start; i < std::min(N, start + options_.per_device_train_batch_size); ++i)
+      batch.push_back(&pairs_[i]);
     AutocastScope autocast(options_.autocast_dtype, options_.device);
     const auto f = forward_pairs(*reference, collate_pairs(batch, options_.pad_id).to(options_.device),
                                  options_.method == Method::Fpo ? &probe_ : nullptr);
@@ -221,10 +238,16 @@ void PreferenceTrainer::precompute_reference(const lm::CausalLM& reference) {
       rp.push_back(f.pooled_rejected.cpu());
     }
   }
-  reference_ = {torch::cat(cs), torch::cat(cm), torch::cat(cn), torch::cat(rs), torch::cat(rm), torch::cat(rn),
-                cp.empty() ? torch::Tensor() : torch::cat(cp), rp.empty() ? torch::Tensor() : torch::cat(rp)};
+  reference_ = {torch::cat(cs),
+                torch::cat(cm),
+                torch::cat(cn),
+                torch::cat(rs),
+                torch::cat(rm),
+                torch::cat(rn),
+                cp.empty() ? torch::Tensor() : torch::cat(cp),
+                rp.empty() ? torch::Tensor() : torch::cat(rp)};
   if (was_training) reference->train();
-  if (method_traits(options_.method).reference_online) reference_model_ = reference;
+  if (reference_runs_online(options_)) reference_model_ = reference;
   reference_ready_ = true;
 }
 
@@ -243,37 +266,50 @@ PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int
   const auto idx = torch::tensor(indices, torch::kInt64);
   // Forwards under autocast; the losses run in the dtypes forward_pairs returns, and the backward
   // (the caller's) outside autocast.
+  const bool fpo = options_.method == Method::Fpo;
+  const bool orpo_sequence_nll = options_.method == Method::Orpo && options_.loss.orpo.nll == OrpoNll::Sequence;
+  // The online reference: TDPO's logits (its token KL), or the released FPO code's whole forward
+  // (log-probs and pooled features on this very batch).
+  std::optional<PairForward> online_reference;
   const auto f = [&] {
     AutocastScope autocast(options_.autocast_dtype, device);
     torch::Tensor reference_logits;
-    if (reference_model_) {  // TDPO's online reference
+    if (reference_model_) {
       torch::NoGradGuard no_grad;
       AdaptersOff adapters_off(reference_model_ == policy_ ? lora_ : nullptr);
-      reference_logits = reference_model_->forward({batch.input_ids, batch.attention_mask});
+      if (fpo) online_reference = forward_pairs(*reference_model_, batch, &probe_);
+      else reference_logits = reference_model_->forward({batch.input_ids, batch.attention_mask});
     }
-    return forward_pairs(*policy_, batch, options_.method == Method::Fpo ? &probe_ : nullptr, reference_logits);
+    return forward_pairs(*policy_, batch, fpo ? &probe_ : nullptr, reference_logits, /*keep_logits=*/false,
+                         orpo_sequence_nll);
   }();
   PreferenceInputs in;
   in.policy_chosen = f.chosen;
   in.policy_rejected = f.rejected;
-  if (reference_ready_) {
+  if (online_reference) {
+    in.reference_chosen = online_reference->chosen;
+    in.reference_rejected = online_reference->rejected;
+  } else if (reference_ready_) {
     in.reference_chosen = ref_logps(idx, true);
     in.reference_rejected = ref_logps(idx, false);
   }
   in.kl_chosen = f.chosen.kl;
   in.kl_rejected = f.rejected.kl;
-  if (options_.method == Method::Fpo) {
+  if (orpo_sequence_nll) in.chosen_nll = f.chosen_sequence_nll;
+  if (fpo) {
     const auto& o = options_.loss.fpo;
-    in.feature_mse_chosen =
-        feature_mse(f.pooled_chosen, reference_.chosen_pooled.index_select(0, idx).to(device), o.top_k, o.variant);
-    in.feature_mse_rejected =
-        feature_mse(f.pooled_rejected, reference_.rejected_pooled.index_select(0, idx).to(device), o.top_k, o.variant);
+    const auto ref_pooled_chosen =
+        online_reference ? online_reference->pooled_chosen : reference_.chosen_pooled.index_select(0, idx).to(device);
+    const auto ref_pooled_rejected = online_reference ? online_reference->pooled_rejected
+                                                      : reference_.rejected_pooled.index_select(0, idx).to(device);
+    in.feature_mse_chosen = feature_mse(f.pooled_chosen, ref_pooled_chosen, o.top_k, o.variant);
+    in.feature_mse_rejected = feature_mse(f.pooled_rejected, ref_pooled_rejected, o.top_k, o.variant);
     if (count_selection) {
       torch::NoGradGuard no_grad;
       for (const bool chosen : {true, false}) {
         const auto& pooled = chosen ? f.pooled_chosen : f.pooled_rejected;
-        const auto& ref = chosen ? reference_.chosen_pooled : reference_.rejected_pooled;
-        const auto selected = feature_selection(pooled, ref.index_select(0, idx).to(device), o.top_k, o.variant);
+        const auto& ref = chosen ? ref_pooled_chosen : ref_pooled_rejected;
+        const auto selected = feature_selection(pooled, ref, o.top_k, o.variant);
         const auto per_feature = selected.sum(0).to(torch::kInt64).cpu();
         selection_.counts = selection_.counts.defined() ? selection_.counts + per_feature : per_feature;
         selection_.selections += selected.size(0);
@@ -295,8 +331,8 @@ PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int
     in.reference_chosen = select_rows(reference_examples, good_rows);
     in.reference_rejected = select_rows(reference_examples, bad_rows);
   }
-  BatchLoss out{preference_loss(options_.method, in, options_.loss), {}, {},
-                batch.attention_mask.sum().item<int64_t>()};
+  BatchLoss out{
+      preference_loss(options_.method, in, options_.loss), {}, {}, batch.attention_mask.sum().item<int64_t>()};
   if (options_.method != Method::Kto) {
     out.mean_logits_chosen = f.mean_logits_chosen;
     out.mean_logits_rejected = f.mean_logits_rejected;
@@ -310,8 +346,13 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
   const int64_t total = total_steps();
   const int64_t ga = options_.gradient_accumulation_steps;
   // HF transformers' schedules (TRL's --lr_scheduler_type): warm-up from 0, cosine down to 0.
-  core::LrSchedule schedule{options_.learning_rate, options_.lr_scheduler_type, options_.warmup_steps, 0,
-                           /*lr_end: HF cosine decays to 0*/ 1e-300, total, /*warmup_from_zero=*/true};
+  core::LrSchedule schedule{options_.learning_rate,
+                            options_.lr_scheduler_type,
+                            options_.warmup_steps,
+                            0,
+                            /*lr_end: HF cosine decays to 0*/ 1e-300,
+                            total,
+                            /*warmup_from_zero=*/true};
   StepMetrics window;
   int64_t window_steps = 0;
   auto flush = [&] {
@@ -393,7 +434,8 @@ void PreferenceTrainer::save_checkpoint() const {
     if (lora_) {
       for (const auto& [name, t] : lora_->named_parameters()) weights.emplace_back(name, t.detach().cpu().contiguous());
     } else {
-      for (const auto& p : policy_->named_parameters()) weights.emplace_back(p.key(), p.value().detach().cpu().contiguous());
+      for (const auto& p : policy_->named_parameters())
+        weights.emplace_back(p.key(), p.value().detach().cpu().contiguous());
     }
     lm::write_safetensors(tmp / "policy.safetensors", weights);
     torch::save(*optimizer_, (tmp / "optimizer.pt").string());
@@ -412,13 +454,14 @@ nlohmann::json PreferenceTrainer::checkpoint_identity() const {
 }
 
 void PreferenceTrainer::set_reference_values(ReferenceValues values) {
-  if (method_traits(options_.method).reference_online)
-    throw std::logic_error("TDPO needs the reference model online: call precompute_reference()");
+  if (reference_runs_online(options_))
+    throw std::logic_error("this method runs its reference online (TDPO, FPO released): call precompute_reference()");
   if (values.chosen_sum.numel() != static_cast<int64_t>(pairs_.size()))
-    throw InputError("the reference cache holds " + std::to_string(values.chosen_sum.numel()) + " pairs but the data has " +
-                     std::to_string(pairs_.size()) + "; delete the cache to recompute it");
+    throw InputError("the reference cache holds " + std::to_string(values.chosen_sum.numel()) +
+                     " pairs but the data has " + std::to_string(pairs_.size()) + "; delete the cache to recompute it");
   if (options_.method == Method::Fpo && !values.chosen_pooled.defined())
-    throw InputError("the reference cache has no SAE features (it was made for another method); delete it to recompute it");
+    throw InputError(
+        "the reference cache has no SAE features (it was made for another method); delete it to recompute it");
   reference_ = std::move(values);
   reference_ready_ = true;
 }

@@ -1,7 +1,5 @@
 #include "fpokit/fpo/training/training_run.h"
 
-#include "fpokit/fpo/training/reference_fingerprint.h"
-
 #include <cstdio>
 #include <optional>
 #include <sstream>
@@ -10,19 +8,20 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "fpokit/core/errors.h"
+#include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/log/log.h"
+#include "fpokit/core/log/progress_line.h"
+#include "fpokit/core/train/checkpoint_folder.h"
+#include "fpokit/core/train/metrics_log.h"
 #include "fpokit/fpo/data/chat_template.h"
 #include "fpokit/fpo/data/kto_pairs.h"
 #include "fpokit/fpo/data/preference_dataset.h"
 #include "fpokit/fpo/training/reference_cache.h"
-#include "fpokit/core/errors.h"
-#include "fpokit/core/io/atomic_output.h"
-#include "fpokit/core/train/checkpoint_folder.h"
-#include "fpokit/core/train/metrics_log.h"
+#include "fpokit/fpo/training/reference_fingerprint.h"
+#include "fpokit/lm/checkpoint/save_model.h"
 #include "fpokit/lm/model/hooks.h"
 #include "fpokit/lm/model/load_model.h"
-#include "fpokit/core/log/log.h"
-#include "fpokit/core/log/progress_line.h"
-#include "fpokit/lm/checkpoint/save_model.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "fpokit/sae/io/sae_io.h"
 
@@ -57,7 +56,8 @@ TrainingPairs load_pairs(const std::string& path, bool kto, const PreferenceData
   }
   core::log::info(what + "data: " + stats.summary());
   if (out.pairs.empty())
-    throw InputError("no usable " + std::string(kto ? "examples" : "pairs") + " in " + path + " (" + stats.summary() + ")");
+    throw InputError("no usable " + std::string(kto ? "examples" : "pairs") + " in " + path + " (" + stats.summary() +
+                     ")");
   return out;
 }
 
@@ -65,7 +65,8 @@ TrainingPairs load_pairs(const std::string& path, bool kto, const PreferenceData
 // `data` into the returned eval set; both keep their file order.
 TrainingPairs split_off(TrainingPairs& data, double fraction, uint64_t seed) {
   const auto n = static_cast<int64_t>(data.pairs.size());
-  if (!(fraction > 0 && fraction < 1)) throw InputError("--eval-split must be in (0, 1), got " + std::to_string(fraction));
+  if (!(fraction > 0 && fraction < 1))
+    throw InputError("--eval-split must be in (0, 1), got " + std::to_string(fraction));
   const int64_t n_eval = std::max<int64_t>(1, std::llround(fraction * static_cast<double>(n)));
   if (n_eval >= n)
     throw InputError("--eval-split " + std::to_string(fraction) + " leaves no training data from " + std::to_string(n) +
@@ -92,7 +93,8 @@ bool run_preference_training(PreferenceRunOptions o) {
   const auto method = o.trainer.method;
   const auto& traits = method_traits(method);
   const bool is_fpo = traits.needs_sae;
-  if (is_fpo && o.sae.empty()) throw InputError("--method fpo needs --sae DIR (the SAE whose features are constrained)");
+  if (is_fpo && o.sae.empty())
+    throw InputError("--method fpo needs --sae DIR (the SAE whose features are constrained)");
   o.trainer.loss.validate(method);
 
   const auto tokenizer = lm::Tokenizer::from_directory(o.model_dir);
@@ -106,8 +108,8 @@ bool run_preference_training(PreferenceRunOptions o) {
   // KTO reads unpaired prompt/completion/label rows; its examples travel as (example, KL
   // sequence) pairs (kto_pairs.h), so the rest of the run is the same for every method.
   const bool kto = traits.unpaired_labels;
-  auto train_data = load_pairs(o.data, kto, data_options, *tokenizer, o.tokenization,
-                               o.trainer.per_device_train_batch_size, "");
+  auto train_data =
+      load_pairs(o.data, kto, data_options, *tokenizer, o.tokenization, o.trainer.per_device_train_batch_size, "");
   TrainingPairs eval_data;
   if (!o.eval_data.empty() && o.eval_split > 0) throw InputError("give --eval-data or --eval-split, not both");
   if (!o.eval_data.empty()) {
@@ -173,7 +175,7 @@ bool run_preference_training(PreferenceRunOptions o) {
   }
   if (adapters) trainer.use_lora(&*adapters);
   const bool needs_reference = traits.needs_reference;
-  const bool tdpo = traits.reference_online;
+  const bool online_reference = reference_runs_online(o.trainer);
   const fs::path cache_path = o.reference_cache.empty() ? o.out / "reference_cache.h5" : fs::path(o.reference_cache);
   const auto fingerprint = reference_fingerprint(o, ref_dir, is_fpo);
 
@@ -184,22 +186,25 @@ bool run_preference_training(PreferenceRunOptions o) {
   if (o.before_first_write) o.before_first_write();
   if (needs_reference) {
     std::optional<PreferenceTrainer::ReferenceValues> cached;
-    if (!tdpo) cached = load_reference_cache(cache_path, fingerprint);
+    if (!online_reference) cached = load_reference_cache(cache_path, fingerprint);
     if (cached) {
       core::log::info("reference: reusing " + cache_path.string());
       trainer.set_reference_values(std::move(*cached));
     } else {
-      core::log::info("reference: one pass over the data with " + ref_dir);
+      core::log::info(online_reference && is_fpo
+                          ? "reference: " + ref_dir + " runs online, one forward per batch (--fpo-variant released)"
+                          : "reference: one pass over the data with " + ref_dir);
       // A LoRA run's reference is its own base (adapters off) unless --ref-model names another model.
       auto reference = adapters && o.ref_model_dir.empty() ? policy : lm::load_model(ref_dir, load);
       trainer.precompute_reference(reference);
-      if (!tdpo) save_reference_cache(cache_path, trainer.reference_values(), fingerprint);
+      if (!online_reference) save_reference_cache(cache_path, trainer.reference_values(), fingerprint);
     }
   }
   if (o.resume) trainer.resume();
 
   core::MetricsLog metrics(o.out / "metrics.jsonl", o.resume ? std::optional<int64_t>(trainer.step()) : std::nullopt);
-  core::ProgressLine progress("train " + std::string(method_name(method)), trainer.total_steps(), "steps", 30, trainer.step());
+  core::ProgressLine progress("train " + std::string(method_name(method)), trainer.total_steps(), "steps", 30,
+                              trainer.step());
   const bool finished = trainer.train([&](const StepMetrics& m) {
     nlohmann::json line = {{"step", m.step}};
     for (const auto& [k, v] : m.values) line[k] = v;
@@ -211,7 +216,8 @@ bool run_preference_training(PreferenceRunOptions o) {
       return;
     }
     char buf[160];
-    std::snprintf(buf, sizeof buf, "loss %.4f acc %.2f margin %.3f lr %.2e", m.values.count("loss") ? m.values.at("loss") : 0.0,
+    std::snprintf(buf, sizeof buf, "loss %.4f acc %.2f margin %.3f lr %.2e",
+                  m.values.count("loss") ? m.values.at("loss") : 0.0,
                   m.values.count("rewards/accuracies") ? m.values.at("rewards/accuracies") : 0.0,
                   m.values.count("rewards/margins") ? m.values.at("rewards/margins") : 0.0,
                   m.values.count("lr") ? m.values.at("lr") : 0.0);
@@ -233,15 +239,18 @@ bool run_preference_training(PreferenceRunOptions o) {
     // Which features FPO constrained, and how often: read by `fpokit drift` (constrained vs
     // unconstrained drift).
     const auto& sel = trainer.feature_selection_counts();
-    const auto counts = sel.counts.defined() ? sel.counts.contiguous() : torch::zeros({sae_module->config().d_sae}, torch::kInt64);
+    const auto counts =
+        sel.counts.defined() ? sel.counts.contiguous() : torch::zeros({sae_module->config().d_sae}, torch::kInt64);
     nlohmann::json j{{"sae", fs::absolute(o.sae).string()},
                      {"hook", o.fpo_hook},
                      {"top_k", o.trainer.loss.fpo.top_k},
                      {"variant", std::string(fpo_variant_name(o.trainer.loss.fpo.variant))},
                      {"selections", sel.selections},
-                     {"counts", std::vector<int64_t>(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + counts.numel())},
-                     {"description", "counts[f]: how many of the `selections` top-k sets (one per training pair, "
-                                     "chosen and rejected, per epoch) contained feature f"}};
+                     {"counts",
+                      std::vector<int64_t>(counts.data_ptr<int64_t>(), counts.data_ptr<int64_t>() + counts.numel())},
+                     {"description",
+                      "counts[f]: how many of the `selections` top-k sets (one per training pair, "
+                      "chosen and rejected, per epoch) contained feature f"}};
     core::write_text_file_atomically(o.out / "fpo_selection.json", j.dump() + "\n");
   }
   core::CheckpointFolder(o.out).remove();

@@ -2,10 +2,13 @@
 // Learning-rate schedules as SAELens defines them (sae/), or as HF transformers does (fpo/, with
 // warmup_from_zero and lr_end ≈ 0): linear warm-up over the first warmup_steps (SAELens from
 // lr/warmup_steps, HF from 0), then
-//   constant: lr;
-//   cosine:   cosine annealing from lr to lr_end over the remaining steps;
-// and, for both, a linear decay to 0 over the final decay_steps (SAELens lr_decay_steps; the
-// "linear" scheduler is constant + decay over all post-warm-up steps).
+//   constant: lr, then a linear decay from lr to 0 over the final decay_steps;
+//   cosine:   cosine annealing from lr to lr_end over the steps between warm-up and the final
+//             decay_steps, then a linear decay from lr_end to 0 over them;
+// (SAELens's get_lr_scheduler: LinearLR, CosineAnnealingLR(T_max = total − warm-up − decay),
+// LinearLR in a SequentialLR; lr_decay_steps). The "linear" scheduler is HF's: linear from lr to 0
+// over all post-warm-up steps. Checked against torch's schedulers composed as SAELens does
+// (tests/fixtures/sae/saelens_lr_schedules.json) and transformers' (fpo/hf_lr_schedules.json).
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -46,10 +46,10 @@ namespace fpokit::fpo {
 // Only sum, mean and num_tokens of the four SequenceLogps are read.
 struct PreferenceInputs {
   SequenceLogps policy_chosen, policy_rejected;
-  SequenceLogps reference_chosen, reference_rejected;  // not read by simpo, orpo, sft
-  torch::Tensor kl_chosen, kl_rejected;                // tdpo: SequenceLogps::kl of the policy
+  SequenceLogps reference_chosen, reference_rejected;      // not read by simpo, orpo, sft
+  torch::Tensor kl_chosen, kl_rejected;                    // tdpo: SequenceLogps::kl of the policy
   torch::Tensor feature_mse_chosen, feature_mse_rejected;  // fpo: D from feature_mse()
-  torch::Tensor kto_reference_point;                   // kto: scalar z0 from kto_reference_point()
+  torch::Tensor kto_reference_point;                       // kto: scalar z0 from kto_reference_point()
   // Optional scalar NLL for simpo (sft_weight > 0), orpo and sft. TRL's ORPO takes the NLL over the
   // chosen prompt *and* completion tokens (ORPO); a caller reproducing that computes it here.
   torch::Tensor chosen_nll;
@@ -116,8 +116,16 @@ torch::Tensor kto_reference_point(const torch::Tensor& policy_mismatched_logps,
 LossResult kto_loss(const PreferenceInputs& in, const KtoOptions& options);
 
 // ---- ORPO: reference-free ----
+// Which tokens ORPO's NLL term averages over: TRL's ORPOTrainer takes the chosen sequence's prompt
+// *and* completion tokens (labels wherever attention_mask is 1; docs/methods.md, 'ORPO'), the
+// default; Completion takes only the completion, like SimPO's sft term.
+enum class OrpoNll { Sequence, Completion };
+std::string_view orpo_nll_name(OrpoNll n);      // "sequence", "completion"
+OrpoNll parse_orpo_nll(std::string_view name);  // ConfigError
+
 struct OrpoOptions {
   double lambda = 0.1;  // TRL's `beta`
+  OrpoNll nll = OrpoNll::Sequence;
   void validate() const;
 };
 
@@ -135,7 +143,7 @@ LossResult sft_loss(const PreferenceInputs& in);
 // side by side'): a harvesting choice, not made here.)
 enum class FpoVariant { Paper, ReleasedCode };
 
-std::string_view fpo_variant_name(FpoVariant v);  // "paper", "released"
+std::string_view fpo_variant_name(FpoVariant v);      // "paper", "released"
 FpoVariant parse_fpo_variant(std::string_view name);  // ConfigError
 
 struct FpoOptions {

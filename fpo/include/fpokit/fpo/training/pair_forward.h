@@ -37,10 +37,14 @@ struct PairForward {
   // TRL's logits/chosen and logits/rejected: the mean logit over the vocabulary and the positions
   // that predict completion tokens, of each half of the batch; float32 scalars, no gradient.
   torch::Tensor mean_logits_chosen, mean_logits_rejected;
+  // When asked for: the token-mean cross-entropy of the chosen rows over every position that
+  // predicts a real token (prompt and completion: attention_mask[:, 1:]), TRL's ORPO NLL; a scalar.
+  torch::Tensor chosen_sequence_nll;
 };
 
 // reference_logits [2B, T, V] (optional) fills SequenceLogps::kl (TDPO).
 PairForward forward_pairs(lm::CausalLMImpl& model, const PairBatch& batch, const FeatureProbe* probe = nullptr,
-                          const torch::Tensor& reference_logits = {}, bool keep_logits = false);
+                          const torch::Tensor& reference_logits = {}, bool keep_logits = false,
+                          bool chosen_sequence_nll = false);
 
 }  // namespace fpokit::fpo

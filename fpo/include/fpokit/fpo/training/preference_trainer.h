@@ -19,11 +19,11 @@
 #include <nlohmann/json_fwd.hpp>
 #include <torch/optim/optimizer.h>
 
-#include "fpokit/fpo/training/pair_forward.h"
-#include "fpokit/fpo/losses/preference_losses.h"
-#include "fpokit/fpo/data/preference_tokenizer.h"
-#include "fpokit/lm/model/lora.h"
 #include "fpokit/core/train/lr_schedule.h"
+#include "fpokit/fpo/data/preference_tokenizer.h"
+#include "fpokit/fpo/losses/preference_losses.h"
+#include "fpokit/fpo/training/pair_forward.h"
+#include "fpokit/lm/model/lora.h"
 
 namespace fpokit::fpo {
 
@@ -45,11 +45,11 @@ struct PreferenceTrainerOptions {
   double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_epsilon = 1e-8;
   core::LrScheduler lr_scheduler_type = core::LrScheduler::Linear;
   int64_t warmup_steps = 0;
-  int64_t max_steps = -1;          // > 0 overrides num_train_epochs
+  int64_t max_steps = -1;  // > 0 overrides num_train_epochs
   double num_train_epochs = 1.0;
   int64_t per_device_train_batch_size = 8;
   int64_t gradient_accumulation_steps = 1;
-  double max_grad_norm = 1.0;      // <= 0: no clipping
+  double max_grad_norm = 1.0;  // <= 0: no clipping
   bool gradient_checkpointing = false;
   // Mixed precision: forward passes (policy and reference) under autocast to this dtype while the
   // parameters, gradients and optimizer state stay in the model's float32 (nullopt: no autocast).
@@ -74,6 +74,11 @@ struct StepMetrics {
   std::map<std::string, double> values;  // TRL names: loss, rewards/chosen, ..., lr, grad_norm
 };
 
+// Whether the reference model runs beside the policy at every step instead of being cached once:
+// TDPO (its token-level KL needs the reference's whole next-token distribution) and FPO's
+// released variant (the authors' code pools the reference's features on each training batch).
+bool reference_runs_online(const PreferenceTrainerOptions& options);
+
 class PreferenceTrainer {
  public:
   // `policy` is trained in place. `probe` (FPO): the SAE and hook; its SAE must live on the
@@ -82,8 +87,9 @@ class PreferenceTrainer {
                     FeatureProbe probe = {});
   ~PreferenceTrainer();
 
-  // Offline reference pass (no grad). For TDPO the model is also kept for online use. With LoRA
-  // the reference may be the policy itself: its adapters are switched off for reference passes.
+  // Offline reference pass (no grad). For TDPO the model is also kept for online use; for FPO's
+  // released variant it is only kept (reference_runs_online). With LoRA the reference may be the
+  // policy itself: its adapters are switched off for reference passes.
   void precompute_reference(const lm::CausalLM& reference);
 
   // Held-out pairs: their reference values are computed with the training pairs' (call before
@@ -122,7 +128,7 @@ class PreferenceTrainer {
   // Per-pair reference values (index order of the pairs), for tests and caches.
   struct ReferenceValues {
     torch::Tensor chosen_sum, chosen_mean, chosen_tokens, rejected_sum, rejected_mean, rejected_tokens;  // [N]
-    torch::Tensor chosen_pooled, rejected_pooled;  // [N, F] (FPO)
+    torch::Tensor chosen_pooled, rejected_pooled;                                                        // [N, F] (FPO)
   };
   const ReferenceValues& reference_values() const { return reference_; }
   // Uses reference values from a cache (reference_cache.h) instead of precompute_reference().
@@ -146,8 +152,8 @@ class PreferenceTrainer {
   lm::CausalLM policy_;
   lm::LoraAdapters* lora_ = nullptr;
   std::vector<uint8_t> kto_desirable_;
-  int64_t num_train_ = 0;  // pairs_[0, num_train_) train; the rest are eval pairs
-  lm::CausalLM reference_model_;  // TDPO only
+  int64_t num_train_ = 0;         // pairs_[0, num_train_) train; the rest are eval pairs
+  lm::CausalLM reference_model_;  // when reference_runs_online(): TDPO, FPO's released variant
   std::vector<TokenizedPair> pairs_;
   FeatureProbe probe_;
   ReferenceValues reference_;
@@ -163,7 +169,7 @@ class PreferenceTrainer {
   // count_selection: add FPO's selected features to selection_ (training batches only).
   BatchLoss batch_loss(const std::vector<int64_t>& indices, bool count_selection = false);
   FeatureSelectionCounts selection_;
- 
+
   nlohmann::json checkpoint_identity() const;
   int64_t step_ = 0;
   bool reference_ready_ = false;
