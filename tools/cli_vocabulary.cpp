@@ -115,7 +115,15 @@ void add_logging_options(CLI::App& root) {
   verbose->excludes(level);
 }
 
+std::vector<std::string>& parsed_args() {
+  static std::vector<std::string> args;
+  return args;
+}
+
+bool given_on_command_line(const std::string& long_name) { return named_on_command_line(parsed_args(), long_name); }
+
 void finish_parse(const CLI::App& root, const std::vector<std::string>& args) {
+  parsed_args() = args;
   set_log_level();
   for (const auto& [option, old_name] : registry()) {
     const CLI::App* cmd = owner_of(root, option);

@@ -30,4 +30,8 @@ void add_logging_options(CLI::App& root);
 // A bad --log-level throws InputError (one line, exit 2).
 void finish_parse(const CLI::App& root, const std::vector<std::string>& args);
 
+// Whether --long_name was written on the command line (as opposed to coming from --config or its
+// default); valid after finish_parse.
+bool given_on_command_line(const std::string& long_name);
+
 }  // namespace fpokit::cli

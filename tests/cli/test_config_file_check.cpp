@@ -67,7 +67,7 @@ TEST_CASE("a config file with a typo, a bad line or a bad value is refused with 
                      "lora-targets = [\"q_proj\", 'k_proj']\nmerge = false\n");
   INFO(r.err);
   CHECK(r.exit_code == 0);
-  CHECK_THAT(r.out, Catch::Contains("learning-rate=0.0002") && Catch::Contains("max-steps=2") &&
+  CHECK_THAT(r.out, Catch::Contains("learning-rate=2e-4") && Catch::Contains("max-steps=2") &&
                         Catch::Contains("q_proj") && Catch::Contains("k_proj"));
   // A # inside a string would be cut by the reader: refused rather than silently truncated.
   check_refused(dump_with(tmp, "[train]\nreference-cache = \"a#b.h5\"\n"), file + ":2:", "'#' inside a string");

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "commands.h"
+#include "fpokit/core/io/output_location.h"
 #include "fpokit/core/log/log.h"
 #include "fpokit/core/log/progress_line.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
@@ -19,11 +20,13 @@ struct ActsCacheArgs {
   std::vector<std::string> hooks;
   std::string data;
   std::string out;
+  bool overwrite_output = false;
   sae::HarvestOptions harvest;
   sae::ActivationCacheOptions cache;
 };
 
 void run_acts_cache(ActsCacheArgs& a) {
+  core::check_output_location(a.out, core::OutputKind::File, {.resume = false, .overwrite = a.overwrite_output});
   std::vector<lm::HookName> hooks;
   for (const auto& h : a.hooks) hooks.push_back(lm::HookName::parse(h));
   std::shared_ptr<const lm::Tokenizer> tokenizer = lm::Tokenizer::from_directory(a.model.model_dir);
@@ -66,6 +69,7 @@ void add_acts_command(CLI::App& app) {
       ->capture_default_str()
       ->group("Output");
   cmd->add_option("--out", args->out, "Output .h5 file")->required()->group("Output");
+  cmd->add_flag("--overwrite-output-dir", args->overwrite_output, "Replace an existing --out file")->group("Output");
   cmd->callback([args] { run_acts_cache(*args); });
 }
 

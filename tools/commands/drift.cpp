@@ -3,8 +3,8 @@
 #include <iostream>
 #include <memory>
 
-#include "commands.h"
 #include "cli_vocabulary.h"
+#include "commands.h"
 #include "config_options.h"
 #include "fpokit/analysis/drift/drift_report_writer.h"
 #include "fpokit/analysis/drift/drift_run.h"
@@ -120,7 +120,8 @@ void add_drift_command(CLI::App& app) {
       ->capture_default_str()
       ->group("Statistics");
   cmd->add_option("--out", args->out, "Report file to write (HDF5)")->required()->group("Output");
-  cmd->add_flag("--force", o.force, "Replace an existing report")->group("Output");
+  deprecated_name(
+      cmd->add_flag("--overwrite-output-dir,--force", o.force, "Replace an existing report")->group("Output"), "force");
   args->config.add_to(*cmd);
   cmd->callback([args, cmd] { run(*args, *cmd); });
 }

@@ -5,10 +5,11 @@
 
 #include "commands.h"
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/output_location.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "fpokit/sae/data/harvesting_source.h"
-#include "fpokit/sae/model/sae_encoding.h"
 #include "fpokit/sae/io/sae_io.h"
+#include "fpokit/sae/model/sae_encoding.h"
 #include "model_options.h"
 
 namespace fpokit::cli {
@@ -21,12 +22,14 @@ struct SaeEncodeArgs {
   ModelOptions model;
   std::string data;
   std::string out;
+  bool overwrite_output = false;
   int64_t tokens = 65536;
   sae::HarvestOptions harvest;
   sae::EncodeOptions encode;
 };
 
 void run_sae_encode(SaeEncodeArgs& a) {
+  core::check_output_location(a.out, core::OutputKind::File, {.resume = false, .overwrite = a.overwrite_output});
   if (a.acts.empty() == a.data.empty())
     throw InputError("give either --acts FILE.safetensors or --model DIR --data FILE");
   auto sae_module = sae::load_sae(a.sae);
@@ -40,7 +43,8 @@ void run_sae_encode(SaeEncodeArgs& a) {
   }
   if (a.model.model_dir.empty()) throw InputError("--data needs --model: the model whose activations to encode");
   const auto& hook_name = sae_module->config().hook_name;
-  if (hook_name.empty()) throw InputError(a.sae + " does not say which hook it was trained on; encode from --acts instead");
+  if (hook_name.empty())
+    throw InputError(a.sae + " does not say which hook it was trained on; encode from --acts instead");
   std::shared_ptr<const lm::Tokenizer> tokenizer = lm::Tokenizer::from_directory(a.model.model_dir);
   const auto model = lm::load_model(a.model.model_dir, a.model.load_options());
   model->eval();
@@ -58,9 +62,9 @@ void run_sae_encode(SaeEncodeArgs& a) {
   const auto all = sae::ActivationRows::cat(parts).slice(0, std::min(n, a.tokens));
   meta["model"] = a.model.model_dir;
   meta["data"] = a.data;
-  sae::encode_activations(*sae_module, all.activations[0], a.out, a.encode,
-                          {{"token_ids", all.token_ids}, {"positions", all.positions}, {"sequence_ids", all.sequence_ids}},
-                          meta);
+  sae::encode_activations(
+      *sae_module, all.activations[0], a.out, a.encode,
+      {{"token_ids", all.token_ids}, {"positions", all.positions}, {"sequence_ids", all.sequence_ids}}, meta);
 }
 
 }  // namespace
@@ -83,6 +87,7 @@ void add_sae_encode_command(CLI::App& sae) {
       ->capture_default_str()
       ->group("Data");
   cmd->add_option("--out", args->out, "Output safetensors file")->required()->group("Output");
+  cmd->add_flag("--overwrite-output-dir", args->overwrite_output, "Replace an existing --out file")->group("Output");
   cmd->add_flag("--dense", args->encode.dense, "Dense [tokens, d_sae] features instead of CSR")->group("Output");
   cmd->add_flag("--reconstruction", args->encode.reconstruction, "Also write the reconstruction [tokens, d_in]")
       ->group("Output");

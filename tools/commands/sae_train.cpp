@@ -1,8 +1,8 @@
 // fpokit sae train: trains SAEs on a hook of a model (online) or from an `acts cache` file.
 #include <memory>
 
-#include "commands.h"
 #include "cli_vocabulary.h"
+#include "commands.h"
 #include "config_options.h"
 #include "fpokit/core/errors.h"
 #include "fpokit/core/log/log.h"
@@ -32,31 +32,52 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
   a.model.add_to(cmd, {.model = "HuggingFace model directory to harvest activations from",
                        .required = false,
                        .device = "cpu, cuda or cuda:N (model and SAEs)"});
-  cmd.add_option("--data", r.data, "Text corpus: .jsonl (one object per line) or plain text (a document per line)")->group("Data");
-  cmd.add_option("--text-field", r.harvest.text_field, "JSONL field holding the text")->capture_default_str()->group("Data");
-  cmd.add_option("--acts", r.acts, "Train offline from an `fpokit acts cache` HDF5 file instead of --model/--data")->group("Data");
-  cmd.add_option("--hook", r.hooks, "Hook(s), e.g. blocks.6.hook_resid_post; one SAE per hook from the same model pass")->group("Data");
-  cmd.add_option("--context-size", r.harvest.context_size, "Tokens per context row")->capture_default_str()->group("Data");
-  cmd.add_option("--model-batch-size", r.harvest.batch_sequences, "Context rows per model forward")->capture_default_str()->group("Data");
+  cmd.add_option("--data", r.data, "Text corpus: .jsonl (one object per line) or plain text (a document per line)")
+      ->group("Data");
+  cmd.add_option("--text-field", r.harvest.text_field, "JSONL field holding the text")
+      ->capture_default_str()
+      ->group("Data");
+  cmd.add_option("--acts", r.acts, "Train offline from an `fpokit acts cache` HDF5 file instead of --model/--data")
+      ->group("Data");
+  cmd.add_option("--hook", r.hooks, "Hook(s), e.g. blocks.6.hook_resid_post; one SAE per hook from the same model pass")
+      ->group("Data");
+  cmd.add_option("--context-size", r.harvest.context_size, "Tokens per context row")
+      ->capture_default_str()
+      ->group("Data");
+  cmd.add_option("--model-batch-size", r.harvest.batch_sequences, "Context rows per model forward")
+      ->capture_default_str()
+      ->group("Data");
   cmd.add_option("--exclude-norm-multiple", r.harvest.exclude_norm_multiple,
                  "Drop tokens whose activation norm exceeds this multiple of the batch median (0: keep all)")
-      ->capture_default_str()->group("Data");
-  cmd.add_option("--buffer-tokens", t.buffer_tokens, "Mixing-buffer capacity (tokens)")->capture_default_str()->group("Data");
+      ->capture_default_str()
+      ->group("Data");
+  cmd.add_option("--buffer-tokens", t.buffer_tokens, "Mixing-buffer capacity (tokens)")
+      ->capture_default_str()
+      ->group("Data");
 
   cmd.add_option("--arch", a.arch, "topk | batchtopk | relu | jumprelu | gated")->capture_default_str()->group("SAE");
-  cmd.add_option("--width", r.widths, "Latents (d_sae); several values train one SAE each")->capture_default_str()->group("SAE");
+  cmd.add_option("--width", r.widths, "Latents (d_sae); several values train one SAE each")
+      ->capture_default_str()
+      ->group("SAE");
   cmd.add_option("--k", r.ks, "Active latents per token (topk, batchtopk); several values train one SAE each")
-      ->capture_default_str()->group("SAE");
+      ->capture_default_str()
+      ->group("SAE");
   cmd.add_option("--normalize-activations", a.normalization,
-                 "none | expected_average_only_in | constant_norm_rescale | layer_norm")->capture_default_str()->group("SAE");
+                 "none | expected_average_only_in | constant_norm_rescale | layer_norm")
+      ->capture_default_str()
+      ->group("SAE");
   cmd.add_option("--b-dec-init", a.b_dec_init, "geometric_median | mean | zeros")->capture_default_str()->group("SAE");
   cmd.add_option("--jumprelu-bandwidth", r.jumprelu_bandwidth, "Rectangle-kernel width of the JumpReLU STE")
-      ->capture_default_str()->group("SAE");
+      ->capture_default_str()
+      ->group("SAE");
   cmd.add_option("--jumprelu-init-threshold", t.jumprelu_initial_threshold, "Initial JumpReLU threshold")
-      ->capture_default_str()->group("SAE");
+      ->capture_default_str()
+      ->group("SAE");
 
   cmd.add_option("--tokens", t.total_tokens, "Training tokens")->required()->group("Training");
-  cmd.add_option("--batch-tokens", t.batch_tokens, "Tokens per optimizer step")->capture_default_str()->group("Training");
+  cmd.add_option("--batch-tokens", t.batch_tokens, "Tokens per optimizer step")
+      ->capture_default_str()
+      ->group("Training");
   deprecated_name(cmd.add_option("--learning-rate,--lr", t.lr, "Adam learning rate"), "lr")
       ->capture_default_str()
       ->group("Training");
@@ -71,16 +92,27 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
       ->capture_default_str()
       ->group("Training");
   cmd.add_option("--lr-decay-steps", t.lr_decay_steps, "Final linear decay to 0 over this many steps")
-      ->capture_default_str()->group("Training");
-  cmd.add_option("--max-grad-norm", t.max_grad_norm, "Gradient clipping (0: off)")->capture_default_str()->group("Training");
-  cmd.add_option("--l1-coefficient", t.l1_coefficient, "relu, gated: L1 coefficient")->capture_default_str()->group("Training");
+      ->capture_default_str()
+      ->group("Training");
+  cmd.add_option("--max-grad-norm", t.max_grad_norm, "Gradient clipping (0: off)")
+      ->capture_default_str()
+      ->group("Training");
+  cmd.add_option("--l1-coefficient", t.l1_coefficient, "relu, gated: L1 coefficient")
+      ->capture_default_str()
+      ->group("Training");
   cmd.add_option("--l1-warmup-steps", t.l1_warmup_steps, "relu, gated: L1 warm-up steps (-1: 5% of the run)")
-      ->capture_default_str()->group("Training");
-  cmd.add_option("--l0-coefficient", t.l0_coefficient, "jumprelu: L0 coefficient")->capture_default_str()->group("Training");
-  cmd.add_option("--auxk-coefficient", t.auxk_coefficient, "topk/batchtopk: AuxK coefficient")->capture_default_str()->group("Training");
+      ->capture_default_str()
+      ->group("Training");
+  cmd.add_option("--l0-coefficient", t.l0_coefficient, "jumprelu: L0 coefficient")
+      ->capture_default_str()
+      ->group("Training");
+  cmd.add_option("--auxk-coefficient", t.auxk_coefficient, "topk/batchtopk: AuxK coefficient")
+      ->capture_default_str()
+      ->group("Training");
   cmd.add_option("--k-aux", t.k_aux, "AuxK latents per token (0: d_in/2)")->capture_default_str()->group("Training");
   cmd.add_option("--dead-tokens", t.dead_tokens, "A latent is dead after this many tokens without firing")
-      ->capture_default_str()->group("Training");
+      ->capture_default_str()
+      ->group("Training");
   cmd.add_option("--seed", t.seed, "Seed for initialisation and shuffling")->capture_default_str()->group("Training");
   cmd.add_flag("--autocast-bf16", a.autocast, "bf16 autocast for the SAE (CUDA)")->group("Training");
   cmd.add_flag("--dense-kernels", a.dense_kernels, "topk/batchtopk: use the dense path instead of the sparse kernels")
@@ -88,13 +120,20 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
 
   cmd.add_option("--out,--output-dir", r.out, "Output folder")->required()->group("Output");
   cmd.add_option("--checkpoint-every", t.checkpoint_every_tokens, "Checkpoint every N tokens (0: never)")
-      ->capture_default_str()->group("Output");
+      ->capture_default_str()
+      ->group("Output");
   deprecated_name(cmd.add_option("--logging-steps,--log-every", t.log_every_steps, "Log every N steps"), "log-every")
       ->capture_default_str()
       ->group("Output");
   cmd.add_flag("--resume", r.resume, "Continue from <out>/checkpoint")->configurable(false)->group("Output");
-  cmd.add_option("--stop-after-tokens", t.stop_after_tokens, "Stop (with a checkpoint) after N tokens; --resume continues")
-      ->configurable(false)->group("Output");
+  cmd.add_flag("--overwrite-output-dir", r.overwrite_output_dir,
+               "Start afresh in an --out that holds an earlier run (without it, such an --out is refused)")
+      ->configurable(false)
+      ->group("Output");
+  cmd.add_option("--stop-after-tokens", t.stop_after_tokens,
+                 "Stop (with a checkpoint) after N tokens; --resume continues")
+      ->configurable(false)
+      ->group("Output");
   // Its own --quiet only hides the progress line; `fpokit --quiet sae train` keeps warnings and errors only.
   cmd.add_flag("--quiet", a.quiet, "No progress line (fpokit --quiet before the command: warnings and errors only)")
       ->configurable(false)
@@ -120,7 +159,8 @@ void run_sae_train(SaeTrainArgs& a, const CLI::App& cmd) {
   a.run.before_first_write = [&] { ConfigOptions::save(cmd, out / "config.toml"); };
   const bool finished = sae::run_sae_training(a.run);
   if (!finished)
-    core::log::info("stopped after " + std::to_string(a.run.trainer.stop_after_tokens) + " tokens; continue with --resume");
+    core::log::info("stopped after " + std::to_string(a.run.trainer.stop_after_tokens) +
+                    " tokens; continue with --resume");
 }
 
 }  // namespace

@@ -1,8 +1,11 @@
 // fpokit train: preference optimisation (FPO, DPO family, SimPO, TDPO, ORPO, SFT) of a local HF
 // model. Option names follow TRL where TRL has one.
+#include <algorithm>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 
+#include "cli_vocabulary.h"
 #include "commands.h"
 #include "config_options.h"
 #include "fpokit/core/errors.h"
@@ -143,6 +146,10 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
   cmd.add_option("--reference-cache", r.reference_cache, "Reference cache file (default <out>/reference_cache.h5)")
       ->group("Output");
   cmd.add_flag("--resume", r.resume, "Continue from <out>/checkpoint")->configurable(false)->group("Output");
+  cmd.add_flag("--overwrite-output-dir", r.overwrite_output_dir,
+               "Start afresh in an --out that holds an earlier run (without it, such an --out is refused)")
+      ->configurable(false)
+      ->group("Output");
   cmd.add_option("--stop-after-steps", t.stop_after_steps, "Stop (with a checkpoint) after N steps")
       ->configurable(false)
       ->group("Output");
@@ -154,7 +161,79 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
   a.config.add_to(cmd);
 }
 
+// An option of one method given with another is an error, never silently ignored (docs/methods.md,
+// 'Options of other methods'): on the command line always; from a config file when its value is
+// not the default (a dumped config lists every option with its value).
+void refuse_options_of_other_methods(const CLI::App& cmd, fpo::Method method) {
+  using fpo::Method;
+  const std::vector<Method> dpo_family{Method::Dpo, Method::Ipo, Method::Hinge, Method::Robust};
+  std::vector<Method> with_reference;
+  for (const auto& m : fpo::all_methods())
+    if (m.needs_reference) with_reference.push_back(m.method);
+  const std::vector<std::pair<std::string, std::vector<Method>>> applies_to = {
+      {"beta", dpo_family},
+      {"label-smoothing", {Method::Dpo, Method::Robust}},
+      {"simpo-beta", {Method::Simpo}},
+      {"simpo-gamma-beta-ratio", {Method::Simpo}},
+      {"simpo-sft-weight", {Method::Simpo}},
+      {"tdpo-beta", {Method::Tdpo1, Method::Tdpo2}},
+      {"tdpo-alpha", {Method::Tdpo2}},
+      {"kto-beta", {Method::Kto}},
+      {"desirable-weight", {Method::Kto}},
+      {"undesirable-weight", {Method::Kto}},
+      {"orpo-lambda", {Method::Orpo}},
+      {"orpo-nll", {Method::Orpo}},
+      {"fpo-beta", {Method::Fpo}},
+      {"alpha", {Method::Fpo}},
+      {"fpo-topk", {Method::Fpo}},
+      {"fpo-variant", {Method::Fpo}},
+      {"sae", {Method::Fpo}},
+      {"fpo-hook", {Method::Fpo}},
+      {"ref-model", with_reference},
+      {"reference-cache", with_reference},
+  };
+  // The option that holds each method's β (or its one strength parameter).
+  auto strength_option = [](Method m) -> std::string {
+    switch (m) {
+      case Method::Simpo: return "--simpo-beta";
+      case Method::Tdpo1:
+      case Method::Tdpo2: return "--tdpo-beta";
+      case Method::Kto: return "--kto-beta";
+      case Method::Fpo: return "--fpo-beta";
+      case Method::Orpo: return "--orpo-lambda";
+      case Method::Sft: return "";
+      default: return "--beta";
+    }
+  };
+  const std::string method_text(fpo::method_name(method));
+  for (const auto& [name, methods] : applies_to) {
+    if (std::find(methods.begin(), methods.end(), method) != methods.end()) continue;
+    const auto* op = cmd.get_option_no_throw("--" + name);
+    if (op == nullptr || op->count() == 0) continue;
+    if (!given_on_command_line(name)) {
+      const auto given = op->results().empty() ? std::string() : op->results().back();
+      const auto& fallback = op->get_default_str();
+      char* end_given = nullptr;
+      char* end_default = nullptr;
+      const double g = std::strtod(given.c_str(), &end_given), d = std::strtod(fallback.c_str(), &end_default);
+      const bool numeric = !given.empty() && !fallback.empty() && *end_given == 0 && *end_default == 0;
+      if (given == fallback || (numeric && g == d)) continue;  // a dumped default, not a choice
+    }
+    std::string for_methods;
+    for (const auto m : methods) for_methods += (for_methods.empty() ? "" : ", ") + std::string(fpo::method_name(m));
+    std::string hint;
+    const bool strength = name == "beta" || name == "simpo-beta" || name == "tdpo-beta" || name == "kto-beta" ||
+                          name == "fpo-beta" || name == "orpo-lambda";
+    if (strength && !strength_option(method).empty())
+      hint = "; --method " + method_text + " takes its β from " + strength_option(method);
+    throw InputError("--" + name + " does not apply to --method " + method_text + " (it is for " + for_methods + ")" +
+                     hint + "; remove it");
+  }
+}
+
 void run_train(TrainArgs& a, const CLI::App& cmd) {
+  // Before --dump-config: a configuration that would be refused is not printed as if it were valid.
+  refuse_options_of_other_methods(cmd, fpo::parse_method(a.method));
   if (a.config.dumped(cmd)) return;
   a.run.model_dir = a.model.model_dir;
   a.run.device = a.model.device;

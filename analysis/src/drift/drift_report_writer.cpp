@@ -11,6 +11,7 @@
 #include "fpokit/core/io/hdf5_arrays.h"
 #include "fpokit/core/io/hdf5_dataframe.h"
 #include "fpokit/core/io/hdf5_handle.h"
+#include "fpokit/core/io/output_location.h"
 
 #ifndef FPOKIT_VERSION
 #define FPOKIT_VERSION "unknown"
@@ -417,9 +418,7 @@ void write_report(const DriftResult& r, const fs::path& path) {
 void check_report_path(const fs::path& path, bool overwrite) {
   std::error_code ec;
   if (path.empty()) throw InputError("--out is required: the report file to write (e.g. drift.h5)");
-  if (fs::exists(path, ec) && !overwrite)
-    throw InputError(path.string() + " already exists; pass --force to replace it, or choose another --out");
-  if (fs::is_directory(path, ec)) throw InputError(path.string() + " is a directory; --out names the report file");
+  core::check_output_location(path, core::OutputKind::File, {.resume = false, .overwrite = overwrite});
   const auto parent = path.has_parent_path() ? path.parent_path() : fs::path(".");
   if (!fs::is_directory(parent, ec))
     throw InputError(path.string() + ": the folder " + parent.string() + " does not exist");

@@ -10,6 +10,7 @@
 
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/io/output_location.h"
 #include "fpokit/core/log/log.h"
 #include "fpokit/core/log/progress_line.h"
 #include "fpokit/core/train/checkpoint_folder.h"
@@ -89,7 +90,8 @@ TrainingPairs split_off(TrainingPairs& data, double fraction, uint64_t seed) {
 
 bool run_preference_training(PreferenceRunOptions o) {
   if (o.model_dir.empty() || o.data.empty()) throw InputError("--model and --data are required");
-  core::CheckpointFolder(o.out).refuse_fresh_start_over(o.resume);
+  if (!o.overwrite_output_dir) core::CheckpointFolder(o.out).refuse_fresh_start_over(o.resume);
+  core::check_output_location(o.out, core::OutputKind::Directory, {o.resume, o.overwrite_output_dir});
   const auto method = o.trainer.method;
   const auto& traits = method_traits(method);
   const bool is_fpo = traits.needs_sae;
@@ -183,6 +185,8 @@ bool run_preference_training(PreferenceRunOptions o) {
 
   // Validated: from here on the output folder is written.
   fs::create_directories(o.out);
+  // A fresh start over an earlier run: its checkpoint must not be resumed later by mistake.
+  if (o.overwrite_output_dir && !o.resume) core::CheckpointFolder(o.out).remove();
   if (o.before_first_write) o.before_first_write();
   if (needs_reference) {
     std::optional<PreferenceTrainer::ReferenceValues> cached;

@@ -1,13 +1,13 @@
 #include "fpokit/sae/training/sae_trainer.h"
 
+#include <chrono>
+
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
-#include <chrono>
-
 #include "fpokit/core/errors.h"
-#include "fpokit/sae/model/geometric_median.h"
 #include "fpokit/sae/io/sae_io.h"
+#include "fpokit/sae/model/geometric_median.h"
 #include "fpokit/sae/model/sae_losses.h"
 #include "sae_trainer_unit.h"
 
@@ -136,17 +136,27 @@ bool SaeTrainer::run(const std::function<void(const TrainingProgress&)>& report)
     if (report) report(p);
   };
 
+  // A non-finite loss stops the run before it reaches a checkpoint or the log (the accumulated
+  // window loss is NaN/inf from the first bad step on), so the last checkpoint stays finite.
+  auto check_finite = [&] {
+    for (const auto& u : units_)
+      if (!u->window_finite())
+        throw InputError("SAE " + u->spec.name + ": the loss became non-finite by step " + std::to_string(step_) +
+                         ": training stopped (lower --learning-rate, or check the activations); the last checkpoint "
+                         "is kept");
+  };
   double lr = 0;
   while (step_ < total) {
     if (options_.stop_after_tokens > 0 && tokens_ >= options_.stop_after_tokens) {
+      check_finite();
       save_checkpoint();
       return false;
     }
     const int64_t rows = std::min(options_.batch_tokens, options_.total_tokens - tokens_);
     auto batch = buffer_.next_batch(rows);
     if (!batch) break;  // the data ended (loop_data off)
-    core::LrSchedule schedule{options_.lr, options_.lr_scheduler, options_.lr_warmup_steps, options_.lr_decay_steps,
-                        options_.lr_end, total};
+    core::LrSchedule schedule{
+        options_.lr, options_.lr_scheduler, options_.lr_warmup_steps, options_.lr_decay_steps, options_.lr_end, total};
     lr = schedule.at(step_);
     for (auto& u : units_) {
       const auto x = batch->activations.at(u->spec.hook).to(options_.device, torch::kFloat32);
@@ -156,11 +166,16 @@ bool SaeTrainer::run(const std::function<void(const TrainingProgress&)>& report)
     ++step_;
     tokens_ += batch->size();
     if (tokens_ >= next_checkpoint) {
+      check_finite();
       save_checkpoint();
       next_checkpoint += options_.checkpoint_every_tokens;
     }
-    if (options_.log_every_steps > 0 && step_ % options_.log_every_steps == 0) emit(lr);
+    if (options_.log_every_steps > 0 && step_ % options_.log_every_steps == 0) {
+      check_finite();
+      emit(lr);
+    }
   }
+  check_finite();  // before the SAEs are saved
   if (options_.log_every_steps <= 0 || step_ % options_.log_every_steps != 0) emit(lr);
   return true;
 }

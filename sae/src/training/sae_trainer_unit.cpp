@@ -6,8 +6,8 @@
 
 #include "fpokit/core/train/gradient_clipping.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
-#include "fpokit/sae/model/geometric_median.h"
 #include "fpokit/sae/io/sae_io.h"
+#include "fpokit/sae/model/geometric_median.h"
 #include "fpokit/sae/model/sae_losses.h"
 
 namespace fpokit::sae {
@@ -16,9 +16,8 @@ SaeTrainer::Unit::Unit(SaeSpec s, const TrainerOptions& options) : spec(std::mov
   sae->to(options.device);
   sae->train();
   optimizer = std::make_unique<torch::optim::Adam>(
-      sae->parameters(), torch::optim::AdamOptions(options.lr)
-                             .betas({options.adam_beta1, options.adam_beta2})
-                             .eps(options.adam_eps));
+      sae->parameters(),
+      torch::optim::AdamOptions(options.lr).betas({options.adam_beta1, options.adam_beta2}).eps(options.adam_eps));
   const auto long_opts = torch::TensorOptions().dtype(torch::kInt64).device(options.device);
   tokens_since_fired = torch::zeros({spec.config.d_sae}, long_opts);
   density_counts = torch::zeros({spec.config.d_sae}, long_opts);
@@ -61,8 +60,9 @@ void SaeTrainer::Unit::step(const torch::Tensor& raw_x, double lr, int64_t step,
 
   LossOptions lo;
   const int64_t l1_warmup = options.l1_warmup_steps >= 0 ? options.l1_warmup_steps : total_steps / 20;
-  lo.l1_coefficient = options.l1_coefficient *
-                      (l1_warmup > 0 ? std::min(1.0, static_cast<double>(step + 1) / static_cast<double>(l1_warmup)) : 1.0);
+  lo.l1_coefficient =
+      options.l1_coefficient *
+      (l1_warmup > 0 ? std::min(1.0, static_cast<double>(step + 1) / static_cast<double>(l1_warmup)) : 1.0);
   lo.l0_coefficient = options.l0_coefficient;
   lo.auxk_coefficient = options.auxk_coefficient;
   lo.k_aux = options.k_aux;
@@ -76,8 +76,7 @@ void SaeTrainer::Unit::step(const torch::Tensor& raw_x, double lr, int64_t step,
   terms.total.backward();
   if (unit_norm_decoder()) remove_decoder_gradient_parallel(sae->W_dec);
   core::clip_grad_norm(sae->parameters(), options.max_grad_norm);
-  for (auto& group : optimizer->param_groups())
-    static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+  for (auto& group : optimizer->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
   optimizer->step();
   if (unit_norm_decoder()) normalize_decoder_rows(sae->W_dec);
 
@@ -114,6 +113,8 @@ void SaeTrainer::Unit::step(const torch::Tensor& raw_x, double lr, int64_t step,
   acc_tokens += n;
 }
 
+bool SaeTrainer::Unit::window_finite() const { return std::isfinite(acc_loss.item<double>()); }
+
 SaeTrainer::Unit::Window SaeTrainer::Unit::take_window() {
   Window w;
   if (acc_steps == 0) return w;
@@ -142,14 +143,17 @@ torch::Tensor SaeTrainer::Unit::log_feature_density() const {
 
 void SaeTrainer::Unit::save_final(const std::filesystem::path& dir) const {
   save_saelens(*sae, dir);
-  lm::write_safetensors(dir / "sparsity.safetensors", {{"sparsity", log_feature_density()}},
-                        {{"definition", "log10(fraction of recent training tokens on which the latent fired + 1e-10)"}});
+  lm::write_safetensors(
+      dir / "sparsity.safetensors", {{"sparsity", log_feature_density()}},
+      {{"definition", "log10(fraction of recent training tokens on which the latent fired + 1e-10)"}});
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> SaeTrainer::Unit::state_tensors() const {
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (const auto& p : sae->named_parameters()) out.emplace_back("param." + p.key(), p.value().detach().cpu().contiguous());
-  for (const auto& b : sae->named_buffers()) out.emplace_back("buffer." + b.key(), b.value().detach().cpu().contiguous());
+  for (const auto& p : sae->named_parameters())
+    out.emplace_back("param." + p.key(), p.value().detach().cpu().contiguous());
+  for (const auto& b : sae->named_buffers())
+    out.emplace_back("buffer." + b.key(), b.value().detach().cpu().contiguous());
   out.emplace_back("tokens_since_fired", tokens_since_fired.cpu());
   out.emplace_back("density_counts", density_counts.cpu());
   out.emplace_back("density_counts_prev", density_counts_prev.cpu());

@@ -22,6 +22,8 @@ struct SaeTrainer::Unit {
     double l0 = 0, fvu = 0, loss = 0;
   };
   Window take_window();  // statistics since the last call (one host sync)
+  // Whether every loss since the last take_window() was finite (one host sync).
+  bool window_finite() const;
   double dead_fraction(int64_t dead_tokens) const;
   torch::Tensor log_feature_density() const;  // log10(density + 1e-10) [d_sae], float32 CPU
   void save_final(const std::filesystem::path& dir) const;

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/output_location.h"
 #include "fpokit/core/log/progress_line.h"
 #include "fpokit/core/train/checkpoint_folder.h"
 #include "fpokit/core/train/metrics_log.h"
@@ -38,7 +39,8 @@ bool run_sae_training(TrainingRunOptions o) {
   if (!offline && o.model_dir.empty()) throw InputError("--data needs --model: the model whose activations to harvest");
   if (o.hooks.empty() && !offline) throw InputError("give the hook to train on, e.g. --hook blocks.6.hook_resid_post");
   if (o.widths.empty() || o.ks.empty()) throw InputError("--width and --k need at least one value");
-  core::CheckpointFolder(o.out).refuse_fresh_start_over(o.resume);
+  if (!o.overwrite_output_dir) core::CheckpointFolder(o.out).refuse_fresh_start_over(o.resume);
+  core::check_output_location(o.out, core::OutputKind::Directory, {o.resume, o.overwrite_output_dir});
 
   const auto device = lm::parse_device(o.device);
   o.trainer.device = device;
@@ -85,6 +87,8 @@ bool run_sae_training(TrainingRunOptions o) {
     trainer.initialize();
   }
   fs::create_directories(o.out);
+  // A fresh start over an earlier run: its checkpoint must not be resumed later by mistake.
+  if (o.overwrite_output_dir && !o.resume) core::CheckpointFolder(o.out).remove();
   if (o.before_first_write) o.before_first_write();
   core::MetricsLog log(o.out / "training_log.jsonl", o.resume ? std::optional<int64_t>(trainer.step()) : std::nullopt);
   core::ProgressLine progress("sae train", o.trainer.total_tokens, "tok", 30, trainer.tokens());
@@ -92,7 +96,8 @@ bool run_sae_training(TrainingRunOptions o) {
     nlohmann::json line = {{"step", p.step}, {"tokens", p.tokens}, {"lr", p.lr}, {"tokens_per_s", p.tokens_per_second}};
     std::string metrics;
     for (size_t i = 0; i < p.l0.size(); ++i) {
-      line["saes"].push_back({{"l0", p.l0[i]}, {"fvu", p.fvu[i]}, {"dead_fraction", p.dead_fraction[i]}, {"loss", p.loss[i]}});
+      line["saes"].push_back(
+          {{"l0", p.l0[i]}, {"fvu", p.fvu[i]}, {"dead_fraction", p.dead_fraction[i]}, {"loss", p.loss[i]}});
       if (i < 2) {
         char buf[96];
         std::snprintf(buf, sizeof buf, "%sL0 %.1f FVU %.3f dead %.1f%%", i ? " ; " : "", p.l0[i], p.fvu[i],

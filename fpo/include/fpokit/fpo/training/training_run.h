@@ -24,26 +24,29 @@ namespace fpokit::fpo {
 
 struct PreferenceRunOptions {
   std::string model_dir;
-  std::string ref_model_dir;     // empty: the starting model
+  std::string ref_model_dir;  // empty: the starting model
   std::string data;
-  std::string chat_template;     // empty: detect from the tokenizer config (conversational data)
+  std::string chat_template;  // empty: detect from the tokenizer config (conversational data)
   std::string device = "cpu";
   std::string dtype = "auto";
   PreferenceTokenizerOptions tokenization;
   PreferenceTrainerOptions trainer;
   // FPO
   std::string sae;
-  std::string fpo_hook;          // empty: the SAE's own hook
-  std::string reference_cache;   // empty: <out>/reference_cache.h5
+  std::string fpo_hook;         // empty: the SAE's own hook
+  std::string reference_cache;  // empty: <out>/reference_cache.h5
   // Evaluation: a held-out file, or a seeded fraction of --data (trainer.eval_steps says when).
   std::string eval_data;
   double eval_split = 0.0;
   // LoRA: train adapters on a frozen base. The reference (when it is the starting model) is the
   // policy with its adapters switched off, so no second copy of the model is loaded.
   std::optional<lm::LoraOptions> lora;
-  bool merge_lora = false;       // also write <out>/model with the adapters merged
+  bool merge_lora = false;  // also write <out>/model with the adapters merged
   std::filesystem::path out;
   bool resume = false;
+  // Start afresh in an `out` that holds an earlier run's outputs (its checkpoint is discarded);
+  // without it such an `out` is refused (core/io/output_location.h).
+  bool overwrite_output_dir = false;
   bool progress = true;
   std::function<void()> before_first_write;
 };

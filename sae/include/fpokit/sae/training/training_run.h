@@ -22,7 +22,7 @@ namespace fpokit::sae {
 struct TrainingRunOptions {
   // Data: either model_dir + data (online) or acts (offline).
   std::string model_dir;
-  std::string device = "cpu";      // model and SAE device
+  std::string device = "cpu";  // model and SAE device
   std::string model_dtype = "auto";
   std::string data;
   std::string acts;
@@ -38,6 +38,9 @@ struct TrainingRunOptions {
   TrainerOptions trainer;
   std::filesystem::path out;
   bool resume = false;
+  // Start afresh in an `out` that holds an earlier run's outputs (its checkpoint is discarded);
+  // without it such an `out` is refused (core/io/output_location.h).
+  bool overwrite_output_dir = false;
   bool progress = true;
   // Called once everything is validated, right before the first write to `out` (the CLI saves
   // config.toml there).
