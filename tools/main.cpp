@@ -51,6 +51,24 @@ int main(int argc, char** argv) {
   fpokit::cli::add_help_command(app);  // last: it documents the commands added before it
   fpokit::cli::require_finite_numbers(app);
   try {
+    // An unknown command: CLI11 would say "A subcommand is required" (or print the root help for
+    // `fpokit X --help`, exit 0); name it and list the commands instead.
+    for (size_t i = 0; i < args.size(); ++i) {
+      const auto& arg = args[i];
+      if (arg == "--config" || arg == "--log-level") {
+        ++i;  // its value
+        continue;
+      }
+      if (arg.empty() || arg[0] == '-') continue;
+      std::string commands;
+      bool known = false;
+      for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
+        known = known || sub->get_name() == arg;
+        commands += (commands.empty() ? "" : ", ") + sub->get_name();
+      }
+      if (!known) throw fpokit::InputError("unknown command '" + arg + "' (commands: " + commands + "; fpokit --help)");
+      break;
+    }
     // CLI11 skips what it does not understand in a config file; check it first (one clear line).
     if (const auto config = fpokit::cli::config_file_argument(args); !config.empty())
       fpokit::cli::check_config_file(app, config);

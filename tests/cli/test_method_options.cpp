@@ -1,13 +1,14 @@
 // An option of another method is an error naming the option, the method and what the method uses
 // instead, never silently ignored; a config file dumped from a run (which lists every option with
 // its default) still reads back, and a non-default value of another method's option in a file is
-// refused like the flag.
+// refused like the flag. An unknown command is named, with the list of commands.
 #include <torch/torch.h>
 
 #include <catch2/catch.hpp>
 
 #include <fstream>
 
+#include "cli/cli_checks.h"
 #include "test_support.h"
 
 using namespace fpokit;
@@ -15,19 +16,13 @@ using test::fpokit_cmd;
 using test::quoted;
 using test::repo_file;
 using test::run_command;
+using test::check_refused;
 using test::TempDir;
 
 namespace {
 
 const std::string kFlags = " --model " + quoted(repo_file("models/tiny-llama")) + " --data " +
                            quoted(repo_file("models/tiny-prefs.jsonl")) + " --max-steps 2";
-
-void check_refused(const test::CommandResult& r, const std::string& what) {
-  INFO("stderr: " << r.err);
-  CHECK(r.exit_code == 2);
-  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-  CHECK_THAT(r.err, Catch::Contains(what));
-}
 
 }  // namespace
 
@@ -63,4 +58,16 @@ TEST_CASE("train refuses the options of other methods", "[cli][train][methods]")
   check_refused(
       run_command(fpokit_cmd("train --config " + quoted(tmp / "changed.toml") + " --method dpo" + kFlags + out)),
       "--simpo-beta does not apply to --method dpo");
+}
+
+TEST_CASE("an unknown command is named, with the list of commands", "[cli][errors]") {
+  for (const std::string line : {"frobnicate", "frobnicate --help", "--quiet frobnicate --model x"}) {
+    INFO(line);
+    const auto r = run_command(fpokit_cmd(line));
+    check_refused(r, "unknown command 'frobnicate'");
+    CHECK_THAT(r.err, Catch::Contains("train") && Catch::Contains("drift"));
+  }
+  // A known command still works, with or without root options before it.
+  CHECK(run_command(fpokit_cmd("--quiet train --help")).exit_code == 0);
+  CHECK(run_command(fpokit_cmd("--log-level error tokenize --help")).exit_code == 0);
 }

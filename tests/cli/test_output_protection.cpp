@@ -8,6 +8,7 @@
 
 #include <fstream>
 
+#include "cli/cli_checks.h"
 #include "test_support.h"
 
 using namespace fpokit;
@@ -16,6 +17,7 @@ using test::quoted;
 using test::read_bytes;
 using test::repo_file;
 using test::run_command;
+using test::check_refused;
 using test::TempDir;
 
 namespace {
@@ -28,13 +30,6 @@ const std::string kSaeTrain = "sae train --model " + kModel + " --data " +
                               quoted(repo_file("models/tiny-corpus.jsonl")) +
                               " --hook blocks.1.hook_resid_post --width 64 --k 4 --tokens 1024 --batch-tokens 256"
                               " --context-size 32 --quiet";
-
-void check_refused(const test::CommandResult& r, const std::string& what) {
-  INFO("stderr: " << r.err);
-  CHECK(r.exit_code == 2);
-  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
-  CHECK_THAT(r.err, Catch::Contains(what));
-}
 
 }  // namespace
 

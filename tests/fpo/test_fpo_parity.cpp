@@ -1,8 +1,8 @@
 // Golden parity of PreferenceTrainer's first step with HF transformers (issue 4): for every method
 // the loss, the batch-averaged metrics and the gradient norm (before clipping) of one batch of 4
-// pairs (KTO: the 8 unpaired rows made from them) on tests/fixtures/models/llama-gqa match tests/fixtures/fpo/parity/expected.json
-// (tests/fixtures/generate_fpo_parity.py, which computes them with transformers and the reference
-// formulas) within 1e-5 relative in float32.
+// pairs (KTO: the 8 unpaired rows made from them) on tests/fixtures/models/llama-gqa match
+// tests/fixtures/fpo/parity/expected.json (tests/fixtures/generate_fpo_parity.py, which computes them with transformers
+// and the reference formulas) within 1e-5 relative in float32.
 //
 // Two reference cases: the reference is the starting model itself (the real setting: rewards, KL
 // and D are 0 at step 1), and the starting model with lm_head x 1.5 and layers.0.mlp.down_proj
@@ -20,6 +20,7 @@
 #include "fpokit/fpo/training/preference_trainer.h"
 #include "fpokit/lm/model/load_model.h"
 #include "fpokit/sae/io/sae_io.h"
+#include "fpo/parity_fixture.h"
 #include "test_support.h"
 
 using namespace fpokit;
@@ -28,44 +29,16 @@ using namespace fpokit::fpo;
 namespace {
 
 const nlohmann::json& expected() {
-  static const nlohmann::json j = [] {
-    std::ifstream in(test::fixture("fpo/parity/expected.json"));
-    REQUIRE(in);
-    return nlohmann::json::parse(in);
-  }();
+  static const nlohmann::json j = test::read_json_fixture("fpo/parity/expected.json");
   return j;
 }
 
-std::vector<TokenizedPair> fixture_pairs() {
-  std::vector<TokenizedPair> out;
-  for (const auto& p : expected().at("pairs")) {
-    TokenizedPair t;
-    t.chosen.input_ids = p.at("chosen_ids").get<std::vector<int64_t>>();
-    t.chosen.completion_mask = p.at("chosen_completion_mask").get<std::vector<int64_t>>();
-    t.rejected.input_ids = p.at("rejected_ids").get<std::vector<int64_t>>();
-    t.rejected.completion_mask = p.at("rejected_completion_mask").get<std::vector<int64_t>>();
-    int64_t prompt = 0;
-    while (t.chosen.completion_mask[static_cast<size_t>(prompt)] == 0) ++prompt;
-    t.prompt_length = prompt;
-    out.push_back(std::move(t));
-  }
-  return out;
-}
+std::vector<TokenizedPair> fixture_pairs() { return test::fixture_pairs(expected().at("pairs")); }
 
-// KTO: the pairs' chosen completions (desirable) then their rejected ones (undesirable), as the
-// generator's kto_rows; kto_training_pairs adds the KL sequences (one block of 8 rows).
+// One block of all 8 rows.
 KtoPairs fixture_kto_pairs() {
-  std::vector<TokenizedKto> rows;
-  for (const bool desirable : {true, false}) {
-    for (const auto& p : fixture_pairs()) {
-      TokenizedKto r;
-      r.sequence = desirable ? p.chosen : p.rejected;
-      r.prompt_length = p.prompt_length;
-      r.desirable = desirable;
-      rows.push_back(std::move(r));
-    }
-  }
-  return kto_training_pairs(rows, static_cast<int64_t>(rows.size()));
+  const auto pairs = fixture_pairs();
+  return test::fixture_kto_pairs(pairs, 2 * static_cast<int64_t>(pairs.size()));
 }
 
 lm::CausalLM load_tiny_model() {

@@ -25,6 +25,7 @@
 #include "fpokit/lm/checkpoint/safetensors.h"
 #include "fpokit/lm/model/load_model.h"
 #include "fpokit/sae/io/sae_io.h"
+#include "fpo/parity_fixture.h"
 #include "test_support.h"
 
 using namespace fpokit;
@@ -42,44 +43,15 @@ constexpr double kValueMargin = 2e-6;
 constexpr double kWeightMargin = 1e-6;
 
 const nlohmann::json& expected() {
-  static const nlohmann::json j = [] {
-    std::ifstream in(test::fixture("fpo/training/expected.json"));
-    REQUIRE(in);
-    return nlohmann::json::parse(in);
-  }();
+  static const nlohmann::json j = test::read_json_fixture("fpo/training/expected.json");
   return j;
 }
 
-std::vector<TokenizedPair> fixture_pairs() {
-  std::vector<TokenizedPair> out;
-  for (const auto& p : expected().at("pairs")) {
-    TokenizedPair t;
-    t.chosen.input_ids = p.at("chosen_ids").get<std::vector<int64_t>>();
-    t.chosen.completion_mask = p.at("chosen_completion_mask").get<std::vector<int64_t>>();
-    t.rejected.input_ids = p.at("rejected_ids").get<std::vector<int64_t>>();
-    t.rejected.completion_mask = p.at("rejected_completion_mask").get<std::vector<int64_t>>();
-    t.prompt_length = std::find(t.chosen.completion_mask.begin(), t.chosen.completion_mask.end(), 1) -
-                      t.chosen.completion_mask.begin();
-    out.push_back(std::move(t));
-  }
-  return out;
-}
+std::vector<TokenizedPair> fixture_pairs() { return test::fixture_pairs(expected().at("pairs")); }
 
-// KTO's rows as the generator's kto_pairs: the chosen completions (desirable), then the rejected
-// ones (undesirable), with their KL sequences in blocks of the per-device batch size.
-KtoPairs fixture_kto_pairs(int64_t block_size) {
-  std::vector<TokenizedKto> rows;
-  for (const bool desirable : {true, false}) {
-    for (const auto& p : fixture_pairs()) {
-      TokenizedKto r;
-      r.sequence = desirable ? p.chosen : p.rejected;
-      r.prompt_length = p.prompt_length;
-      r.desirable = desirable;
-      rows.push_back(std::move(r));
-    }
-  }
-  return kto_training_pairs(rows, block_size);
-}
+// KTO's rows as the generator's kto_pairs, with their KL sequences in blocks of the per-device
+// batch size.
+KtoPairs fixture_kto_pairs(int64_t block_size) { return test::fixture_kto_pairs(fixture_pairs(), block_size); }
 
 lm::CausalLM load_tiny_model() {
   return lm::load_model(test::fixture(expected().at("model").get<std::string>()), {torch::kCPU, torch::kFloat32});

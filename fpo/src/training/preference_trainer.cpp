@@ -373,6 +373,9 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
       return false;
     }
     std::map<std::string, double> step_values;
+    const bool kto = options_.method == Method::Kto;
+    std::map<std::string, double> kto_sums;
+    std::map<std::string, int64_t> kto_counts;
     const auto step_start = std::chrono::steady_clock::now();
     int64_t step_tokens = 0;  // non-padding tokens through the policy this step
     for (int64_t a = 0; a < ga; ++a) {
@@ -394,9 +397,21 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
                          ": training stopped (lower --learning-rate, or check the data); the last checkpoint is kept");
       (result.loss / static_cast<double>(ga)).backward();
       step_values["loss"] += loss_value / static_cast<double>(ga);
-      for (const auto& [name, value] : result.metrics)
+      for (const auto& [name, value] : result.metrics) {
+        if (kto && name != "kl" && name != "rewards/margins") {
+          // KTO's per-row metrics: a micro-batch may hold only one side; TRL pools them by count.
+          kto_sums[name] += value.to(torch::kFloat64).sum().item<double>();
+          kto_counts[name] += value.numel();
+          continue;
+        }
+        if (kto && name == "rewards/margins") continue;  // from the pooled sides below
         step_values[name] += value.to(torch::kFloat64).mean().item<double>() / static_cast<double>(ga);
+      }
     }
+    for (const auto& [name, sum] : kto_sums)
+      if (kto_counts[name] > 0) step_values[name] = sum / static_cast<double>(kto_counts[name]);
+    if (step_values.count("rewards/chosen") && step_values.count("rewards/rejected") && kto)
+      step_values["rewards/margins"] = step_values["rewards/chosen"] - step_values["rewards/rejected"];
     // Gradient norm (logged before clipping, as TRL/HF do) and clipping.
     const auto norm = core::clip_grad_norm(lora_ ? lora_->parameters() : policy_->parameters(), options_.max_grad_norm);
     const double grad_norm = norm.defined() ? norm.item<double>() : 0.0;
