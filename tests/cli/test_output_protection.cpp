@@ -75,3 +75,20 @@ TEST_CASE("acts cache refuses to replace an existing file unless --overwrite-out
   CHECK(read_bytes(tmp / "a.h5") == before);
   CHECK(run_command(fpokit_cmd(acts + " --overwrite-output-dir")).exit_code == 0);
 }
+
+TEST_CASE("train --resume with settings that change the trajectory is refused, listing each", "[cli][output][resume]") {
+  TempDir tmp;
+  const auto out = " --out " + quoted(tmp / "run");
+  const std::string dpo = "--quiet train --method dpo --model " + kModel + " --data " +
+                          quoted(repo_file("models/tiny-prefs.jsonl")) +
+                          " --max-steps 4 --per-device-train-batch-size 8 --quiet";
+  REQUIRE(run_command(fpokit_cmd(dpo + " --stop-after-steps 1" + out)).exit_code == 0);
+  auto r = run_command(fpokit_cmd(dpo + " --resume --learning-rate 3e-6 --beta 0.2 --weight-decay 0.1" + out));
+  check_refused(r, "other settings");
+  CHECK_THAT(r.err, Catch::Contains("learning_rate was 1e-06, now 3e-06") && Catch::Contains("beta was 0.1, now 0.2") &&
+                        Catch::Contains("weight_decay was 0.0, now 0.1"));
+  // Logging and saving cadence may change.
+  r = run_command(fpokit_cmd(dpo + " --resume --logging-steps 1 --save-steps 2" + out));
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+}

@@ -1,14 +1,14 @@
 // SaeTrainer: exact resume, AuxK revival of dead latents, saved outputs, schedules.
 #include <torch/torch.h>
 
+#include <catch2/catch.hpp>
+
 #include "fpokit/core/errors.h"
 #include "fpokit/core/train/lr_schedule.h"
 #include "fpokit/sae/io/sae_io.h"
 #include "fpokit/sae/training/sae_trainer.h"
 #include "sae_test_util.h"
 #include "synthetic_source.h"
-
-#include <catch2/catch.hpp>
 
 using namespace fpokit::sae;
 using fpokit::core::LrSchedule;
@@ -46,7 +46,8 @@ SaeSpec spec_for(Architecture arch, const std::string& name = "sae") {
 }  // namespace
 
 TEST_CASE("an interrupted and resumed run gives bitwise the same weights", "[sae][trainer][resume]") {
-  const auto arch = GENERATE(Architecture::TopK, Architecture::BatchTopK, Architecture::ReLU, Architecture::JumpReLU);
+  const auto arch = GENERATE(Architecture::TopK, Architecture::BatchTopK, Architecture::ReLU, Architecture::JumpReLU,
+                             Architecture::Gated);
   DYNAMIC_SECTION(architecture_name(arch)) {
     auto o = small_options();
     o.normalization = ActivationNormalization::ExpectedAverageOnlyIn;

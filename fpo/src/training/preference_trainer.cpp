@@ -458,14 +458,44 @@ void PreferenceTrainer::save_checkpoint() const {
 }
 
 nlohmann::json PreferenceTrainer::checkpoint_identity() const {
-  // What a resumed run must share with the run that wrote the checkpoint.
-  return {{"method", method_name(options_.method)},
-          {"seed", options_.seed},
+  // What a resumed run must share with the run that wrote the checkpoint: everything that changes
+  // the trajectory (docs/reliability.md lists it). Logging, saving and evaluation cadence may change.
+  const auto& o = options_;
+  const auto& l = o.loss;
+  return {{"method", method_name(o.method)},
+          {"seed", o.seed},
           {"pairs", num_train_},
           {"eval_pairs", static_cast<int64_t>(pairs_.size()) - num_train_},
           {"total_steps", total_steps()},
-          {"optim", optimizer_name(options_.optim)},
-          {"lora_r", lora_ ? lora_->options().r : 0}};
+          {"optim", optimizer_name(o.optim)},
+          {"lora_r", lora_ ? lora_->options().r : 0},
+          {"learning_rate", o.learning_rate},
+          {"lr_scheduler_type", std::string(core::lr_scheduler_name(o.lr_scheduler_type))},
+          {"warmup_steps", o.warmup_steps},
+          {"weight_decay", o.weight_decay},
+          {"adam_beta1", o.adam_beta1},
+          {"adam_beta2", o.adam_beta2},
+          {"adam_epsilon", o.adam_epsilon},
+          {"per_device_train_batch_size", o.per_device_train_batch_size},
+          {"gradient_accumulation_steps", o.gradient_accumulation_steps},
+          {"max_grad_norm", o.max_grad_norm},
+          {"dtype", o.autocast_dtype ? std::string(c10::toString(*o.autocast_dtype)) : std::string("float32")},
+          {"beta", l.dpo.beta},
+          {"label_smoothing", l.dpo.label_smoothing},
+          {"simpo_beta", l.simpo.beta},
+          {"simpo_gamma_beta_ratio", l.simpo.gamma_beta_ratio},
+          {"simpo_sft_weight", l.simpo.sft_weight},
+          {"tdpo_beta", l.tdpo.beta},
+          {"tdpo_alpha", l.tdpo.alpha},
+          {"kto_beta", l.kto.beta},
+          {"desirable_weight", l.kto.desirable_weight},
+          {"undesirable_weight", l.kto.undesirable_weight},
+          {"orpo_lambda", l.orpo.lambda},
+          {"orpo_nll", std::string(orpo_nll_name(l.orpo.nll))},
+          {"fpo_beta", l.fpo.beta},
+          {"alpha", l.fpo.alpha},
+          {"fpo_topk", l.fpo.top_k},
+          {"fpo_variant", std::string(fpo_variant_name(l.fpo.variant))}};
 }
 
 void PreferenceTrainer::set_reference_values(ReferenceValues values) {
