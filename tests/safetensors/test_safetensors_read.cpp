@@ -17,8 +17,8 @@ using fpokit::test::st_fixture;
 TEST_CASE("dtype helpers agree with the file format and LibTorch", "[safetensors]") {
   CHECK(lm::dtype_name(lm::DType::BF16) == "BF16");
   CHECK(lm::dtype_name(lm::DType::BOOL) == "BOOL");
-  for (const auto dtype : {lm::DType::F64, lm::DType::F32, lm::DType::F16, lm::DType::BF16, lm::DType::I64, lm::DType::I32,
-                           lm::DType::I16, lm::DType::I8, lm::DType::U8, lm::DType::BOOL}) {
+  for (const auto dtype : {lm::DType::F64, lm::DType::F32, lm::DType::F16, lm::DType::BF16, lm::DType::I64,
+                           lm::DType::I32, lm::DType::I16, lm::DType::I8, lm::DType::U8, lm::DType::BOOL}) {
     const auto type = lm::to_scalar_type(dtype);
     CHECK(lm::from_scalar_type(type) == dtype);
     CHECK(lm::dtype_size(dtype) == c10::elementSize(type));
@@ -88,14 +88,21 @@ TEST_CASE("bf16 and special float values are bit-exact", "[safetensors]") {
 TEST_CASE("names and metadata that need JSON escaping are decoded", "[safetensors]") {
   const lm::SafetensorsFile file(st_fixture("dtypes.safetensors"));
   CHECK(file.find("na\xc3\xafve \"quoted\"\tname\n") != nullptr);
-  CHECK(file.metadata().at("note") == "fpokit fixture: gr\xc3\xb6\xc3\x9f" "e \xe2\x9c\x93 \"q\"\n");
+  CHECK(file.metadata().at("note") ==
+        "fpokit fixture: gr\xc3\xb6\xc3\x9f"
+        "e \xe2\x9c\x93 \"q\"\n");
 }
 
-TEST_CASE("a view is read-only in spirit: clone before writing", "[safetensors]") {
+TEST_CASE("load returns an owning copy: writing to it leaves the mapping and later loads unchanged", "[safetensors]") {
   const lm::SafetensorsFile file(st_fixture("dtypes.safetensors"));
-  auto copy = file.view(file.info("model.embed_tokens.weight")).clone();
-  copy.zero_();
-  CHECK(file.load("model.embed_tokens.weight").abs().sum().item<float>() > 0);
+  const auto& info = file.info("model.embed_tokens.weight");
+  const auto before = file.view(info).clone();
+  REQUIRE(before.abs().sum().item<float>() > 0);
+  auto loaded = file.load("model.embed_tokens.weight");
+  CHECK(loaded.data_ptr() != file.view(info).data_ptr());  // not an alias of the mapping
+  loaded.zero_();  // a view of a read-only mapping would fault here; of a private one, leak
+  CHECK(torch::equal(file.view(info), before));
+  CHECK(torch::equal(file.load("model.embed_tokens.weight"), before));
 }
 
 TEST_CASE("absent tensors: find gives nullptr, info and load throw naming file and tensor", "[safetensors]") {
