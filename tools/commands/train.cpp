@@ -192,19 +192,6 @@ void refuse_options_of_other_methods(const CLI::App& cmd, fpo::Method method) {
       {"ref-model", with_reference},
       {"reference-cache", with_reference},
   };
-  // The option that holds each method's β (or its one strength parameter).
-  auto strength_option = [](Method m) -> std::string {
-    switch (m) {
-      case Method::Simpo: return "--simpo-beta";
-      case Method::Tdpo1:
-      case Method::Tdpo2: return "--tdpo-beta";
-      case Method::Kto: return "--kto-beta";
-      case Method::Fpo: return "--fpo-beta";
-      case Method::Orpo: return "--orpo-lambda";
-      case Method::Sft: return "";
-      default: return "--beta";
-    }
-  };
   const std::string method_text(fpo::method_name(method));
   for (const auto& [name, methods] : applies_to) {
     if (std::find(methods.begin(), methods.end(), method) != methods.end()) continue;
@@ -222,10 +209,10 @@ void refuse_options_of_other_methods(const CLI::App& cmd, fpo::Method method) {
     std::string for_methods;
     for (const auto m : methods) for_methods += (for_methods.empty() ? "" : ", ") + std::string(fpo::method_name(m));
     std::string hint;
-    const bool strength = name == "beta" || name == "simpo-beta" || name == "tdpo-beta" || name == "kto-beta" ||
-                          name == "fpo-beta" || name == "orpo-lambda";
-    if (strength && !strength_option(method).empty())
-      hint = "; --method " + method_text + " takes its β from " + strength_option(method);
+    bool strength = false;  // some method's β
+    for (const auto& m : fpo::all_methods()) strength = strength || m.strength_option == "--" + name;
+    const auto own = fpo::method_traits(method).strength_option;
+    if (strength && !own.empty()) hint = "; --method " + method_text + " takes its β from " + std::string(own);
     throw InputError("--" + name + " does not apply to --method " + method_text + " (it is for " + for_methods + ")" +
                      hint + "; remove it");
   }

@@ -10,18 +10,18 @@ namespace fpokit::fpo {
 const std::vector<MethodTraits>& all_methods() {
   // clang-format off
   static const std::vector<MethodTraits> table = {
-      // method        name      reference  online  sae    unpaired
-      {Method::Fpo,    "fpo",    true,      false,  true,  false},
-      {Method::Dpo,    "dpo",    true,      false,  false, false},
-      {Method::Ipo,    "ipo",    true,      false,  false, false},
-      {Method::Hinge,  "hinge",  true,      false,  false, false},
-      {Method::Robust, "robust", true,      false,  false, false},
-      {Method::Simpo,  "simpo",  false,     false,  false, false},
-      {Method::Tdpo1,  "tdpo1",  true,      true,   false, false},
-      {Method::Tdpo2,  "tdpo2",  true,      true,   false, false},
-      {Method::Kto,    "kto",    true,      false,  false, true},
-      {Method::Orpo,   "orpo",   false,     false,  false, false},
-      {Method::Sft,    "sft",    false,     false,  false, false},
+      // method        name      reference  online  sae    unpaired  strength option
+      {Method::Fpo,    "fpo",    true,      false,  true,  false, "--fpo-beta"},
+      {Method::Dpo,    "dpo",    true,      false,  false, false, "--beta"},
+      {Method::Ipo,    "ipo",    true,      false,  false, false, "--beta"},
+      {Method::Hinge,  "hinge",  true,      false,  false, false, "--beta"},
+      {Method::Robust, "robust", true,      false,  false, false, "--beta"},
+      {Method::Simpo,  "simpo",  false,     false,  false, false, "--simpo-beta"},
+      {Method::Tdpo1,  "tdpo1",  true,      true,   false, false, "--tdpo-beta"},
+      {Method::Tdpo2,  "tdpo2",  true,      true,   false, false, "--tdpo-beta"},
+      {Method::Kto,    "kto",    true,      false,  false, true,  "--kto-beta"},
+      {Method::Orpo,   "orpo",   false,     false,  false, false, "--orpo-lambda"},
+      {Method::Sft,    "sft",    false,     false,  false, false, ""},
   };
   // clang-format on
   return table;

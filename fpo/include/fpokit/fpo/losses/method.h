@@ -22,6 +22,9 @@ struct MethodTraits {
   bool needs_sae;
   // Reads unpaired prompt/completion/label rows (KTO) instead of chosen/rejected pairs.
   bool unpaired_labels;
+  // The option holding the method's β (its one strength parameter; ORPO's λ), "" for SFT: what
+  // `train` points to when another method's β is given.
+  std::string_view strength_option;
 };
 
 // Every method, in the order --help lists them.
