@@ -81,7 +81,8 @@ void expect_input_error(const std::string& command, const std::vector<std::strin
   for (const auto& needle : needles) CHECK_THAT(r.err, Catch::Contains(needle));
 }
 
-std::string forward_cmd(const std::filesystem::path& model, const TempDir& tmp, const std::string& ids = "[[1, 2, 3]]") {
+std::string forward_cmd(const std::filesystem::path& model, const TempDir& tmp,
+                        const std::string& ids = "[[1, 2, 3]]") {
   return fpokit_cmd("forward --model " + quoted(model) + " --input-ids " + quoted(write_ids(tmp, ids)) + " --out " +
                     quoted(tmp / "out.safetensors"));
 }
@@ -182,15 +183,16 @@ TEST_CASE("cli: a mis-shaped and a missing and an unexpected tensor reported in 
   rewrite_tensors(dir, [](auto& tensors) {
     std::vector<std::pair<std::string, torch::Tensor>> kept;
     for (auto& [name, t] : tensors) {
-      if (name == "model.layers.1.mlp.up_proj.weight") continue;  // missing
+      if (name == "model.layers.1.mlp.up_proj.weight") continue;                     // missing
       if (name == "model.layers.0.self_attn.k_proj.weight") t = t.t().contiguous();  // [32, 64] -> [64, 32]
       kept.emplace_back(name, t);
     }
     kept.emplace_back("model.layers.7.extra.weight", torch::zeros({3}));
     tensors = kept;
   });
-  expect_input_error(forward_cmd(dir, tmp), {"model.layers.1.mlp.up_proj.weight", "model.layers.0.self_attn.k_proj.weight",
-                                             "[64, 32]", "model.layers.7.extra.weight", "missing", "unexpected"});
+  expect_input_error(forward_cmd(dir, tmp),
+                     {"model.layers.1.mlp.up_proj.weight", "model.layers.0.self_attn.k_proj.weight", "[64, 32]",
+                      "model.layers.7.extra.weight", "missing", "unexpected"});
 }
 
 TEST_CASE("cli: a corrupt tokenizer.json", "[cli][bad-input]") {
@@ -212,6 +214,7 @@ TEST_CASE("cli: empty input", "[cli][bad-input]") {
 TEST_CASE("cli: an unknown hook name", "[cli][bad-input]") {
   TempDir tmp;
   const auto cmd = forward_cmd(fixture(kModel), tmp);
-  expect_input_error(cmd + " --hook blocks.0.hook_resid_post,blocks.9.hook_resid_post", {"blocks.9.hook_resid_post", "out of range"});
+  expect_input_error(cmd + " --hook blocks.0.hook_resid_post,blocks.9.hook_resid_post",
+                     {"blocks.9.hook_resid_post", "out of range"});
   expect_input_error(cmd + " --hook blocks.0.attn", {"blocks.0.attn"});
 }

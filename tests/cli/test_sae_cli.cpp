@@ -98,7 +98,8 @@ TEST_CASE("an online run stopped and resumed equals an uninterrupted one bitwise
   TempDir tmp;
   auto r = run_command(fpokit_cmd("sae train" + kTrainFlags + " --out " + quoted(tmp / "whole")));
   REQUIRE(r.exit_code == 0);
-  r = run_command(fpokit_cmd("sae train" + kTrainFlags + " --out " + quoted(tmp / "split") + " --stop-after-tokens 3000"));
+  r = run_command(
+      fpokit_cmd("sae train" + kTrainFlags + " --out " + quoted(tmp / "split") + " --stop-after-tokens 3000"));
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   CHECK(std::filesystem::exists(tmp / "split/checkpoint/trainer_state.json"));
@@ -120,7 +121,8 @@ TEST_CASE("acts cache then offline training", "[cli][sae]") {
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   r = run_command(fpokit_cmd("sae train --acts " + quoted(tmp / "acts.h5") +
-                             " --arch jumprelu --width 128 --tokens 4096 --batch-tokens 512 --quiet --out " + quoted(tmp / "off")));
+                             " --arch jumprelu --width 128 --tokens 4096 --batch-tokens 512 --quiet --out " +
+                             quoted(tmp / "off")));
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   const auto cfg = nlohmann::json::parse(read_bytes(tmp / "off/blocks.0.hook_resid_post/cfg.json"));
@@ -149,18 +151,19 @@ TEST_CASE("bad SAE input gives one line and exit code 2", "[cli][sae][errors]") 
   }
   SECTION("SAE width not matching the hook") {
     // The SAELens fixture SAEs have d_in 16; the bundled model is 128 wide.
-    auto r = run_command(fpokit_cmd("sae eval --sae " + quoted(test::fixture("sae/saelens_topk")) + " --model " + kModel +
-                                    " --data " + kData + " --hook blocks.0.hook_resid_post"));
+    auto r = run_command(fpokit_cmd("sae eval --sae " + quoted(test::fixture("sae/saelens_topk")) + " --model " +
+                                    kModel + " --data " + kData + " --hook blocks.0.hook_resid_post"));
     check_one_line_error(r, "d_in");
   }
   SECTION("corrupt HDF5 activation file") {
     std::ofstream(tmp / "bad.h5") << "this is not HDF5";
-    auto r = run_command(fpokit_cmd("sae train --acts " + quoted(tmp / "bad.h5") + " --tokens 100 --quiet --out " + out));
+    auto r =
+        run_command(fpokit_cmd("sae train --acts " + quoted(tmp / "bad.h5") + " --tokens 100 --quiet --out " + out));
     check_one_line_error(r, "bad.h5");
   }
   SECTION("corrupt Gemma Scope npz") {
-    auto r = run_command(fpokit_cmd("sae eval --sae " + quoted(test::fixture("sae/bad/truncated.npz")) + " --model " + kModel +
-                                    " --data " + kData + " --hook blocks.0.hook_resid_post"));
+    auto r = run_command(fpokit_cmd("sae eval --sae " + quoted(test::fixture("sae/bad/truncated.npz")) + " --model " +
+                                    kModel + " --data " + kData + " --hook blocks.0.hook_resid_post"));
     check_one_line_error(r, "truncated.npz");
   }
 }

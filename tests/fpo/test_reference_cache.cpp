@@ -6,8 +6,8 @@
 
 #include <fstream>
 
-#include "fpokit/fpo/training/reference_cache.h"
 #include "fpokit/core/errors.h"
+#include "fpokit/fpo/training/reference_cache.h"
 #include "fpokit/lm/model/load_model.h"
 #include "test_support.h"
 

@@ -14,8 +14,8 @@
 #include <sstream>
 
 #include "fpokit/core/errors.h"
-#include "fpokit/sae/data/activation_file.h"
 #include "fpokit/core/io/hdf5_handle.h"
+#include "fpokit/sae/data/activation_file.h"
 #include "test_support.h"
 
 // After every LibTorch header: c10 defines its own CHECK.
@@ -246,8 +246,8 @@ TEST_CASE("activation cache reads outside the file throw out_of_range", "[sae][a
   const fs::path path = valid_cache(tmp, "acts.h5");  // 10 rows
   ActivationFileReader reader(path);
   CHECK_THROWS_AS(reader.read_activations(0, 8, 3), std::out_of_range);
-  CHECK_THROWS_WITH(reader.read_activations(0, 8, 3), Contains("rows [8, 11)") && Contains("10 rows") &&
-                                                          Contains("acts.h5"));
+  CHECK_THROWS_WITH(reader.read_activations(0, 8, 3),
+                    Contains("rows [8, 11)") && Contains("10 rows") && Contains("acts.h5"));
   CHECK_THROWS_AS(reader.read_activations(0, -1, 2), std::out_of_range);
   CHECK_THROWS_AS(reader.read_activations(0, 2, -1), std::out_of_range);
   CHECK_THROWS_AS(reader.read_activations(0, 11, 0), std::out_of_range);
@@ -341,8 +341,8 @@ TEST_CASE("activation writer rejects mismatched tensors before writing", "[sae][
                     Contains("blocks.1.hook_resid_post") && Contains("floating"));
   CHECK_THROWS_WITH(writer.append({a0, a1}, ids, torch::arange(3), seq), Contains("positions") && Contains("[3]"));
   CHECK_THROWS_WITH(writer.append({a0, a1}, ids.view({2, 2}), ids, seq), Contains("token_ids") && Contains("[2, 2]"));
-  CHECK_THROWS_WITH(writer.append({a0, a1}, ids.to(torch::kFloat32), ids, seq), Contains("token_ids") &&
-                                                                                    Contains("integer"));
+  CHECK_THROWS_WITH(writer.append({a0, a1}, ids.to(torch::kFloat32), ids, seq),
+                    Contains("token_ids") && Contains("integer"));
   CHECK_THROWS_WITH(writer.append({a0, a1}, ids + (int64_t{1} << 40), ids, seq),
                     Contains("token_ids") && Contains("int32"));
   CHECK_THROWS_AS(writer.append({a0, a1}, ids, ids, torch::Tensor()), InputError);
@@ -419,17 +419,18 @@ TEST_CASE("activation reader rejects HDF5 files that break the layout", "[sae][a
   require_checkpoint_error(damaged("no_format.h5", [](hid_t root) { REQUIRE(H5Adelete(root, "format") >= 0); }),
                            "'format'", scratch);
   require_checkpoint_error(
-      damaged("wrong_format.h5", [](hid_t root) { core::hdf5::write_string_attribute(root, "format", "something-else"); }),
+      damaged("wrong_format.h5",
+              [](hid_t root) { core::hdf5::write_string_attribute(root, "format", "something-else"); }),
       "something-else", scratch);
-  require_checkpoint_error(
-      damaged("format_not_string.h5", [](hid_t root) { core::hdf5::write_int64_attribute(root, "format", 7); }),
-      "'format' is not a string", scratch);
-  require_checkpoint_error(
-      damaged("newer.h5", [](hid_t root) { core::hdf5::write_int64_attribute(root, "format_version", 2); }),
-      "newer fpokit", scratch);
-  require_checkpoint_error(
-      damaged("no_positions.h5", [](hid_t root) { REQUIRE(H5Ldelete(root, "positions", H5P_DEFAULT) >= 0); }),
-      "'positions'", scratch);
+  require_checkpoint_error(damaged("format_not_string.h5",
+                                   [](hid_t root) { core::hdf5::write_int64_attribute(root, "format", 7); }),
+                           "'format' is not a string", scratch);
+  require_checkpoint_error(damaged("newer.h5",
+                                   [](hid_t root) { core::hdf5::write_int64_attribute(root, "format_version", 2); }),
+                           "newer fpokit", scratch);
+  require_checkpoint_error(damaged("no_positions.h5",
+                                   [](hid_t root) { REQUIRE(H5Ldelete(root, "positions", H5P_DEFAULT) >= 0); }),
+                           "'positions'", scratch);
   require_checkpoint_error(damaged("no_group.h5",
                                    [](hid_t root) { REQUIRE(H5Ldelete(root, "activations", H5P_DEFAULT) >= 0); }),
                            "'activations'", scratch);
@@ -511,7 +512,8 @@ TEST_CASE("hdf5 helpers round-trip scalar attributes and keep member order", "[s
     REQUIRE(H5Tset_size(fixed.get(), 8) >= 0);
     REQUIRE(H5Tset_strpad(fixed.get(), H5T_STR_NULLPAD) >= 0);
     core::hdf5::Dataspace scalar(H5Screate(H5S_SCALAR));
-    core::hdf5::Attribute attribute(H5Acreate2(file.get(), "fixed", fixed.get(), scalar.get(), H5P_DEFAULT, H5P_DEFAULT));
+    core::hdf5::Attribute attribute(
+        H5Acreate2(file.get(), "fixed", fixed.get(), scalar.get(), H5P_DEFAULT, H5P_DEFAULT));
     const char text[8] = {'a', 'b', 'c', 0, 0, 0, 0, 0};
     REQUIRE(H5Awrite(attribute.get(), fixed.get(), text) >= 0);
     core::hdf5::Group group = core::hdf5::create_group(file.get(), "g");

@@ -6,12 +6,12 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "fpokit/core/errors.h"
+#include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/log/log.h"
 #include "fpokit/fpo/data/chat_template.h"
 #include "fpokit/fpo/data/preference_dataset.h"
 #include "fpokit/fpo/eval/preference_eval.h"
-#include "fpokit/core/io/atomic_output.h"
-#include "fpokit/core/errors.h"
-#include "fpokit/core/log/log.h"
 #include "fpokit/lm/model/lora.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "model_options.h"
@@ -38,7 +38,8 @@ void run_eval_prefs(const EvalPrefsArgs& a) {
   const auto tokenizer = lm::Tokenizer::from_directory(a.model.model_dir);
   fpo::PreferenceDataOptions data_options;
   if (!a.chat_template.empty()) {
-    data_options.chat_template.emplace(fpo::parse_chat_template(a.chat_template), fpo::chat_template_tokens(*tokenizer));
+    data_options.chat_template.emplace(fpo::parse_chat_template(a.chat_template),
+                                       fpo::chat_template_tokens(*tokenizer));
   } else if (const auto detected = fpo::detect_chat_template(a.model.model_dir)) {
     data_options.chat_template.emplace(*detected, fpo::chat_template_tokens(*tokenizer));
   }

@@ -8,9 +8,9 @@
 #include "cli_vocabulary.h"
 #include "commands.h"
 #include "fpokit/core/errors.h"
+#include "fpokit/lm/checkpoint/safetensors.h"
 #include "fpokit/lm/model/hooks.h"
 #include "fpokit/lm/model/padded_batch.h"
-#include "fpokit/lm/checkpoint/safetensors.h"
 #include "model_options.h"
 
 namespace fpokit::cli {
@@ -29,7 +29,8 @@ void run_forward(const ForwardArgs& args) {
   for (const auto& h : args.hooks) hook_names.push_back(lm::HookName::parse(h));
   const auto sequences = lm::read_token_id_lists(args.input_ids);
   const auto config = lm::load_model_config(args.model.model_dir);
-  const auto batch = lm::make_padded_batch(sequences, config.vocab_size, config.pad_token_id.value_or(0), args.input_ids);
+  const auto batch =
+      lm::make_padded_batch(sequences, config.vocab_size, config.pad_token_id.value_or(0), args.input_ids);
   lm::Hooks hooks;
   for (const auto& h : hook_names) hooks.capture(h);
   const auto model = lm::load_model(args.model.model_dir, args.model.load_options());

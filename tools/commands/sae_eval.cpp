@@ -3,18 +3,17 @@
 #include <iostream>
 #include <memory>
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "cli_vocabulary.h"
 #include "commands.h"
-#include <nlohmann/json.hpp>
-
-#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/log/progress_line.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "fpokit/sae/eval/sae_evaluation.h"
 #include "fpokit/sae/io/sae_io.h"
-#include "cli_vocabulary.h"
 #include "model_options.h"
 
 namespace fpokit::cli {

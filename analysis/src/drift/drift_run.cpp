@@ -447,7 +447,8 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
         st.accumulators[s].add(ab);
       }
       // KL(aligned ‖ base) of the next-token distributions at every analysed position.
-      const auto kl = lm::kl_divergence(lm::log_probs(logits), base_logprobs).reshape({N}).to(torch::kFloat64).cpu().contiguous();
+      const auto kl =
+          lm::kl_divergence(lm::log_probs(logits), base_logprobs).reshape({N}).to(torch::kFloat64).cpu().contiguous();
       const auto* klp = kl.data_ptr<double>();
       for (size_t s = 0; s < splits.size(); ++s)
         for (int64_t k = 0; k < N; ++k)

@@ -14,24 +14,26 @@ namespace h5 = fpokit::core::hdf5;
 namespace {
 
 constexpr const char* kFormat = "fpokit-reference-cache";
-constexpr const char* kVectors[] = {"chosen_sum", "chosen_mean", "chosen_tokens",
+constexpr const char* kVectors[] = {"chosen_sum",   "chosen_mean",   "chosen_tokens",
                                     "rejected_sum", "rejected_mean", "rejected_tokens"};
 
 torch::Tensor* vector_field(PreferenceTrainer::ReferenceValues& v, int i) {
-  torch::Tensor* fields[] = {&v.chosen_sum, &v.chosen_mean, &v.chosen_tokens,
+  torch::Tensor* fields[] = {&v.chosen_sum,   &v.chosen_mean,   &v.chosen_tokens,
                              &v.rejected_sum, &v.rejected_mean, &v.rejected_tokens};
   return fields[i];
 }
 
 void write_vector(hid_t file, const std::string& name, const torch::Tensor& t) {
   const auto data = t.to(torch::kCPU, torch::kFloat64).contiguous();
-  auto ds = h5::create_row_dataset(file, name, H5T_IEEE_F64LE, {}, std::max<int64_t>(1, std::min<int64_t>(data.numel(), 65536)));
+  auto ds = h5::create_row_dataset(file, name, H5T_IEEE_F64LE, {},
+                                   std::max<int64_t>(1, std::min<int64_t>(data.numel(), 65536)));
   h5::append_rows(ds.get(), H5T_NATIVE_DOUBLE, data.data_ptr<double>(), data.numel());
 }
 
 torch::Tensor read_vector(hid_t file, const std::string& name, const fs::path& path) {
   if (!h5::has_link(file, name))
-    throw CheckpointError("reference cache " + path.string() + ": dataset " + name + " is missing; delete the file to recompute it");
+    throw CheckpointError("reference cache " + path.string() + ": dataset " + name +
+                          " is missing; delete the file to recompute it");
   auto ds = h5::open_dataset(file, name);
   const auto shape = h5::dataset_shape(ds.get());
   auto out = torch::empty({shape.at(0)}, torch::kFloat64);
@@ -59,7 +61,8 @@ torch::Tensor read_pooled(hid_t file, const std::string& prefix, const fs::path&
   const int64_t n = indptr.numel() - 1;
   const auto rows = torch::repeat_interleave(indptr.diff());
   if (rows.numel() != indices.numel() || indices.numel() != values.numel())
-    throw CheckpointError("reference cache " + path.string() + ": " + prefix + " CSR arrays disagree; delete the file to recompute it");
+    throw CheckpointError("reference cache " + path.string() + ": " + prefix +
+                          " CSR arrays disagree; delete the file to recompute it");
   auto out = torch::zeros({n, *width}, torch::kFloat32);
   if (values.numel() > 0) out.index_put_({rows, indices}, values);
   return out;
@@ -94,14 +97,17 @@ std::optional<PreferenceTrainer::ReferenceValues> load_reference_cache(const fs:
   try {
     file = h5::open_file(path);
   } catch (const InputError& e) {
-    throw CheckpointError("reference cache " + path.string() + " is not a readable HDF5 file; delete it to recompute it");
+    throw CheckpointError("reference cache " + path.string() +
+                          " is not a readable HDF5 file; delete it to recompute it");
   }
   if (h5::read_string_attribute(file.get(), "format").value_or("") != kFormat)
-    throw CheckpointError("reference cache " + path.string() + " is not an fpokit reference cache; delete it or choose another path");
+    throw CheckpointError("reference cache " + path.string() +
+                          " is not an fpokit reference cache; delete it or choose another path");
   const auto saved = h5::read_string_attribute(file.get(), "fingerprint").value_or("");
   if (saved != fingerprint) {
     if (stale_is_error)
-      throw InputError("reference cache " + path.string() + " was computed for other settings (model, data, tokenisation or SAE): " +
+      throw InputError("reference cache " + path.string() +
+                       " was computed for other settings (model, data, tokenisation or SAE): " +
                        "delete it, or drop --require-reference-cache to recompute it");
     return std::nullopt;
   }

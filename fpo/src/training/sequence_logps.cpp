@@ -25,8 +25,8 @@ void check_shapes(const torch::Tensor& logits, const torch::Tensor& labels, cons
   if (!logits.defined() || logits.dim() != 3 || !logits.is_floating_point())
     throw std::invalid_argument(w + "logits must be a floating [B, T, V] tensor, got " + shape_of(logits));
   const int64_t B = logits.size(0), T = logits.size(1);
-  if (T < 2) throw std::invalid_argument(w + "sequences need at least 2 positions to score a token, got T=" +
-                                         std::to_string(T));
+  if (T < 2)
+    throw std::invalid_argument(w + "sequences need at least 2 positions to score a token, got T=" + std::to_string(T));
   for (const auto* t : {&labels, &completion_mask}) {
     if (!t->defined() || t->dim() != 2 || t->size(0) != B || t->size(1) != T)
       throw std::invalid_argument(w + (t == &labels ? "labels" : "completion_mask") + " must be [B, T] = [" +

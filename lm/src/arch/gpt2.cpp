@@ -4,8 +4,8 @@
 
 #include <torch/torch.h>
 
-#include "fpokit/lm/model/attention.h"
 #include "fpokit/core/errors.h"
+#include "fpokit/lm/model/attention.h"
 #include "fpokit/lm/model/hooks.h"
 #include "fpokit/lm/model/kv_cache.h"
 #include "fpokit/lm/model/layers.h"
@@ -156,8 +156,8 @@ ModelConfig parse_config(const ConfigReader& r) {
                          std::to_string(c.num_heads) + ")");
   }
   c.head_dim = c.hidden_size / c.num_heads;
-  c.max_position_embeddings = r.has("n_positions") ? r.integer("n_positions")
-                                                   : r.integer("max_position_embeddings", 1024);
+  c.max_position_embeddings =
+      r.has("n_positions") ? r.integer("n_positions") : r.integer("max_position_embeddings", 1024);
   c.intermediate_size = r.integer("n_inner", 4 * c.hidden_size);  // null means 4 * n_embd
   c.norm_eps = r.number("layer_norm_epsilon", 1e-5);
   c.hidden_act = r.string("activation_function", "gelu_new");

@@ -20,8 +20,7 @@ bool ends_with(const std::string& s, const std::string& suffix) {
 
 struct AttentionImpl : torch::nn::Module {
   AttentionImpl(const ModelConfig& c, const torch::TensorOptions& o) : heads(c.num_heads), head_dim(c.head_dim) {
-    query_key_value =
-        register_module("query_key_value", Linear(c.hidden_size, 3 * c.hidden_size, c.attention_bias, o));
+    query_key_value = register_module("query_key_value", Linear(c.hidden_size, 3 * c.hidden_size, c.attention_bias, o));
     dense = register_module("dense", Linear(c.hidden_size, c.hidden_size, c.attention_out_bias, o));
   }
 
@@ -181,8 +180,8 @@ ModelConfig parse_config(const ConfigReader& r) {
   const ConfigReader params(r.has(key) ? r.json().at(key) : no_params, r.source());
   c.rope.theta = params.has("rope_theta") ? params.number("rope_theta") : r.number("rotary_emb_base", 10000.0);
   const std::string fraction_key = params.has("partial_rotary_factor") ? key + ".partial_rotary_factor" : "rotary_pct";
-  c.rope.partial_rotary_factor = params.has("partial_rotary_factor") ? params.number("partial_rotary_factor")
-                                                                     : r.number("rotary_pct", 0.25);
+  c.rope.partial_rotary_factor =
+      params.has("partial_rotary_factor") ? params.number("partial_rotary_factor") : r.number("rotary_pct", 0.25);
   if (c.rope.partial_rotary_factor <= 0.0 || c.rope.partial_rotary_factor > 1.0) {
     r.fail(fraction_key, "must be in (0, 1], got " + std::to_string(c.rope.partial_rotary_factor));
   }

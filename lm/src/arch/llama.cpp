@@ -68,9 +68,7 @@ struct MlpImpl : torch::nn::Module {
     up_proj = register_module("up_proj", Linear(c.hidden_size, c.intermediate_size, c.mlp_bias, o));
     down_proj = register_module("down_proj", Linear(c.intermediate_size, c.hidden_size, c.mlp_bias, o));
   }
-  torch::Tensor forward(const torch::Tensor& x) {
-    return down_proj(apply_activation(act, gate_proj(x)) * up_proj(x));
-  }
+  torch::Tensor forward(const torch::Tensor& x) { return down_proj(apply_activation(act, gate_proj(x)) * up_proj(x)); }
   Activation act;
   Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
@@ -145,7 +143,8 @@ class LlamaForCausalLM : public CausalLMImpl {
   }
 
   bool is_ignorable_checkpoint_tensor(const std::string& name) const override {
-    return CausalLMImpl::is_ignorable_checkpoint_tensor(name) || name.size() > 9 && name.compare(name.size() - 9, 9, ".inv_freq") == 0;
+    return CausalLMImpl::is_ignorable_checkpoint_tensor(name) ||
+           name.size() > 9 && name.compare(name.size() - 9, 9, ".inv_freq") == 0;
   }
 
  private:

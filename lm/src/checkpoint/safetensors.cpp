@@ -160,7 +160,8 @@ class HeaderParser {
     // hostile header from building a huge tree.
     constexpr int kMaxDepth = 8;
     const auto limit_depth = [this](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
-      if ((event == nlohmann::json::parse_event_t::object_start || event == nlohmann::json::parse_event_t::array_start) &&
+      if ((event == nlohmann::json::parse_event_t::object_start ||
+           event == nlohmann::json::parse_event_t::array_start) &&
           depth > kMaxDepth) {
         fail("header JSON nests deeper than " + std::to_string(kMaxDepth) + " levels");
       }
@@ -201,7 +202,8 @@ class HeaderParser {
     if (!dtype.is_string()) fail(name, "'dtype' must be a string, not " + std::string(dtype.type_name()));
     const auto dtype_name = dtype.get<std::string>();
     const auto parsed = dtype_of_name(dtype_name);
-    if (!parsed) fail(name, "unsupported dtype " + quote_name(dtype_name) + " (supported: " + supported_dtype_names() + ")");
+    if (!parsed)
+      fail(name, "unsupported dtype " + quote_name(dtype_name) + " (supported: " + supported_dtype_names() + ")");
     info.dtype = *parsed;
 
     const auto& shape = field(name, entry, "shape");
@@ -233,11 +235,13 @@ class HeaderParser {
 
     uint64_t bytes = entry_of(info.dtype).size;
     for (const int64_t dim : info.shape) {
-      if (__builtin_mul_overflow(bytes, uint64_t(dim), &bytes)) fail(name, "shape " + shape_string(info.shape) + " overflows");
+      if (__builtin_mul_overflow(bytes, uint64_t(dim), &bytes))
+        fail(name, "shape " + shape_string(info.shape) + " overflows");
     }
     if (bytes != end - begin) {
-      fail(name, "data_offsets " + span_string(begin, end) + " span " + std::to_string(end - begin) + " bytes, but shape " +
-                     shape_string(info.shape) + " of " + std::string(dtype_name) + " needs " + std::to_string(bytes));
+      fail(name, "data_offsets " + span_string(begin, end) + " span " + std::to_string(end - begin) +
+                     " bytes, but shape " + shape_string(info.shape) + " of " + std::string(dtype_name) + " needs " +
+                     std::to_string(bytes));
     }
     return info;
   }
@@ -247,17 +251,19 @@ class HeaderParser {
   // so every file the Python library reads passes; a hole or a short tiling usually means a
   // truncated or hand-edited file.
   void check_tiling(std::vector<TensorInfo>& tensors) const {
-    std::sort(tensors.begin(), tensors.end(),
-              [](const TensorInfo& a, const TensorInfo& b) { return std::tie(a.begin, a.end) < std::tie(b.begin, b.end); });
+    std::sort(tensors.begin(), tensors.end(), [](const TensorInfo& a, const TensorInfo& b) {
+      return std::tie(a.begin, a.end) < std::tie(b.begin, b.end);
+    });
     std::size_t covered = 0;
     const TensorInfo* previous = nullptr;
     for (const auto& t : tensors) {
       if (t.begin < covered) {
-        fail(t.name, "data_offsets " + span_string(t.begin, t.end) + " overlap tensor " + quote_name(previous->name) + " " +
-                         span_string(previous->begin, previous->end));
+        fail(t.name, "data_offsets " + span_string(t.begin, t.end) + " overlap tensor " + quote_name(previous->name) +
+                         " " + span_string(previous->begin, previous->end));
       }
       if (t.begin > covered) {
-        fail("bytes " + span_string(covered, t.begin) + " of the data section belong to no tensor (the tensors must cover it "
+        fail("bytes " + span_string(covered, t.begin) +
+             " of the data section belong to no tensor (the tensors must cover it "
              "contiguously)");
       }
       covered = t.end;
@@ -301,8 +307,8 @@ torch::ScalarType to_scalar_type(DType dtype) { return entry_of(dtype).scalar_ty
 
 DType from_scalar_type(torch::ScalarType type) {
   if (const auto dtype = dtype_of_scalar_type(type)) return *dtype;
-  throw InputError(std::string("tensor dtype ") + c10::toString(type) + " cannot be stored in safetensors by fpokit (supported: " +
-                   supported_dtype_names() + ")");
+  throw InputError(std::string("tensor dtype ") + c10::toString(type) +
+                   " cannot be stored in safetensors by fpokit (supported: " + supported_dtype_names() + ")");
 }
 
 SafetensorsFile::SafetensorsFile(const fs::path& path) : path_(path) {
@@ -400,7 +406,8 @@ const TensorInfo& SafetensorsFile::info(std::string_view name) const {
 
 const std::byte* SafetensorsFile::data(const TensorInfo& info) const {
   // Offsets are trusted only for this file's own entries (validated against the mapping).
-  const TensorInfo& own = (&info >= tensors_.data() && &info < tensors_.data() + tensors_.size()) ? info : this->info(info.name);
+  const TensorInfo& own =
+      (&info >= tensors_.data() && &info < tensors_.data() + tensors_.size()) ? info : this->info(info.name);
   return static_cast<const std::byte*>(map_) + data_offset_ + own.begin;
 }
 
@@ -443,7 +450,8 @@ void write_safetensors(const fs::path& path, const std::vector<std::pair<std::st
                        ", which safetensors cannot store here (supported: " + supported_dtype_names() + ")");
     }
     const std::size_t bytes = std::size_t(tensor.numel()) * dtype_size(*dtype);
-    header[name] = {{"dtype", dtype_name(*dtype)}, {"shape", tensor.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
+    header[name] = {
+        {"dtype", dtype_name(*dtype)}, {"shape", tensor.sizes().vec()}, {"data_offsets", {offset, offset + bytes}}};
     offset += bytes;
   }
   std::string header_text;

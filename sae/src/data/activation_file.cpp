@@ -61,7 +61,8 @@ std::string type_text(hid_t type) {
 // "[start, start + count)" without overflowing int64.
 std::string range_text(int64_t start, int64_t count) {
   const bool fits = count >= 0 && start <= std::numeric_limits<int64_t>::max() - count;
-  return "[" + std::to_string(start) + ", " + (fits ? std::to_string(start + count) : std::to_string(start) + " + " + std::to_string(count)) + ")";
+  return "[" + std::to_string(start) + ", " +
+         (fits ? std::to_string(start + count) : std::to_string(start) + " + " + std::to_string(count)) + ")";
 }
 
 }  // namespace
@@ -85,7 +86,8 @@ ActivationFileWriter::ActivationFileWriter(fs::path path, ActivationFileInfo inf
       throw InputError(where + ": invalid hook name '" + name + "' (must be non-empty, not '.', no '/')");
     if (!seen.insert(name).second) throw InputError(where + ": hook " + name + " is listed twice");
     if (info_.d_in[h] <= 0)
-      throw InputError(where + ": hook " + name + " has d_in " + std::to_string(info_.d_in[h]) + "; it must be positive");
+      throw InputError(where + ": hook " + name + " has d_in " + std::to_string(info_.d_in[h]) +
+                       "; it must be positive");
   }
   if (!known_dtype(info_.storage_dtype))
     throw InputError(where + ": unknown storage dtype '" + info_.storage_dtype + "' (expected float32 or bfloat16)");
@@ -333,8 +335,8 @@ ActivationFileReader::ActivationFileReader(const fs::path& path) : path_(path) {
         reference_rows = rows;
       } else if (rows != reference_rows) {
         throw bad("row counts disagree: dataset '" + reference_name + "' has " + std::to_string(reference_rows) +
-                  " rows but '" + name + "' has " + std::to_string(rows) +
-                  " (an interrupted or foreign write?); " + kRecreate);
+                  " rows but '" + name + "' has " + std::to_string(rows) + " (an interrupted or foreign write?); " +
+                  kRecreate);
       }
     };
 
@@ -349,8 +351,8 @@ ActivationFileReader::ActivationFileReader(const fs::path& path) : path_(path) {
       const auto dtype = core::hdf5::read_string_attribute(dataset.get(), "dtype");
       if (!dtype) throw bad("dataset '" + ds + "' has no attribute 'dtype'; " + kRecreate);
       if (!known_dtype(*dtype))
-        throw bad("dataset '" + ds + "' has unknown dtype \"" + *dtype +
-                  "\" (expected \"float32\" or \"bfloat16\"); " + kRecreate);
+        throw bad("dataset '" + ds + "' has unknown dtype \"" + *dtype + "\" (expected \"float32\" or \"bfloat16\"); " +
+                  kRecreate);
       const core::hdf5::Datatype type = core::hdf5::dataset_type(dataset.get());
       const H5T_class_t cls = H5Tget_class(type.get());
       const size_t size = H5Tget_size(type.get());
@@ -438,7 +440,8 @@ torch::Tensor ActivationFileReader::read_activations(size_t hook_index, int64_t 
   }
 }
 
-torch::Tensor ActivationFileReader::read_index_column(const core::hdf5::Dataset& dataset, int64_t start, int64_t count) const {
+torch::Tensor ActivationFileReader::read_index_column(const core::hdf5::Dataset& dataset, int64_t start,
+                                                      int64_t count) const {
   check_range(start, count);
   torch::Tensor out = torch::empty({count}, torch::kInt64);
   try {

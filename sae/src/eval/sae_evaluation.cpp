@@ -12,8 +12,8 @@
 #include "fpokit/lm/model/log_probs.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "fpokit/sae/data/context_packer.h"
-#include "fpokit/sae/eval/sae_metrics.h"
 #include "fpokit/sae/data/text_dataset.h"
+#include "fpokit/sae/eval/sae_metrics.h"
 
 namespace fpokit::sae {
 
@@ -26,8 +26,9 @@ EvalResult evaluate_sae(const lm::CausalLM& model, const lm::Tokenizer& tokenize
     check.validate(model->config(), model->has_resid_mid());
   }
   if (sae.config().d_in != model->config().hidden_size)
-    throw InputError("the SAE has d_in " + std::to_string(sae.config().d_in) + " but " + hook.str() + " of this model is " +
-                     std::to_string(model->config().hidden_size) + " wide: was it trained on another model?");
+    throw InputError("the SAE has d_in " + std::to_string(sae.config().d_in) + " but " + hook.str() +
+                     " of this model is " + std::to_string(model->config().hidden_size) +
+                     " wide: was it trained on another model?");
   const auto device = model->parameters().front().device();
   const auto sae_device = sae.W_enc.device();
 
@@ -82,16 +83,26 @@ EvalResult evaluate_sae(const lm::CausalLM& model, const lm::Tokenizer& tokenize
       const auto mask3 = keep.unsqueeze(-1);
       const auto replacement = x_hat.view(clean_act.sizes()).to(device, clean_act.scalar_type());
       lm::Hooks splice, ablate;
-      splice.on_write(hook, [&](const lm::HookName&, const torch::Tensor& a) { return torch::where(mask3, replacement, a); });
-      ablate.on_write(hook, [&](const lm::HookName&, const torch::Tensor& a) { return torch::where(mask3, torch::zeros_like(a), a); });
+      splice.on_write(hook,
+                      [&](const lm::HookName&, const torch::Tensor& a) { return torch::where(mask3, replacement, a); });
+      ablate.on_write(hook, [&](const lm::HookName&, const torch::Tensor& a) {
+        return torch::where(mask3, torch::zeros_like(a), a);
+      });
       const auto logits_sae = model->forward({ids, {}}, &splice);
       const auto logits_zero = model->forward({ids, {}}, &ablate);
       const auto ce_mask = keep.slice(1, 0, -1).to(torch::kFloat64);
       const auto kl_mask = keep.to(torch::kFloat64);
       const torch::Tensor* all[3] = {&logits_clean, &logits_sae, &logits_zero};
-      for (int i = 0; i < 3; ++i) ce_sums[i] += (lm::next_token_cross_entropy(*all[i], ids).to(torch::kFloat64) * ce_mask).sum().item<double>();
-      kl_sums[0] += (lm::kl_divergence(lm::log_probs(logits_clean), lm::log_probs(logits_sae)).to(torch::kFloat64) * kl_mask).sum().item<double>();
-      kl_sums[1] += (lm::kl_divergence(lm::log_probs(logits_clean), lm::log_probs(logits_zero)).to(torch::kFloat64) * kl_mask).sum().item<double>();
+      for (int i = 0; i < 3; ++i)
+        ce_sums[i] += (lm::next_token_cross_entropy(*all[i], ids).to(torch::kFloat64) * ce_mask).sum().item<double>();
+      kl_sums[0] +=
+          (lm::kl_divergence(lm::log_probs(logits_clean), lm::log_probs(logits_sae)).to(torch::kFloat64) * kl_mask)
+              .sum()
+              .item<double>();
+      kl_sums[1] +=
+          (lm::kl_divergence(lm::log_probs(logits_clean), lm::log_probs(logits_zero)).to(torch::kFloat64) * kl_mask)
+              .sum()
+              .item<double>();
       ce_count += static_cast<int64_t>(ce_mask.sum().item<double>());
       kl_count += static_cast<int64_t>(kl_mask.sum().item<double>());
     }
@@ -100,7 +111,8 @@ EvalResult evaluate_sae(const lm::CausalLM& model, const lm::Tokenizer& tokenize
     if (progress) progress(done);
   }
   if (metrics.num_tokens() == 0)
-    throw InputError("dataset " + data.string() + " yields no token to evaluate (empty, or shorter than one context row of " +
+    throw InputError("dataset " + data.string() +
+                     " yields no token to evaluate (empty, or shorter than one context row of " +
                      std::to_string(options.context_size) + " tokens?)");
 
   r.tokens = metrics.num_tokens();
@@ -160,7 +172,8 @@ nlohmann::json eval_result_json(const EvalResult& r) {
           {"kl_div_with_sae", num(r.kl_sae)},
           {"kl_div_with_ablation", num(r.kl_zero)},
           {"kl_div_score", num(r.kl_div_score)},
-          {"feature_density", {{"log10_bin_edges", r.density_bin_edges}, {"counts", r.density_counts}, {"never_fired", r.never_fired}}},
+          {"feature_density",
+           {{"log10_bin_edges", r.density_bin_edges}, {"counts", r.density_counts}, {"never_fired", r.never_fired}}},
           {"definitions",
            {{"fvu", "sum_t |x - x_hat|^2 / sum_t |x - mean_t x|^2, pooled over all tokens, raw activation space"},
             {"mse", "mean over tokens and dimensions of (x - x_hat)^2"},
@@ -190,7 +203,8 @@ std::string eval_result_table(const EvalResult& r) {
   row("cosine similarity", r.cosine, "%.4f");
   std::snprintf(line, sizeof line, "%-26s %.4f (never fired)\n", "dead fraction", r.dead_fraction);
   out += line;
-  std::snprintf(line, sizeof line, "%-26s %.4f (density > %g)\n", "dense fraction", r.dense_fraction, r.dense_threshold);
+  std::snprintf(line, sizeof line, "%-26s %.4f (density > %g)\n", "dense fraction", r.dense_fraction,
+                r.dense_threshold);
   out += line;
   row("CE clean", r.ce_clean, "%.4f");
   row("CE with SAE", r.ce_sae, "%.4f");

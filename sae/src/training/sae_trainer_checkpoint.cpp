@@ -20,8 +20,12 @@ json SaeTrainer::fingerprint() const {
   json saes = json::array();
   for (const auto& u : units_) {
     const auto& c = u->spec.config;
-    saes.push_back({{"name", u->spec.name}, {"hook", c.hook_name}, {"architecture", architecture_name(c.architecture)},
-                    {"d_in", c.d_in}, {"d_sae", c.d_sae}, {"k", c.k}});
+    saes.push_back({{"name", u->spec.name},
+                    {"hook", c.hook_name},
+                    {"architecture", architecture_name(c.architecture)},
+                    {"d_in", c.d_in},
+                    {"d_sae", c.d_sae},
+                    {"k", c.k}});
   }
   return {{"saes", saes},
           {"data", source_.describe()},

@@ -25,7 +25,7 @@ namespace fpokit::lm {
 enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 
 std::size_t dtype_size(DType dtype);
-std::string_view dtype_name(DType dtype);     // "F32", "BF16", ... as in the file format
+std::string_view dtype_name(DType dtype);  // "F32", "BF16", ... as in the file format
 torch::ScalarType to_scalar_type(DType dtype);
 DType from_scalar_type(torch::ScalarType type);  // throws InputError for unsupported types
 

@@ -12,8 +12,8 @@
 #include <torch/nn/module.h>
 #include <torch/types.h>
 
-#include "fpokit/lm/model/activation_checkpoint.h"
 #include "fpokit/lm/checkpoint/model_config.h"
+#include "fpokit/lm/model/activation_checkpoint.h"
 #include "fpokit/lm/model/layers.h"
 
 namespace fpokit::lm {
@@ -22,7 +22,7 @@ class Hooks;
 class KVCache;
 
 struct ForwardInput {
-  torch::Tensor input_ids;       // [batch, seq] int64
+  torch::Tensor input_ids;  // [batch, seq] int64
   // [batch, past + seq], 1 for real tokens and 0 for padding; undefined = no padding. Batches are
   // right-padded: padded positions never serve as keys, and their own outputs are garbage that the
   // caller ignores.
@@ -43,8 +43,7 @@ class CausalLMImpl : public torch::nn::Module {
   // The backbone: the hidden states [batch, seq, hidden] after the final norm (what the LM head
   // reads), or an undefined tensor when `hooks` stopped the forward early. With a cache, positions
   // continue from cache->length() and this step's keys and values are appended.
-  virtual torch::Tensor hidden_states(const ForwardInput& input, Hooks* hooks = nullptr,
-                                      KVCache* cache = nullptr) = 0;
+  virtual torch::Tensor hidden_states(const ForwardInput& input, Hooks* hooks = nullptr, KVCache* cache = nullptr) = 0;
 
   // The LM head on final hidden states [..., hidden]: logits [..., vocab] in the model's dtype
   // (the untied head, LoRA included, or the input embedding's transpose when the config ties
@@ -66,9 +65,7 @@ class CausalLMImpl : public torch::nn::Module {
   virtual bool is_ignorable_checkpoint_tensor(const std::string& name) const;
   // Checkpoint name spellings to try when the canonical one is absent, e.g. the original GPT-2
   // checkpoints store "h.0.attn..." for "transformer.h.0.attn...". Returns (prefix, replacement).
-  virtual std::vector<std::pair<std::string, std::string>> checkpoint_prefix_aliases() const {
-    return {};
-  }
+  virtual std::vector<std::pair<std::string, std::string>> checkpoint_prefix_aliases() const { return {}; }
 
  protected:
   // Registers the LM head as `name` (HF's "lm_head"; GPT-NeoX's "embed_out"), or, when the config
