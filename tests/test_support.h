@@ -2,6 +2,7 @@
 // Helpers shared by the test suites.
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace fpokit::test {
 
@@ -18,6 +19,9 @@ inline std::string fpokit_cmd(const std::string& args) { return quoted(fpokit_bi
 // A whole file's bytes ("" when it cannot be read), and a file replaced by `bytes`.
 std::string read_bytes(const std::filesystem::path& p);
 void write_bytes(const std::filesystem::path& p, const std::string& bytes);
+
+// The names of a folder's entries, sorted.
+std::vector<std::string> folder_entries(const std::filesystem::path& dir);
 
 // A fresh empty directory under the system temp dir, removed when the object dies.
 class TempDir {

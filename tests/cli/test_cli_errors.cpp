@@ -195,6 +195,26 @@ TEST_CASE("cli: a mis-shaped and a missing and an unexpected tensor reported in 
                       "model.layers.7.extra.weight", "missing", "unexpected"});
 }
 
+TEST_CASE("cli: config.json sizes that cannot be right are refused before anything is allocated", "[cli][bad-input]") {
+  // Sizes that would need terabytes were the model built as configured (an allocator abort before
+  // this check): the model is built on the meta device first and compared with the checkpoint.
+  for (const auto& [field, value] :
+       std::vector<std::pair<std::string, int64_t>>{{"hidden_size", 1 << 22},
+                                                    {"num_hidden_layers", 5000},
+                                                    {"vocab_size", int64_t{1} << 36},
+                                                    {"intermediate_size", int64_t{1} << 34}}) {
+    DYNAMIC_SECTION(field) {
+      TempDir tmp;
+      const auto dir = copy_model(tmp);
+      auto cfg = nlohmann::json::parse(read_bytes(dir / "config.json"));
+      cfg[field] = value;
+      if (field == "hidden_size") cfg["head_dim"] = (1 << 22) / cfg["num_attention_heads"].get<int64_t>();
+      write_bytes(dir / "config.json", cfg.dump());
+      expect_input_error(forward_cmd(dir, tmp), {"checkpoint does not match", "as configured in config.json"});
+    }
+  }
+}
+
 TEST_CASE("cli: a corrupt tokenizer.json", "[cli][bad-input]") {
   TempDir tmp;
   const auto dir = tmp / "tok";
@@ -217,4 +237,19 @@ TEST_CASE("cli: an unknown hook name", "[cli][bad-input]") {
   expect_input_error(cmd + " --hook blocks.0.hook_resid_post,blocks.9.hook_resid_post",
                      {"blocks.9.hook_resid_post", "out of range"});
   expect_input_error(cmd + " --hook blocks.0.attn", {"blocks.0.attn"});
+}
+
+TEST_CASE("cli: a context longer than the model's max_position_embeddings", "[cli][bad-input]") {
+  TempDir tmp;
+  const auto model = quoted(repo_file("models/tiny-llama"));
+  const auto corpus = quoted(repo_file("models/tiny-corpus.jsonl"));
+  const auto limit = nlohmann::json::parse(read_bytes(repo_file("models/tiny-llama/config.json")))
+                         .at("max_position_embeddings")
+                         .get<int64_t>();
+  const std::string too_long = std::to_string(limit + 1);
+  expect_input_error(fpokit_cmd("acts cache --model " + model + " --data " + corpus +
+                                " --hook blocks.0.hook_resid_post --tokens 100 --context-size " + too_long + " --out " +
+                                quoted(tmp / "acts.h5")),
+                     {"--context-size " + too_long, "max_position_embeddings (" + std::to_string(limit) + ", "});
+  CHECK_FALSE(std::filesystem::exists(tmp / "acts.h5"));
 }

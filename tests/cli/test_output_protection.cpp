@@ -68,7 +68,8 @@ TEST_CASE("an --out that is a file, or lies under a file, is refused before any 
 TEST_CASE("acts cache refuses to replace an existing file unless --overwrite-output-dir", "[cli][output]") {
   TempDir tmp;
   const std::string acts = "acts cache --model " + kModel + " --data " + quoted(repo_file("models/tiny-corpus.jsonl")) +
-                           " --hook blocks.1.hook_resid_post --tokens 256 --quiet --out " + quoted(tmp / "a.h5");
+                           " --hook blocks.1.hook_resid_post --tokens 256 --context-size 32 --quiet --out " +
+                           quoted(tmp / "a.h5");
   REQUIRE(run_command(fpokit_cmd(acts)).exit_code == 0);
   const auto before = read_bytes(tmp / "a.h5");
   check_refused(run_command(fpokit_cmd(acts)), "already exists");

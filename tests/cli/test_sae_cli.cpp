@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fpokit/core/train/checkpoint_folder.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
 #include "test_support.h"
 
@@ -51,7 +52,7 @@ TEST_CASE("sae train then eval and encode on the bundled model", "[cli][sae]") {
   CHECK(std::filesystem::exists(sae_dir / "cfg.json"));
   CHECK(std::filesystem::exists(sae_dir / "sae_weights.safetensors"));
   CHECK(std::filesystem::exists(out / "config.toml"));
-  CHECK_FALSE(std::filesystem::exists(out / "checkpoint"));
+  CHECK_FALSE(core::CheckpointFolder(out).exists());
   CHECK(read_bytes(out / "training_log.jsonl").find("\"fvu\"") != std::string::npos);
 
   r = run_command(fpokit_cmd("sae eval --sae " + quoted(sae_dir) + " --model " + kModel + " --data " + kData +
@@ -102,7 +103,7 @@ TEST_CASE("an online run stopped and resumed equals an uninterrupted one bitwise
       fpokit_cmd("sae train" + kTrainFlags + " --out " + quoted(tmp / "split") + " --stop-after-tokens 3000"));
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
-  CHECK(std::filesystem::exists(tmp / "split/checkpoint/trainer_state.json"));
+  CHECK(core::CheckpointFolder(tmp / "split").exists());
   // Without --resume the folder is refused rather than overwritten.
   r = run_command(fpokit_cmd("sae train" + kTrainFlags + " --out " + quoted(tmp / "split")));
   check_one_line_error(r, "--resume");
@@ -144,8 +145,9 @@ TEST_CASE("bad SAE input gives one line and exit code 2", "[cli][sae][errors]") 
   }
   SECTION("empty dataset") {
     std::ofstream(tmp / "empty.jsonl") << "\n";
-    auto r = run_command(fpokit_cmd("sae train --model " + kModel + " --data " + quoted(tmp / "empty.jsonl") +
-                                    " --hook blocks.1.hook_resid_post --tokens 100 --quiet --out " + out));
+    auto r =
+        run_command(fpokit_cmd("sae train --model " + kModel + " --data " + quoted(tmp / "empty.jsonl") +
+                               " --hook blocks.1.hook_resid_post --tokens 100 --context-size 32 --quiet --out " + out));
     check_one_line_error(r, "no tokens");
     CHECK_FALSE(std::filesystem::exists(tmp / "out"));
   }

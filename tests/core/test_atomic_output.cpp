@@ -19,17 +19,6 @@ using namespace fpokit;
 namespace fs = std::filesystem;
 using Catch::Contains;
 
-namespace {
-
-std::vector<std::string> folder_entries(const fs::path& dir) {
-  std::vector<std::string> out;
-  for (const auto& e : fs::directory_iterator(dir)) out.push_back(e.path().filename().string());
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-}  // namespace
-
 TEST_CASE("write_file_atomically: fill writes a fresh sibling, which replaces the target") {
   test::TempDir tmp;
   const fs::path target = tmp / "out.bin";
@@ -43,14 +32,14 @@ TEST_CASE("write_file_atomically: fill writes a fresh sibling, which replaces th
   });
   CHECK(test::read_bytes(target) == "first");
   CHECK_FALSE(fs::exists(seen));
-  CHECK(folder_entries(tmp.path()) == std::vector<std::string>{"out.bin"});
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"out.bin"});
 
   core::write_file_atomically(target, [&](const fs::path& t) {
     CHECK(t != seen);  // a new name per call
     test::write_bytes(t, "second, longer");
   });
   CHECK(test::read_bytes(target) == "second, longer");
-  CHECK(folder_entries(tmp.path()) == std::vector<std::string>{"out.bin"});
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"out.bin"});
 }
 
 TEST_CASE("write_file_atomically: fill throws -> old content kept, no temporary file, exception as thrown") {
@@ -63,18 +52,18 @@ TEST_CASE("write_file_atomically: fill throws -> old content kept, no temporary 
   // Absent before: absent after.
   CHECK_THROWS_MATCHES(core::write_file_atomically(target, failing), std::runtime_error,
                        Catch::Matchers::Message("interrupted"));
-  CHECK(folder_entries(tmp.path()).empty());
+  CHECK(test::folder_entries(tmp.path()).empty());
 
   // Present before: unchanged after.
   test::write_bytes(target, "old");
   CHECK_THROWS_AS(core::write_file_atomically(target, failing), std::runtime_error);
   CHECK(test::read_bytes(target) == "old");
-  CHECK(folder_entries(tmp.path()) == std::vector<std::string>{"out.bin"});
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"out.bin"});
 
   // fill throws before creating anything: nothing to clean up, and nothing goes wrong.
   CHECK_THROWS_AS(core::write_file_atomically(target, [](const fs::path&) { throw InputError("bad input"); }),
                   InputError);
-  CHECK(folder_entries(tmp.path()) == std::vector<std::string>{"out.bin"});
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"out.bin"});
 }
 
 TEST_CASE("write_file_atomically: a failed rename removes the written temporary file") {
@@ -89,7 +78,7 @@ TEST_CASE("write_file_atomically: a failed rename removes the written temporary 
                          return what.rfind(target.string() + ": cannot replace with out.bin.tmp-", 0) == 0 &&
                                 what.find("Is a directory") != std::string::npos;
                        }));
-  CHECK(folder_entries(tmp.path()) == std::vector<std::string>{"out.bin"});
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"out.bin"});
   CHECK(test::read_bytes(target / "keep") == "x");
 }
 
@@ -100,7 +89,7 @@ TEST_CASE("write_file_atomically: a fill that creates no file fails in the sync 
   CHECK_THROWS_WITH(core::write_file_atomically(target, [](const fs::path&) {}),
                     Contains("out.bin.tmp-") && Contains("cannot open to sync to disk: No such file or directory"));
   CHECK(test::read_bytes(target) == "old");
-  CHECK(folder_entries(tmp.path()) == std::vector<std::string>{"out.bin"});
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"out.bin"});
 }
 
 TEST_CASE("temporary_sibling and commit_temporary_file: the two halves for writers that stream") {
@@ -116,7 +105,7 @@ TEST_CASE("temporary_sibling and commit_temporary_file: the two halves for write
   test::write_bytes(a, "new");
   core::commit_temporary_file(a, target);
   CHECK(test::read_bytes(target) == "new");
-  CHECK(folder_entries(tmp.path()) == std::vector<std::string>{"acts.h5"});
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"acts.h5"});
 
   // A rename that fails removes the temporary file and leaves the target.
   const fs::path folder = tmp / "folder";
@@ -135,7 +124,7 @@ TEST_CASE("write_text_file_atomically: creates the parent folder, replaces the c
   CHECK(test::read_bytes(target) == "{\"x\": 1}\n");
   core::write_text_file_atomically(target, "{}");
   CHECK(test::read_bytes(target) == "{}");
-  CHECK(folder_entries(tmp / "a/b") == std::vector<std::string>{"out.json"});
+  CHECK(test::folder_entries(tmp / "a/b") == std::vector<std::string>{"out.json"});
 }
 
 TEST_CASE("fsync_path: files and folders sync, and a missing path is an InputError naming it") {
@@ -158,12 +147,12 @@ TEST_CASE("write_directory_atomically: success replaces the whole folder, nested
   });
   CHECK(test::read_bytes(target / "a.txt") == "one");
   CHECK(test::read_bytes(target / "sub/deeper/b.txt") == "two");
-  CHECK(folder_entries(tmp.path()) == std::vector<std::string>{"ckpt"});
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"ckpt"});
 
   // The new folder replaces the old one; files only in the old one are gone.
   core::write_directory_atomically(target, [](const fs::path& t) { test::write_bytes(t / "c.txt", "three"); });
-  CHECK(folder_entries(target) == std::vector<std::string>{"c.txt"});
-  CHECK(folder_entries(tmp.path()) == std::vector<std::string>{"ckpt"});
+  CHECK(test::folder_entries(target) == std::vector<std::string>{"c.txt"});
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"ckpt"});
 }
 
 TEST_CASE("write_directory_atomically: fill throws -> old folder kept, no temporary folder") {
@@ -174,11 +163,42 @@ TEST_CASE("write_directory_atomically: fill throws -> old folder kept, no tempor
     throw std::runtime_error("interrupted");
   };
   CHECK_THROWS_WITH(core::write_directory_atomically(target, failing), "interrupted");
-  CHECK(folder_entries(tmp.path()).empty());
+  CHECK(test::folder_entries(tmp.path()).empty());
 
   core::write_directory_atomically(target, [](const fs::path& t) { test::write_bytes(t / "a.txt", "one"); });
   CHECK_THROWS_AS(core::write_directory_atomically(target, failing), std::runtime_error);
-  CHECK(folder_entries(target) == std::vector<std::string>{"a.txt"});
+  CHECK(test::folder_entries(target) == std::vector<std::string>{"a.txt"});
   CHECK(test::read_bytes(target / "a.txt") == "one");
-  CHECK(folder_entries(tmp.path()) == std::vector<std::string>{"ckpt"});
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"ckpt"});
+}
+
+TEST_CASE("a writer removes the temporaries that dead processes left for its target, never a live one's") {
+  test::TempDir tmp;
+  const fs::path target = tmp / "report.h5";
+  // 999999999 is above any pid_max: no such process. pid 1 (init) always runs.
+  for (const char* name : {"report.h5.tmp-999999999-0", "report.h5.old-999999998-4", "report.h5.tmp-1-2",
+                           "other.h5.tmp-999999999-0", "report.h5.tmp-x-1"})
+    test::write_bytes(tmp / name, "left");
+  core::write_text_file_atomically(target, "new");
+  CHECK(test::read_bytes(target) == "new");
+  // Another target's temporaries and names that are not fpokit's temporaries stay too.
+  CHECK(test::folder_entries(tmp.path()) ==
+        std::vector<std::string>{"other.h5.tmp-999999999-0", "report.h5", "report.h5.tmp-1-2", "report.h5.tmp-x-1"});
+  CHECK(core::remove_stale_temporaries(tmp.path(), "other.h5") == std::vector<long>{});
+  CHECK(core::remove_stale_temporaries(tmp.path(), "report.h5") == std::vector<long>{1});
+  CHECK(test::folder_entries(tmp.path()) ==
+        std::vector<std::string>{"report.h5", "report.h5.tmp-1-2", "report.h5.tmp-x-1"});
+}
+
+TEST_CASE("write_directory_atomically: replacing a folder leaves only the new one, never none") {
+  test::TempDir tmp;
+  const fs::path target = tmp / "ckpt";
+  core::write_directory_atomically(target, [](const fs::path& t) { test::write_bytes(t / "a.txt", "one"); });
+  core::write_directory_atomically(target, [&](const fs::path& t) {
+    // While the new folder is written, the old one is in place under its own name.
+    CHECK(test::read_bytes(target / "a.txt") == "one");
+    test::write_bytes(t / "b.txt", "two");
+  });
+  CHECK(test::folder_entries(target) == std::vector<std::string>{"b.txt"});
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"ckpt"});
 }

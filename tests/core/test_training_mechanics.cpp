@@ -78,9 +78,11 @@ TEST_CASE("a checkpoint folder round-trips its state and refuses other settings,
   const nlohmann::json identity = {{"lr", 1e-3}, {"seed", 7}, {"method", "dpo"}};
   folder.save(identity, {{"step", 12}}, [](const fs::path& dir) { std::ofstream(dir / "weights.bin") << "w"; });
   REQUIRE(folder.exists());
-  CHECK(fs::exists(folder.path() / "weights.bin"));
-  const auto state = folder.load(identity);
-  CHECK(state.at("step").get<int>() == 12);
+  CHECK(*folder.newest() == tmp / "checkpoint-12");
+  const auto loaded = folder.load(identity);
+  CHECK(loaded.state.at("step").get<int>() == 12);
+  CHECK(loaded.folder == tmp / "checkpoint-12");
+  CHECK(fs::exists(loaded.folder / "weights.bin"));
 
   CHECK_THROWS_WITH(folder.refuse_fresh_start_over(false),
                     Contains("holds a checkpoint of an earlier run") && Contains("--resume"));
@@ -98,24 +100,100 @@ TEST_CASE("a checkpoint folder round-trips its state and refuses other settings,
     CHECK_THAT(what, !Contains("method was"));
   }
 
-  // A failing save keeps the previous checkpoint whole.
+  // A failing save keeps the previous checkpoint whole and leaves no temporary folder.
   CHECK_THROWS(folder.save(identity, {{"step", 99}}, [](const fs::path&) { throw std::runtime_error("disk full"); }));
-  CHECK(folder.load(identity).at("step").get<int>() == 12);
-  CHECK(fs::exists(folder.path() / "weights.bin"));
+  CHECK(folder.load(identity).state.at("step").get<int>() == 12);
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"checkpoint-12"});
 
   folder.remove();
-  CHECK_FALSE(fs::exists(folder.path()));
+  CHECK_FALSE(folder.exists());
+  CHECK(test::folder_entries(tmp.path()).empty());
+}
+
+TEST_CASE("a new checkpoint retires the older ones only after it is complete") {
+  test::TempDir tmp;
+  const core::CheckpointFolder folder(tmp.path());
+  const nlohmann::json identity = {{"seed", 1}};
+  for (int step : {5, 10}) {
+    folder.save(identity, {{"step", step}}, [&](const fs::path& dir) {
+      // While the new checkpoint is being written, the previous one is still there, whole.
+      if (step == 10) CHECK(fs::exists(tmp / "checkpoint-5" / "trainer_state.json"));
+      std::ofstream(dir / "w.bin") << step;
+    });
+  }
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"checkpoint-10"});
+  // Saving the same step again (a resumed run's last save) replaces it.
+  folder.save(identity, {{"step", 10}, {"again", true}},
+              [](const fs::path& dir) { std::ofstream(dir / "w.bin") << 0; });
+  CHECK(folder.load(identity).state.at("again").get<bool>());
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"checkpoint-10"});
+}
+
+TEST_CASE("startup takes the newest complete checkpoint and removes what dead processes left") {
+  test::TempDir tmp;
+  const core::CheckpointFolder folder(tmp.path());
+  const nlohmann::json identity = {{"seed", 1}};
+  folder.save(identity, {{"step", 4}}, [](const fs::path&) {});
+  folder.save(identity, {{"step", 8}}, [](const fs::path&) {});
+  // What a kill leaves: a committed older checkpoint not yet retired, a newer folder still under
+  // its temporary name (incomplete), a checkpoint being retired, and a numbered folder without
+  // trainer_state.json (never written by fpokit: not complete, so not taken).
+  fs::copy(tmp / "checkpoint-8", tmp / "checkpoint-2", fs::copy_options::recursive);
+  fs::create_directories(tmp / "checkpoint-12.tmp-999999999-0");
+  fs::create_directories(tmp / "checkpoint-6.tmp-999999998-3");
+  fs::create_directories(tmp / "checkpoint-20");
+  CHECK(*folder.newest() == tmp / "checkpoint-8");
+  CHECK(folder.load(identity).state.at("step").get<int>() == 8);
+  CHECK_NOTHROW(folder.refuse_fresh_start_over(true));
+  // The temporaries of dead processes are gone, the committed folders stay.
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"checkpoint-2", "checkpoint-20", "checkpoint-8"});
+  // The next save retires every other checkpoint folder, the incomplete one too.
+  folder.save(identity, {{"step", 9}}, [](const fs::path&) {});
+  CHECK(*folder.newest() == tmp / "checkpoint-9");
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"checkpoint-9"});
+}
+
+TEST_CASE("a live process's temporary checkpoint is kept and the second run is refused") {
+  test::TempDir tmp;
+  const core::CheckpointFolder folder(tmp.path());
+  // pid 1 (init) is always running.
+  fs::create_directories(tmp / "checkpoint-3.tmp-1-0");
+  CHECK_THROWS_WITH(folder.refuse_fresh_start_over(true),
+                    Contains("another running fpokit process (pid 1)") && Contains(tmp.path().string()));
+  CHECK(fs::exists(tmp / "checkpoint-3.tmp-1-0"));
+}
+
+TEST_CASE("resume_from tells a checkpoint, a run stopped before its first save and a finished run apart") {
+  test::TempDir tmp;
+  const std::vector<std::string> run_files = {"config.toml", "metrics.jsonl"};
+  const core::CheckpointFolder missing(tmp / "missing");
+  CHECK_THROWS_WITH(missing.resume_from(false, run_files),
+                    Contains("holds no run to continue") && Contains("config.toml, metrics.jsonl"));
+  const core::CheckpointFolder folder(tmp.path());
+  // Killed before it wrote anything.
+  CHECK(folder.resume_from(false, run_files) == core::ResumeFrom::Start);
+  // Something that is not this command's run.
+  std::ofstream(tmp / "notes.txt") << "mine";
+  CHECK_THROWS_WITH(folder.resume_from(false, run_files), Contains("holds no run to continue"));
+  std::ofstream(tmp / "metrics.jsonl") << "";
+  CHECK(folder.resume_from(false, run_files) == core::ResumeFrom::Start);
+  CHECK(folder.resume_from(true, run_files) == core::ResumeFrom::Finished);
+  folder.save({}, {{"step", 1}}, [](const fs::path&) {});
+  CHECK(folder.resume_from(true, run_files) == core::ResumeFrom::Checkpoint);
 }
 
 TEST_CASE("a checkpoint folder names a damaged state file") {
   test::TempDir tmp;
   const core::CheckpointFolder folder(tmp.path());
-  fs::create_directories(folder.path());
-  std::ofstream(folder.state_file()) << "{\"step\": 3";
+  const auto state_file = tmp / "checkpoint-3" / "trainer_state.json";
+  fs::create_directories(state_file.parent_path());
+  std::ofstream(state_file) << "{\"step\": 3";
   CHECK_THROWS_AS(folder.load({}), CheckpointError);
   CHECK_THROWS_WITH(folder.load({}), Contains("trainer_state.json") && Contains("not valid JSON"));
-  std::ofstream(folder.state_file()) << "{\"step\": 3}";
+  std::ofstream(state_file) << "{\"step\": 3}";
   CHECK_THROWS_WITH(folder.load({}), Contains("no \"identity\""));
+  std::ofstream(state_file) << "{\"identity\": {}}";
+  CHECK_THROWS_WITH(folder.load({}), Contains("no \"step\""));
 }
 
 TEST_CASE("a resumed metrics log drops what the interrupted run logged after its checkpoint") {

@@ -8,6 +8,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
+#include "fpokit/core/train/checkpoint_folder.h"
 #include "fpokit/fpo/training/preference_trainer.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
 #include "fpokit/lm/model/load_model.h"
@@ -183,7 +184,7 @@ TEST_CASE("a loss that turns NaN stops training and keeps the last checkpoint", 
   const auto state = trainer.check_checkpoint();
   CHECK(state.at("step").get<int64_t>() >= 1);
   CHECK(state.at("step").get<int64_t>() < trainer.step() + 1);
-  lm::SafetensorsFile saved(tmp / "out/checkpoint/policy.safetensors");
+  lm::SafetensorsFile saved(*core::CheckpointFolder(tmp / "out").newest() / "policy.safetensors");
   for (const auto& info : saved.tensors()) {
     INFO(info.name);
     CHECK(torch::isfinite(saved.load(info.name)).all().item<bool>());

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/train/checkpoint_folder.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
 #include "fpokit/sae/training/sae_trainer.h"
 #include "synthetic_source.h"
@@ -44,7 +45,7 @@ TEST_CASE("a non-finite SAE loss stops training and keeps the last finite checkp
   CHECK_THROWS_AS(t.run(), InputError);
   CHECK_THROWS_WITH(t.run(), Catch::Contains("non-finite") && Catch::Contains("last checkpoint is kept"));
   // Whatever checkpoint is on disk is finite.
-  lm::SafetensorsFile saved(dir / "checkpoint/sae/state.safetensors");
+  lm::SafetensorsFile saved(*core::CheckpointFolder(dir.path()).newest() / "sae/state.safetensors");
   for (const auto& info : saved.tensors()) {
     INFO(info.name);
     const auto t_saved = saved.load(info.name);

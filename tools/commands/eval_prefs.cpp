@@ -55,7 +55,10 @@ void run_eval_prefs(const EvalPrefsArgs& a) {
   const auto r = fpo::evaluate_preferences(*model, *reference, data.pairs, a.beta, a.batch_size,
                                            fpo::padding_token_id(*tokenizer));
   std::cout << fpo::preference_eval_table(r);
-  if (!a.out.empty()) core::write_text_file_atomically(a.out, fpo::preference_eval_json(r).dump(2) + "\n");
+  if (!a.out.empty()) {
+    core::write_text_file_atomically(a.out, fpo::preference_eval_json(r).dump(2) + "\n");
+    core::log::info("wrote " + a.out);
+  }
 }
 
 }  // namespace

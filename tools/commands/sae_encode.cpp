@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/output_location.h"
+#include "fpokit/core/log/log.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "fpokit/sae/data/harvesting_source.h"
 #include "fpokit/sae/io/sae_io.h"
@@ -39,6 +40,7 @@ void run_sae_encode(SaeEncodeArgs& a) {
     const auto acts = sae::read_activations_tensor(a.acts);
     meta["activations"] = a.acts;
     sae::encode_activations(*sae_module, acts, a.out, a.encode, {}, meta);
+    core::log::info("wrote " + a.out);
     return;
   }
   if (a.model.model_dir.empty()) throw InputError("--data needs --model: the model whose activations to encode");
@@ -65,6 +67,7 @@ void run_sae_encode(SaeEncodeArgs& a) {
   sae::encode_activations(
       *sae_module, all.activations[0], a.out, a.encode,
       {{"token_ids", all.token_ids}, {"positions", all.positions}, {"sequence_ids", all.sequence_ids}}, meta);
+  core::log::info("wrote " + a.out + " (" + std::to_string(all.size()) + " tokens)");
 }
 
 }  // namespace

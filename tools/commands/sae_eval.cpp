@@ -10,6 +10,7 @@
 #include "commands.h"
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/log/log.h"
 #include "fpokit/core/log/progress_line.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "fpokit/sae/eval/sae_evaluation.h"
@@ -53,6 +54,7 @@ void run_sae_eval(SaeEvalArgs& a) {
     j["model"] = a.model.model_dir;
     j["data"] = a.data;
     core::write_text_file_atomically(a.out, j.dump(2) + "\n");
+    core::log::info("wrote " + a.out);
   }
 }
 

@@ -14,6 +14,8 @@ namespace fpokit::cli {
 namespace {
 
 struct SaeTrainArgs {
+  // A run killed loses at most its last checkpoint interval: 20M tokens by default (minutes on a GPU).
+  SaeTrainArgs() { run.trainer.checkpoint_every_tokens = 20000000; }
   sae::TrainingRunOptions run;
   std::string arch = "topk";
   std::string normalization = "none";
@@ -119,13 +121,16 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
       ->group("Training");
 
   cmd.add_option("--out,--output-dir", r.out, "Output folder")->required()->group("Output");
-  cmd.add_option("--checkpoint-every", t.checkpoint_every_tokens, "Checkpoint every N tokens (0: never)")
+  cmd.add_option("--checkpoint-every", t.checkpoint_every_tokens,
+                 "Checkpoint every N tokens (0: only with --stop-after-tokens)")
       ->capture_default_str()
       ->group("Output");
   deprecated_name(cmd.add_option("--logging-steps,--log-every", t.log_every_steps, "Log every N steps"), "log-every")
       ->capture_default_str()
       ->group("Output");
-  cmd.add_flag("--resume", r.resume, "Continue from <out>/checkpoint")->configurable(false)->group("Output");
+  cmd.add_flag("--resume", r.resume, "Continue the run in --out from its newest checkpoint-<step>")
+      ->configurable(false)
+      ->group("Output");
   cmd.add_flag("--overwrite-output-dir", r.overwrite_output_dir,
                "Start afresh in an --out that holds an earlier run (without it, such an --out is refused)")
       ->configurable(false)
@@ -158,9 +163,12 @@ void run_sae_train(SaeTrainArgs& a, const CLI::App& cmd) {
   const auto out = a.run.out;
   a.run.before_first_write = [&] { ConfigOptions::save(cmd, out / "config.toml"); };
   const bool finished = sae::run_sae_training(a.run);
-  if (!finished)
-    core::log::info("stopped after " + std::to_string(a.run.trainer.stop_after_tokens) +
-                    " tokens; continue with --resume");
+  if (!finished) {
+    core::log::info("stopped after " + std::to_string(a.run.trainer.stop_after_tokens) + " tokens (checkpoint in " +
+                    out.string() + "); continue with --resume");
+    return;
+  }
+  core::log::info("outputs in " + out.string() + ": one SAELens folder per SAE, training_log.jsonl, config.toml");
 }
 
 }  // namespace

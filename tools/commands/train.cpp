@@ -18,6 +18,8 @@ namespace fpokit::cli {
 namespace {
 
 struct TrainArgs {
+  // A run killed loses at most its last checkpoint interval: 500 steps by default, as HF Trainer.
+  TrainArgs() { run.trainer.save_steps = 500; }
   fpo::PreferenceRunOptions run;
   std::string method = "dpo";
   std::string lr_scheduler_type = "linear";
@@ -140,12 +142,14 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
       ->required()
       ->group("Output");
   cmd.add_option("--logging-steps", t.logging_steps, "Log every N steps")->capture_default_str()->group("Output");
-  cmd.add_option("--save-steps", t.save_steps, "Checkpoint every N steps (0: never)")
+  cmd.add_option("--save-steps", t.save_steps, "Checkpoint every N steps (0: only with --stop-after-steps)")
       ->capture_default_str()
       ->group("Output");
   cmd.add_option("--reference-cache", r.reference_cache, "Reference cache file (default <out>/reference_cache.h5)")
       ->group("Output");
-  cmd.add_flag("--resume", r.resume, "Continue from <out>/checkpoint")->configurable(false)->group("Output");
+  cmd.add_flag("--resume", r.resume, "Continue the run in --out from its newest checkpoint-<step>")
+      ->configurable(false)
+      ->group("Output");
   cmd.add_flag("--overwrite-output-dir", r.overwrite_output_dir,
                "Start afresh in an --out that holds an earlier run (without it, such an --out is refused)")
       ->configurable(false)
@@ -243,9 +247,13 @@ void run_train(TrainArgs& a, const CLI::App& cmd) {
   a.run.progress = !a.quiet;
   const auto out = a.run.out;
   a.run.before_first_write = [&] { ConfigOptions::save(cmd, out / "config.toml"); };
-  if (!fpo::run_preference_training(a.run))
-    core::log::info("stopped after " + std::to_string(a.run.trainer.stop_after_steps) +
-                    " steps; continue with --resume");
+  if (!fpo::run_preference_training(a.run)) {
+    core::log::info("stopped after " + std::to_string(a.run.trainer.stop_after_steps) + " steps (checkpoint in " +
+                    out.string() + "); continue with --resume");
+    return;
+  }
+  core::log::info("outputs in " + out.string() + ": " + (a.run.lora ? "adapter/" : "model/") +
+                  (a.run.merge_lora ? ", model/" : "") + ", metrics.jsonl, config.toml");
 }
 
 }  // namespace

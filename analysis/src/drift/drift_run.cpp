@@ -158,7 +158,9 @@ void check_same_vocabulary(const lm::Tokenizer& base, const lm::Tokenizer& other
 std::string default_label(const fs::path& p) {
   auto name = p.filename().string();
   if (name.empty()) name = p.parent_path().filename().string();
-  if (name == "model" || name == "adapter" || name == "checkpoint") name = p.parent_path().filename().string();
+  if (name == "model" || name == "adapter") name = p.parent_path().filename().string();
+  // An interrupted run's checkpoint: the run's name and the step.
+  if (name.rfind("checkpoint-", 0) == 0) name = p.parent_path().filename().string() + "-" + name.substr(11);
   return name.empty() ? "aligned" : name;
 }
 
@@ -215,6 +217,7 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
     ModelState base;
     base.label = "base";
     base.model = lm::load_model(o.base, load);
+    lm::check_context_fits(base.model->config(), o.context_size, "--context-size");
     for (auto& p : base.model->parameters()) p.set_requires_grad(false);
     base.model->eval();
     models.push_back(std::move(base));

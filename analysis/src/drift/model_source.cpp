@@ -9,6 +9,7 @@
 
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/json_file.h"
+#include "fpokit/core/train/checkpoint_folder.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
 #include "fpokit/lm/model/lora.h"
 
@@ -168,14 +169,15 @@ ModelSource classify_model_source(const fs::path& path) {
   } else if (is_file(path / "adapter" / "adapter_config.json")) {
     s.kind = "train_output";
     s.weights = path / "adapter";
-  } else if (is_checkpoint_folder(path / "checkpoint")) {
+  } else if (const auto newest = core::CheckpointFolder(path).newest(); newest && is_checkpoint_folder(*newest)) {
+    // An interrupted run: its newest complete checkpoint-<step>.
     s.kind = "checkpoint";
-    s.weights = path / "checkpoint";
-    s.checkpoint_step = checkpoint_step(path / "checkpoint");
+    s.weights = *newest;
+    s.checkpoint_step = checkpoint_step(*newest);
   } else {
     throw InputError(path.string() +
-                     ": not a model (no config.json, adapter_config.json, model/, adapter/ or checkpoint/ with "
-                     "trainer_state.json and policy.safetensors)");
+                     ": not a model (no config.json, adapter_config.json, model/, adapter/ or checkpoint-<step>/ "
+                     "with trainer_state.json and policy.safetensors)");
   }
   // A checkpoint of an FPO run carries the selection counts so far in its trainer_state.json.
   if (s.kind == "checkpoint" && !s.fpo_selection) {

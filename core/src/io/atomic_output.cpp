@@ -1,6 +1,8 @@
 #include "fpokit/core/io/atomic_output.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>  // renameat2, RENAME_EXCHANGE (glibc >= 2.28)
 #include <unistd.h>
 
 #include <atomic>
@@ -11,6 +13,7 @@
 #include <string>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/fault/kill_point.h"
 
 namespace fpokit::core {
 
@@ -54,7 +57,45 @@ void rename_or_throw(const fs::path& from, const fs::path& to, const std::string
   }
 }
 
+// The writer's pid when `name` is `<prefix><digits>.tmp-<pid>-<n>` or `.old-<pid>-<n>`, else -1.
+long temporary_owner(std::string_view name, std::string_view prefix) {
+  if (name.substr(0, prefix.size()) != prefix) return -1;
+  name.remove_prefix(prefix.size());
+  const auto all_digits = [](std::string_view s) {
+    return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  const auto dot = name.find('.');
+  if (dot == std::string_view::npos || (dot > 0 && !all_digits(name.substr(0, dot)))) return -1;
+  name.remove_prefix(dot + 1);
+  if (name.substr(0, 4) != "tmp-" && name.substr(0, 4) != "old-") return -1;
+  name.remove_prefix(4);
+  const auto dash = name.find('-');
+  if (dash == std::string_view::npos || !all_digits(name.substr(0, dash)) || !all_digits(name.substr(dash + 1)))
+    return -1;
+  return std::stol(std::string(name.substr(0, dash)));
+}
+
+// kill(pid, 0): ESRCH means no such process; EPERM means one exists (another user's).
+bool process_is_running(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
+
 }  // namespace
+
+std::vector<long> remove_stale_temporaries(const fs::path& folder, std::string_view prefix) {
+  std::vector<long> live;
+  std::error_code ec;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    const long pid = temporary_owner(it->path().filename().string(), prefix);
+    if (pid < 0) continue;
+    if (pid != ::getpid() && process_is_running(pid)) {
+      live.push_back(pid);
+      continue;
+    }
+    // Our own pid: a crashed earlier process that had the same pid (this process never leaves one
+    // behind while it runs: every writer removes its temporary on failure).
+    remove_tree(it->path());
+  }
+  return live;
+}
 
 void fsync_path(const fs::path& path) {
   int fd;
@@ -80,10 +121,14 @@ void remove_tree(const fs::path& p) {
   fs::remove(p, ec);
 }
 
-fs::path temporary_sibling(const fs::path& target) { return sibling_name(target, ".tmp-"); }
+fs::path temporary_sibling(const fs::path& target) {
+  remove_stale_temporaries(parent_folder(target), fs::absolute(target).filename().string());
+  return sibling_name(target, ".tmp-");
+}
 
 void commit_temporary_file(const fs::path& tmp, const fs::path& target) {
   try {
+    kill_point("file-written");
     fsync_path(tmp);
     rename_or_throw(tmp, target, "cannot replace with");
   } catch (...) {
@@ -107,21 +152,28 @@ void write_file_atomically(const fs::path& target, const std::function<void(cons
 
 void write_directory_atomically(const fs::path& dir, const std::function<void(const fs::path&)>& fill) {
   const fs::path target = fs::absolute(dir);
-  const fs::path tmp = sibling_name(target, ".tmp-");
-  const fs::path old = sibling_name(target, ".old-");
   std::error_code ec;
-  remove_tree(tmp);
   if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
+  const fs::path tmp = temporary_sibling(target);
+  const fs::path old = sibling_name(target, ".old-");
+  remove_tree(tmp);
   if (!fs::create_directories(tmp, ec) && ec)
     throw InputError(tmp.string() + ": cannot create folder: " + ec.message());
   try {
     fill(tmp);
+    kill_point("folder-written");
     sync_tree(tmp);
   } catch (...) {
     remove_tree(tmp);
     throw;
   }
   const bool had_old = fs::exists(target);
+  // Swap in one step where the file system can: `target` is never missing.
+  if (had_old && ::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0) {
+    remove_tree(tmp);  // now the old folder
+    fsync_path(parent_folder(target));
+    return;
+  }
   if (had_old) {
     fs::rename(target, old, ec);
     if (ec) {

@@ -353,22 +353,20 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
                             /*lr_end: HF cosine decays to 0*/ 1e-300,
                             total,
                             /*warmup_from_zero=*/true};
-  StepMetrics window;
-  int64_t window_steps = 0;
   auto flush = [&] {
-    if (window_steps == 0) return;
-    for (auto& [k, v] : window.values) v /= static_cast<double>(window_steps);
-    window.step = step_;
-    if (report) report(window);
-    window.values.clear();
-    window_steps = 0;
+    if (window_steps_ == 0) return;
+    for (auto& [k, v] : window_.values) v /= static_cast<double>(window_steps_);
+    window_.step = step_;
+    if (report) report(window_);
+    window_.values.clear();
+    window_steps_ = 0;
   };
   if (options_.method == Method::Kto && kto_desirable_.size() != pairs_.size())
     throw std::logic_error("PreferenceTrainer: --method kto needs use_kto_labels() before train()");
   const bool has_eval = static_cast<int64_t>(pairs_.size()) > num_train_;
   while (step_ < total) {
     if (options_.stop_after_steps > 0 && step_ >= options_.stop_after_steps) {
-      flush();
+      // The logging window goes into the checkpoint: the resumed run logs what an uninterrupted one would.
       save_checkpoint();
       return false;
     }
@@ -420,12 +418,13 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
     optimizer_->step();
     optimizer_->zero_grad();
     ++step_;
+    if (step_listener_) step_listener_(step_);
     step_values["grad_norm"] = grad_norm;
     step_values["tokens/s"] = static_cast<double>(step_tokens) /
                               std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
     step_values["lr"] = lr;
-    for (const auto& [k, v] : step_values) window.values[k] += v;
-    ++window_steps;
+    for (const auto& [k, v] : step_values) window_.values[k] += v;
+    ++window_steps_;
     if (options_.logging_steps > 0 && step_ % options_.logging_steps == 0) flush();
     if (options_.save_steps > 0 && step_ % options_.save_steps == 0 && step_ < total) save_checkpoint();
     if (has_eval && options_.eval_steps > 0 && step_ % options_.eval_steps == 0 && step_ < total && report)
@@ -438,7 +437,7 @@ bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& rep
 
 void PreferenceTrainer::save_checkpoint() const {
   if (options_.output_dir.empty()) throw std::logic_error("PreferenceTrainer: checkpoints need output_dir");
-  nlohmann::json state = {{"step", step_}};
+  nlohmann::json state = {{"step", step_}, {"log_window", {{"steps", window_steps_}, {"sums", window_.values}}}};
   if (selection_.counts.defined()) {
     const auto c = selection_.counts.contiguous();
     state["fpo_selections"] = selection_.selections;
@@ -516,12 +515,13 @@ bool PreferenceTrainer::has_checkpoint() const {
 }
 
 nlohmann::json PreferenceTrainer::check_checkpoint() const {
-  return core::CheckpointFolder(options_.output_dir).load(checkpoint_identity());
+  return core::CheckpointFolder(options_.output_dir).load(checkpoint_identity()).state;
 }
 
 void PreferenceTrainer::resume() {
-  const auto state = check_checkpoint();
-  const auto dir = core::CheckpointFolder(options_.output_dir).path();
+  const auto checkpoint = core::CheckpointFolder(options_.output_dir).load(checkpoint_identity());
+  const auto& state = checkpoint.state;
+  const auto& dir = checkpoint.folder;
   lm::SafetensorsFile weights(dir / "policy.safetensors");
   {
     torch::NoGradGuard g;
@@ -533,6 +533,8 @@ void PreferenceTrainer::resume() {
   }
   torch::load(*optimizer_, (dir / "optimizer.pt").string());
   step_ = state.at("step").get<int64_t>();
+  window_steps_ = state.at("log_window").at("steps").get<int64_t>();
+  window_.values = state.at("log_window").at("sums").get<std::map<std::string, double>>();
   if (state.contains("fpo_selection_counts")) {
     selection_.counts = torch::tensor(state["fpo_selection_counts"].get<std::vector<int64_t>>(), torch::kInt64);
     selection_.selections = state.at("fpo_selections").get<int64_t>();

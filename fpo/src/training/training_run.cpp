@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/fault/kill_point.h"
 #include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/io/output_location.h"
 #include "fpokit/core/log/log.h"
@@ -90,8 +91,28 @@ TrainingPairs split_off(TrainingPairs& data, double fraction, uint64_t seed) {
 
 bool run_preference_training(PreferenceRunOptions o) {
   if (o.model_dir.empty() || o.data.empty()) throw InputError("--model and --data are required");
-  if (!o.overwrite_output_dir) core::CheckpointFolder(o.out).refuse_fresh_start_over(o.resume);
+  const core::CheckpointFolder checkpoints(o.out);
+  checkpoints.refuse_fresh_start_over(o.resume || o.overwrite_output_dir);
   core::check_output_location(o.out, core::OutputKind::Directory, {o.resume, o.overwrite_output_dir});
+  // Whatever instant an earlier run was killed at, --resume continues it (CheckpointFolder).
+  bool start_over_existing = o.overwrite_output_dir && !o.resume;
+  if (o.resume) {
+    const bool finished =
+        fs::exists(o.out / "model" / "config.json") || fs::exists(o.out / "adapter" / "adapter_config.json");
+    switch (checkpoints.resume_from(finished, std::vector<std::string>{"config.toml", "metrics.jsonl"})) {
+      case core::ResumeFrom::Finished:
+        core::log::info("--resume: " + o.out.string() +
+                        " holds a finished run (its model or adapter is written): nothing to do");
+        return true;
+      case core::ResumeFrom::Start:
+        core::log::info("--resume: " + o.out.string() +
+                        " has no checkpoint yet (the run stopped before its first save): starting from step 0");
+        o.resume = false;
+        start_over_existing = true;
+        break;
+      case core::ResumeFrom::Checkpoint: break;
+    }
+  }
   const auto method = o.trainer.method;
   const auto& traits = method_traits(method);
   const bool is_fpo = traits.needs_sae;
@@ -135,6 +156,20 @@ bool run_preference_training(PreferenceRunOptions o) {
   if (compute_dtype != torch::kFloat32 && !o.lora) {
     o.trainer.autocast_dtype = compute_dtype;
     load.dtype = torch::kFloat32;
+  }
+  // --max-length is a cap, not a length: what must fit the model is the longest sequence it lets through.
+  {
+    const auto model_config = lm::load_model_config(o.model_dir);
+    for (const auto* pairs : {&train_data.pairs, &eval_data.pairs})
+      for (const auto& p : *pairs) {
+        const auto longest = static_cast<int64_t>(std::max(p.chosen.input_ids.size(), p.rejected.input_ids.size()));
+        if (model_config.max_position_embeddings > 0 && longest > model_config.max_position_embeddings)
+          throw InputError(
+              "line " + std::to_string(p.line) + " of the data has a sequence of " + std::to_string(longest) +
+              " tokens after truncation to --max-length, longer than the model's " + "max_position_embeddings (" +
+              std::to_string(model_config.max_position_embeddings) + ", " + model_config.source.string() +
+              "): give --max-length " + std::to_string(model_config.max_position_embeddings) + " or less");
+      }
   }
   auto policy = lm::load_model(o.model_dir, load);
   const std::string ref_dir = o.ref_model_dir.empty() ? o.model_dir : o.ref_model_dir;
@@ -185,8 +220,12 @@ bool run_preference_training(PreferenceRunOptions o) {
 
   // Validated: from here on the output folder is written.
   fs::create_directories(o.out);
-  // A fresh start over an earlier run: its checkpoint must not be resumed later by mistake.
-  if (o.overwrite_output_dir && !o.resume) core::CheckpointFolder(o.out).remove();
+  // A fresh start over an earlier run: neither its checkpoints (resumed later by mistake) nor its
+  // final outputs (taken for this run's, were it killed before its first checkpoint) may stay.
+  if (start_over_existing) {
+    checkpoints.remove();
+    for (const char* output : {"model", "adapter", "fpo_selection.json"}) core::remove_tree(o.out / output);
+  }
   if (o.before_first_write) o.before_first_write();
   if (needs_reference) {
     std::optional<PreferenceTrainer::ReferenceValues> cached;
@@ -209,6 +248,7 @@ bool run_preference_training(PreferenceRunOptions o) {
   core::MetricsLog metrics(o.out / "metrics.jsonl", o.resume ? std::optional<int64_t>(trainer.step()) : std::nullopt);
   core::ProgressLine progress("train " + std::string(method_name(method)), trainer.total_steps(), "steps", 30,
                               trainer.step());
+  if (o.progress) trainer.on_step([&](int64_t step) { progress.update(step); });
   const bool finished = trainer.train([&](const StepMetrics& m) {
     nlohmann::json line = {{"step", m.step}};
     for (const auto& [k, v] : m.values) line[k] = v;
@@ -257,7 +297,8 @@ bool run_preference_training(PreferenceRunOptions o) {
                       "chosen and rejected, per epoch) contained feature f"}};
     core::write_text_file_atomically(o.out / "fpo_selection.json", j.dump() + "\n");
   }
-  core::CheckpointFolder(o.out).remove();
+  core::kill_point("outputs-written");
+  checkpoints.remove();
   return true;
 }
 

@@ -1,13 +1,15 @@
 #include "fpokit/lm/model/load_model.h"
 
+#include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
 #include <torch/torch.h>
 
-#include "fpokit/lm/model/architecture_registry.h"
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/json_file.h"
+#include "fpokit/lm/model/architecture_registry.h"
 
 namespace fpokit::lm {
 
@@ -103,8 +105,9 @@ ModelConfig load_model_config(const std::filesystem::path& model_dir) {
   }
   const auto path = model_dir / "config.json";
   if (!std::filesystem::exists(path)) {
-    throw ConfigError(model_dir.string() + ": no config.json (expected a HuggingFace model directory with "
-                                           "config.json and model.safetensors)");
+    throw ConfigError(model_dir.string() +
+                      ": no config.json (expected a HuggingFace model directory with "
+                      "config.json and model.safetensors)");
   }
   const auto json = core::read_json_file(path);
   const Architecture& arch = find_architecture(json, path);
@@ -114,8 +117,12 @@ ModelConfig load_model_config(const std::filesystem::path& model_dir) {
   return config;
 }
 
-void load_weights(CausalLMImpl& model, const Checkpoint& checkpoint) {
-  torch::NoGradGuard no_grad;
+namespace {
+
+// Each parameter of `model` with the checkpoint tensor it is loaded from; CheckpointError listing
+// every missing, mismatched and unexpected tensor at once when they do not match.
+std::vector<std::pair<torch::Tensor, std::string>> match_checkpoint(CausalLMImpl& model, const Checkpoint& checkpoint) {
+  std::vector<std::pair<torch::Tensor, std::string>> matched;
   std::vector<std::string> missing, mismatched, unexpected;
   std::set<std::string> consumed;
   const auto aliases = model.checkpoint_prefix_aliases();
@@ -146,14 +153,14 @@ void load_weights(CausalLMImpl& model, const Checkpoint& checkpoint) {
                            shape_str(param.sizes()));
       continue;
     }
-    param.copy_(checkpoint.view(stored));
+    matched.emplace_back(param, stored);
   }
   for (const auto& name : checkpoint.names()) {
     if (!consumed.count(name) && !model.is_ignorable_checkpoint_tensor(name)) unexpected.push_back(name);
   }
-  if (missing.empty() && mismatched.empty() && unexpected.empty()) return;
-  std::string message = checkpoint.directory().string() + ": checkpoint does not match " +
-                        model.config().architecture + " as configured in config.json:";
+  if (missing.empty() && mismatched.empty() && unexpected.empty()) return matched;
+  std::string message = checkpoint.directory().string() + ": checkpoint does not match " + model.config().architecture +
+                        " as configured in config.json:";
   if (!missing.empty()) message += " missing " + std::to_string(missing.size()) + " tensor(s): " + join(missing) + ";";
   if (!mismatched.empty()) {
     message += " mismatched " + std::to_string(mismatched.size()) + " tensor(s): " + join(mismatched) + ";";
@@ -165,6 +172,56 @@ void load_weights(CausalLMImpl& model, const Checkpoint& checkpoint) {
   throw CheckpointError(message);
 }
 
+// MemAvailable of /proc/meminfo in bytes (what the kernel can hand out without swapping), or
+// nullopt where there is no such file.
+std::optional<int64_t> available_host_memory() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  while (in >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return std::nullopt;
+}
+
+std::string gib(int64_t bytes) {
+  std::ostringstream os;
+  os.precision(3);
+  os << static_cast<double>(bytes) / (1024.0 * 1024 * 1024) << " GiB";
+  return os.str();
+}
+
+void check_model_fits(const ModelConfig& config, const Architecture& arch, const Checkpoint& checkpoint,
+                      const torch::TensorOptions& options) {
+  // Built on the meta device: shapes without storage, so sizes that cannot be right cost nothing.
+  CausalLM meta = arch.build(config, options.device(torch::kMeta));
+  int64_t bytes = 0;
+  for (const auto& p : meta->parameters()) bytes += p.numel() * static_cast<int64_t>(p.element_size());
+  match_checkpoint(*meta, checkpoint);
+  if (options.device().is_cpu()) {
+    const auto available = available_host_memory();
+    if (available && bytes > *available)
+      throw InputError(checkpoint.directory().string() + ": the model needs " + gib(bytes) + " for its weights in " +
+                       std::string(c10::toString(options.dtype().toScalarType())) + " but only " + gib(*available) +
+                       " of memory is available: use --dtype bfloat16, a GPU (--device cuda), or a smaller model");
+  }
+}
+
+}  // namespace
+
+void check_context_fits(const ModelConfig& config, int64_t tokens, const std::string& option) {
+  if (config.max_position_embeddings > 0 && tokens > config.max_position_embeddings)
+    throw InputError(option + " " + std::to_string(tokens) + " is longer than the model's max_position_embeddings (" +
+                     std::to_string(config.max_position_embeddings) + ", " + config.source.string() +
+                     "): give at most " + std::to_string(config.max_position_embeddings));
+}
+
+void load_weights(CausalLMImpl& model, const Checkpoint& checkpoint) {
+  torch::NoGradGuard no_grad;
+  for (auto& [param, stored] : match_checkpoint(model, checkpoint)) param.copy_(checkpoint.view(stored));
+}
+
 CausalLM load_model(const std::filesystem::path& model_dir, const LoadOptions& options) {
   const ModelConfig config = load_model_config(model_dir);
   const Architecture* arch = nullptr;
@@ -173,7 +230,9 @@ CausalLM load_model(const std::filesystem::path& model_dir, const LoadOptions& o
   }
   const torch::ScalarType dtype = resolve_dtype(options, config);
   const auto checkpoint = Checkpoint::open(model_dir);
-  CausalLM model = arch->build(config, torch::TensorOptions().dtype(dtype).device(options.device));
+  const auto tensor_options = torch::TensorOptions().dtype(dtype).device(options.device);
+  check_model_fits(config, *arch, checkpoint, tensor_options);
+  CausalLM model = arch->build(config, tensor_options);
   load_weights(*model, checkpoint);
   model->eval();
   return model;

@@ -1,6 +1,7 @@
 #include "fpokit/sae/data/activation_cache.h"
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/fault/kill_point.h"
 #include "fpokit/sae/data/activation_file.h"
 
 namespace fpokit::sae {
@@ -21,6 +22,7 @@ int64_t cache_activations(HarvestingSource& source, const std::filesystem::path&
     const int64_t take = std::min(rows->size(), options.tokens - writer.num_rows());
     if (take < rows->size()) *rows = rows->slice(0, take);
     writer.append(rows->activations, rows->token_ids, rows->positions, rows->sequence_ids);
+    core::kill_point("activation-chunk");
     if (progress) progress(writer.num_rows());
   }
   if (writer.num_rows() == 0) throw InputError("the dataset yields no token to cache (" + source.describe() + ")");

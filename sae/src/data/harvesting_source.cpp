@@ -4,6 +4,7 @@
 
 #include "fpokit/core/errors.h"
 #include "fpokit/lm/model/hooks.h"
+#include "fpokit/lm/model/load_model.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 
 namespace fpokit::sae {
@@ -22,6 +23,7 @@ HarvestingSource::HarvestingSource(lm::CausalLM model, std::shared_ptr<const lm:
   lm::Hooks check;
   for (const auto& h : hooks_) check.capture(h);
   check.validate(model_->config(), model_->has_resid_mid());
+  lm::check_context_fits(model_->config(), options_.context_size, "--context-size");
   if (options_.batch_sequences < 1) throw InputError("the harvesting batch needs at least one sequence");
   for (const auto& h : hooks_) {
     hook_names_.push_back(h.str());
@@ -79,8 +81,9 @@ std::optional<ActivationRows> HarvestingSource::next() {
   out.token_ids = tokens.index_select(0, index);
   const auto positions = torch::arange(T, torch::TensorOptions().dtype(torch::kInt64).device(device)).repeat({n_rows});
   out.positions = positions.index_select(0, index);
-  const auto seq = torch::arange(rows_read_, rows_read_ + n_rows, torch::TensorOptions().dtype(torch::kInt64).device(device))
-                       .repeat_interleave(T);
+  const auto seq =
+      torch::arange(rows_read_, rows_read_ + n_rows, torch::TensorOptions().dtype(torch::kInt64).device(device))
+          .repeat_interleave(T);
   out.sequence_ids = seq.index_select(0, index);
   rows_read_ += n_rows;
   return out;

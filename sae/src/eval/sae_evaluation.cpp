@@ -9,6 +9,7 @@
 
 #include "fpokit/core/errors.h"
 #include "fpokit/lm/model/hooks.h"
+#include "fpokit/lm/model/load_model.h"
 #include "fpokit/lm/model/log_probs.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "fpokit/sae/data/context_packer.h"
@@ -29,6 +30,7 @@ EvalResult evaluate_sae(const lm::CausalLM& model, const lm::Tokenizer& tokenize
     throw InputError("the SAE has d_in " + std::to_string(sae.config().d_in) + " but " + hook.str() +
                      " of this model is " + std::to_string(model->config().hidden_size) +
                      " wide: was it trained on another model?");
+  lm::check_context_fits(model->config(), options.context_size, "--context-size");
   const auto device = model->parameters().front().device();
   const auto sae_device = sae.W_enc.device();
 

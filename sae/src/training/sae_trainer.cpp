@@ -165,7 +165,8 @@ bool SaeTrainer::run(const std::function<void(const TrainingProgress&)>& report)
     }
     ++step_;
     tokens_ += batch->size();
-    if (tokens_ >= next_checkpoint) {
+    if (step_listener_) step_listener_(tokens_);
+    if (tokens_ >= next_checkpoint && step_ < total) {  // the end writes the SAEs instead
       check_finite();
       save_checkpoint();
       next_checkpoint += options_.checkpoint_every_tokens;

@@ -1,4 +1,4 @@
-// SaeTrainer checkpoints (core::CheckpointFolder's protocol): out_dir/checkpoint/ holds
+// SaeTrainer checkpoints (core::CheckpointFolder's protocol): out_dir/checkpoint-<step>/ holds
 // trainer_state.json (step, tokens, the mixing buffer's position; identity: the run's fingerprint)
 // and, per SAE, state.safetensors (weights, buffers, dead counters, activation scale) and
 // optimizer.pt (Adam moments and step counts, LibTorch archive).
@@ -59,10 +59,10 @@ void SaeTrainer::save_checkpoint() const {
 }
 
 void SaeTrainer::resume() {
-  const core::CheckpointFolder checkpoint(out_dir_);
-  const auto state = checkpoint.load(fingerprint());
+  const auto checkpoint = core::CheckpointFolder(out_dir_).load(fingerprint());
+  const auto& state = checkpoint.state;
   for (auto& u : units_) {
-    const auto unit_dir = checkpoint.path() / u->spec.name;
+    const auto unit_dir = checkpoint.folder / u->spec.name;
     lm::SafetensorsFile file(unit_dir / "state.safetensors");
     u->load_state_tensors([&](const std::string& name) {
       if (!file.find(name))

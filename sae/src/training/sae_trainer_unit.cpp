@@ -159,6 +159,9 @@ std::vector<std::pair<std::string, torch::Tensor>> SaeTrainer::Unit::state_tenso
   out.emplace_back("density_counts_prev", density_counts_prev.cpu());
   out.emplace_back("density_tokens", torch::tensor({density_tokens, density_tokens_prev}, torch::kInt64));
   out.emplace_back("activation_scale", torch::tensor({sae->config().activation_scale}, torch::kFloat64));
+  // The logging window so far: a resumed run logs the same averages as an uninterrupted one.
+  out.emplace_back("window_sums", torch::stack({acc_loss, acc_l0, acc_err, acc_var}).cpu());
+  out.emplace_back("window_counts", torch::tensor({acc_steps, acc_tokens}, torch::kInt64));
   return out;
 }
 
@@ -173,6 +176,14 @@ void SaeTrainer::Unit::load_state_tensors(const std::function<torch::Tensor(cons
   density_tokens = dt[0].item<int64_t>();
   density_tokens_prev = dt[1].item<int64_t>();
   sae->mutable_config().activation_scale = get("activation_scale")[0].item<double>();
+  const auto sums = get("window_sums");
+  acc_loss.copy_(sums[0]);
+  acc_l0.copy_(sums[1]);
+  acc_err.copy_(sums[2]);
+  acc_var.copy_(sums[3]);
+  const auto counts = get("window_counts");
+  acc_steps = counts[0].item<int64_t>();
+  acc_tokens = counts[1].item<int64_t>();
 }
 
 }  // namespace fpokit::sae

@@ -7,7 +7,10 @@
 #include <torch/torch.h>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/fault/kill_point.h"
+#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/io/output_location.h"
+#include "fpokit/core/log/log.h"
 #include "fpokit/core/log/progress_line.h"
 #include "fpokit/core/train/checkpoint_folder.h"
 #include "fpokit/core/train/metrics_log.h"
@@ -39,7 +42,8 @@ bool run_sae_training(TrainingRunOptions o) {
   if (!offline && o.model_dir.empty()) throw InputError("--data needs --model: the model whose activations to harvest");
   if (o.hooks.empty() && !offline) throw InputError("give the hook to train on, e.g. --hook blocks.6.hook_resid_post");
   if (o.widths.empty() || o.ks.empty()) throw InputError("--width and --k need at least one value");
-  if (!o.overwrite_output_dir) core::CheckpointFolder(o.out).refuse_fresh_start_over(o.resume);
+  const core::CheckpointFolder checkpoints(o.out);
+  checkpoints.refuse_fresh_start_over(o.resume || o.overwrite_output_dir);
   core::check_output_location(o.out, core::OutputKind::Directory, {o.resume, o.overwrite_output_dir});
 
   const auto device = lm::parse_device(o.device);
@@ -80,6 +84,27 @@ bool run_sae_training(TrainingRunOptions o) {
     }
   }
 
+  // Whatever instant an earlier run was killed at, --resume continues it (CheckpointFolder).
+  bool start_over_existing = o.overwrite_output_dir && !o.resume;
+  if (o.resume) {
+    bool finished = true;
+    for (const auto& s : specs) finished = finished && fs::exists(o.out / s.name / "cfg.json");
+    switch (checkpoints.resume_from(finished, std::vector<std::string>{"config.toml", "training_log.jsonl"})) {
+      case core::ResumeFrom::Finished:
+        core::log::info("--resume: " + o.out.string() + " holds a finished run (its SAEs are written): nothing to do");
+        return true;
+      case core::ResumeFrom::Start:
+        core::log::info(
+            "--resume: " + o.out.string() +
+            " has no checkpoint yet (the run stopped before its first save): starting from the first token");
+        o.resume = false;
+        start_over_existing = true;
+        break;
+      case core::ResumeFrom::Checkpoint: break;
+    }
+  }
+  std::vector<std::string> sae_folders;
+  for (const auto& s : specs) sae_folders.push_back(s.name);
   SaeTrainer trainer(o.trainer, std::move(specs), *source, o.out);
   if (o.resume) {
     trainer.resume();
@@ -87,11 +112,17 @@ bool run_sae_training(TrainingRunOptions o) {
     trainer.initialize();
   }
   fs::create_directories(o.out);
-  // A fresh start over an earlier run: its checkpoint must not be resumed later by mistake.
-  if (o.overwrite_output_dir && !o.resume) core::CheckpointFolder(o.out).remove();
+  // A fresh start over an earlier run: neither its checkpoints (resumed later by mistake) nor its
+  // SAEs (taken for this run's, were it killed before its first checkpoint) may stay.
+  if (start_over_existing) {
+    checkpoints.remove();
+    for (const auto& name : sae_folders)
+      if (!name.empty()) core::remove_tree(o.out / name);
+  }
   if (o.before_first_write) o.before_first_write();
   core::MetricsLog log(o.out / "training_log.jsonl", o.resume ? std::optional<int64_t>(trainer.step()) : std::nullopt);
   core::ProgressLine progress("sae train", o.trainer.total_tokens, "tok", 30, trainer.tokens());
+  if (o.progress) trainer.on_step([&](int64_t tokens) { progress.update(tokens); });
   const bool finished = trainer.run([&](const TrainingProgress& p) {
     nlohmann::json line = {{"step", p.step}, {"tokens", p.tokens}, {"lr", p.lr}, {"tokens_per_s", p.tokens_per_second}};
     std::string metrics;
@@ -114,7 +145,8 @@ bool run_sae_training(TrainingRunOptions o) {
   trainer.save_final();
   // The SAEs are written: the checkpoint has served its purpose, and leaving it would make a
   // later run into the same folder look like an interrupted one.
-  core::CheckpointFolder(o.out).remove();
+  core::kill_point("outputs-written");
+  checkpoints.remove();
   return true;
 }
 

@@ -13,9 +13,14 @@
 #include <filesystem>
 #include <functional>
 #include <string_view>
+#include <vector>
 
 namespace fpokit::core {
 
+// Temporary names carry the writer's process id (`<target>.tmp-<pid>-<n>`, `<target>.old-<pid>-<n>`),
+// so that what a killed process left behind can be told from what a live one is writing: each
+// writer first removes the stale temporaries of its target (remove_stale_temporaries).
+//
 // Calls fill(tmp) with a path in target's folder that names nothing yet (`<target>.tmp-<pid>-<n>`);
 // fill creates the file there, writes it and closes it. Then the file is synced, renamed over
 // `target` and the folder synced. If fill, the sync or the rename throws or fails, the temporary
@@ -27,19 +32,27 @@ void write_file_atomically(const std::filesystem::path& target,
 
 // The two halves of write_file_atomically, for a writer that keeps its file open across calls
 // (ActivationFileWriter creates it in its constructor and renames it in commit()).
-// A fresh sibling name for `target` that names nothing now (unique per process and call).
+// A fresh sibling name for `target` that names nothing now (unique per process and call); removes
+// the stale temporaries of `target` first.
 std::filesystem::path temporary_sibling(const std::filesystem::path& target);
 // Syncs the finished, closed file `tmp`, renames it over `target` and syncs the folder. On any
 // failure removes `tmp` (as far as it still exists) and throws InputError.
 void commit_temporary_file(const std::filesystem::path& tmp, const std::filesystem::path& target);
 
-// Calls fill(tmp) with an empty sibling folder of `target`, then replaces `target` with it (an
-// existing `target` is swapped out and removed). Before the rename every file and folder inside
-// `tmp` is synced (fill may write with any library), after it the parent folder. If fill or a
-// sync throws, the temporary folder is removed and `target` is untouched. Throws InputError when
-// the folders cannot be created, synced or renamed.
+// Calls fill(tmp) with an empty sibling folder of `target`, then replaces `target` with it. An
+// existing `target` is exchanged with the new folder in one renameat2(RENAME_EXCHANGE), so that
+// `target` names a complete folder at every instant, and then removed (file systems without
+// RENAME_EXCHANGE: moved aside first, which leaves an instant with no `target`). Before the rename every file and
+// folder inside `tmp` is synced (fill may write with any library), after it the parent folder. If fill or a sync
+// throws, the temporary folder is removed and `target` is untouched. Throws InputError when the folders cannot be
+// created, synced or renamed.
 void write_directory_atomically(const std::filesystem::path& target,
                                 const std::function<void(const std::filesystem::path& tmp)>& fill);
+
+// Removes the entries of `folder` named `<prefix><digits>.tmp-<pid>-<n>` or `<prefix><digits>.old-<pid>-<n>`
+// (<digits> may be empty) whose process is no longer running: what a killed writer left. Those of a
+// live process are kept (it may still be writing them). Returns the pids of the live writers found.
+std::vector<long> remove_stale_temporaries(const std::filesystem::path& folder, std::string_view prefix);
 
 // Writes `contents` to `path` through write_file_atomically; creates the parent folder.
 void write_text_file_atomically(const std::filesystem::path& path, std::string_view contents);

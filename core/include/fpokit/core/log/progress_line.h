@@ -1,12 +1,17 @@
 #pragma once
 // A one-line progress display for long work: "label 1.2M/10.0M tok 35.1k tok/s ETA 4m12s |
-// metrics". On a terminal the line is redrawn in place at most every 0.2 s; when stderr is a file
+// metrics". On a terminal the line is redrawn in place at most every 0.2 s on updates, and at least
+// every second by a ticker thread (rate and ETA move on even while one step takes minutes, and
+// whatever the logging cadence); when stderr is a file
 // or pipe (or a log sink is set), a full line goes to log::info every `log_interval` seconds
 // instead, so logs stay readable. Nothing is drawn below log level Info (--quiet). Log messages
 // printed meanwhile clear the drawn line first (log.h).
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <mutex>
 #include <string>
+#include <thread>
 
 namespace fpokit::core {
 
@@ -31,6 +36,10 @@ class ProgressLine {
 
  private:
   void clear_drawn_line();
+  // Draws the line for the last update (mutex_ held).
+  void draw(std::chrono::steady_clock::time_point now);
+  std::string render(std::chrono::steady_clock::time_point now) const;
+  void tick();
 
   std::string label_, unit_;
   int64_t total_;
@@ -40,6 +49,12 @@ class ProgressLine {
   bool finished_ = false;
   bool drawn_ = false;
   std::chrono::steady_clock::time_point start_, last_draw_;
+  int64_t done_ = 0;      // the last update's count, redrawn by the ticker
+  std::string metrics_;   // and its metrics
+  bool updated_ = false;  // nothing is drawn before the first update
+  std::mutex mutex_;
+  std::condition_variable stop_ticker_;
+  std::thread ticker_;  // terminals only
 };
 
 }  // namespace fpokit::core

@@ -112,6 +112,9 @@ class PreferenceTrainer {
   int64_t step() const { return step_; }
   // Runs to total_steps(); `report` gets the metrics every logging_steps and at the end. Throws
   // InputError when the loss becomes NaN/Inf (naming the step; the last checkpoint stays).
+  // Called after every optimizer step with the step number, whatever the logging cadence (the
+  // progress line).
+  void on_step(std::function<void(int64_t step)> listener) { step_listener_ = std::move(listener); }
   // Returns false when it stopped early (stop_after_steps).
   bool train(const std::function<void(const StepMetrics&)>& report = {});
 
@@ -172,6 +175,10 @@ class PreferenceTrainer {
 
   nlohmann::json checkpoint_identity() const;
   int64_t step_ = 0;
+  std::function<void(int64_t)> step_listener_;
+  // Sums of the step metrics since the last log line, and their number (saved in checkpoints).
+  StepMetrics window_;
+  int64_t window_steps_ = 0;
   bool reference_ready_ = false;
 };
 

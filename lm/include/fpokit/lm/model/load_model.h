@@ -6,8 +6,8 @@
 
 #include <torch/types.h>
 
-#include "fpokit/lm/model/causal_lm.h"
 #include "fpokit/lm/checkpoint/checkpoint.h"
+#include "fpokit/lm/model/causal_lm.h"
 
 namespace fpokit::lm {
 
@@ -26,6 +26,11 @@ std::optional<torch::ScalarType> parse_dtype(const std::string& text);
 torch::ScalarType resolve_dtype(const LoadOptions& options, const ModelConfig& config);
 
 ModelConfig load_model_config(const std::filesystem::path& model_dir);
+
+// InputError when sequences of `tokens` tokens do not fit the model's max_position_embeddings
+// ("--context-size 4096 is longer than ... max_position_embeddings (2048)"): beyond it GPT-2 has
+// no position embedding and RoPE models run outside what they were trained on, silently.
+void check_context_fits(const ModelConfig& config, int64_t tokens, const std::string& option);
 
 // Copies the checkpoint into the module's parameters (converting dtype, moving to the module's
 // device). Throws CheckpointError listing every problem at once.

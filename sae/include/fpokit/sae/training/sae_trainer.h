@@ -29,7 +29,7 @@ namespace fpokit::sae {
 
 struct TrainingProgress {
   int64_t step = 0;
-  int64_t tokens = 0;         // per SAE
+  int64_t tokens = 0;  // per SAE
   int64_t total_tokens = 0;
   double tokens_per_second = 0;
   double lr = 0;
@@ -65,6 +65,9 @@ class SaeTrainer {
 
   // Changes where run() stops early (0: run to the end), e.g. to time steps after a warm-up.
   void set_stop_after_tokens(int64_t tokens) { options_.stop_after_tokens = tokens; }
+  // Called after every step with the tokens trained so far, whatever the logging cadence (the
+  // progress line).
+  void on_step(std::function<void(int64_t tokens)> listener) { step_listener_ = std::move(listener); }
   int64_t step() const { return step_; }
   int64_t tokens() const { return tokens_; }
   int64_t total_steps() const;
@@ -85,6 +88,7 @@ class SaeTrainer {
   std::vector<std::unique_ptr<Unit>> units_;
   int64_t step_ = 0;
   int64_t tokens_ = 0;
+  std::function<void(int64_t)> step_listener_;
 };
 
 }  // namespace fpokit::sae
