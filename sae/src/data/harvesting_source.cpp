@@ -62,14 +62,17 @@ std::optional<ActivationRows> HarvestingSource::next() {
   model_->forward({ids, {}}, &hooks);
 
   const auto tokens = ids.reshape({-1});
-  auto keep = torch::ones_like(tokens, torch::kBool);
-  if (options_.exclude_special_tokens) keep = ~special_ids_.index_select(0, tokens);
+  auto not_special = torch::ones_like(tokens, torch::kBool);
+  if (options_.exclude_special_tokens) not_special = ~special_ids_.index_select(0, tokens);
+  // Each hook's median is over the batch's non-special tokens, not over what earlier hooks left,
+  // so the kept set does not depend on the order of the hooks.
+  auto keep = not_special;
   std::vector<torch::Tensor> acts;
   for (const auto& h : hooks_) {
     const auto a = hooks.captured().at(h).reshape({n_rows * T, -1});
     if (options_.exclude_norm_multiple > 0) {
       const auto norms = a.to(torch::kFloat32).norm(2, -1);
-      const auto median = norms.masked_select(keep).median();
+      const auto median = norms.masked_select(not_special).median();
       keep = keep & (norms <= median * options_.exclude_norm_multiple);
     }
     acts.push_back(a);

@@ -87,9 +87,9 @@ EvalResult evaluate_sae(const lm::CausalLM& model, const lm::Tokenizer& tokenize
       lm::Hooks splice, ablate;
       splice.on_write(hook,
                       [&](const lm::HookName&, const torch::Tensor& a) { return torch::where(mask3, replacement, a); });
-      ablate.on_write(hook, [&](const lm::HookName&, const torch::Tensor& a) {
-        return torch::where(mask3, torch::zeros_like(a), a);
-      });
+      // Zero ablation replaces every position, special ones included: SAELens's
+      // standard_zero_ablate_hook applies no mask (only its replacement hook does).
+      ablate.on_write(hook, [](const lm::HookName&, const torch::Tensor& a) { return torch::zeros_like(a); });
       const auto logits_sae = model->forward({ids, {}}, &splice);
       const auto logits_zero = model->forward({ids, {}}, &ablate);
       const auto ce_mask = keep.slice(1, 0, -1).to(torch::kFloat64);

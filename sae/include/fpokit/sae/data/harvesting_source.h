@@ -4,8 +4,9 @@
 // the deepest hooked layer. Several hooks come from the same pass, so SAEs on different layers
 // train from one model forward. Excluded rows: special tokens (BOS, EOS, padding, the row-start
 // separator; SAELens exclude_special_tokens) and, optionally, high-norm outliers (attention sinks:
-// any hook's ‖x‖ above exclude_norm_multiple × that hook's median norm in the batch, as
-// dictionary_learning's max_activation_norm_multiple).
+// any hook's ‖x‖ above exclude_norm_multiple × that hook's median norm over the batch's
+// non-special tokens, whatever the other hooks drop; as dictionary_learning's
+// max_activation_norm_multiple).
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,7 +24,7 @@ namespace fpokit::sae {
 
 struct HarvestOptions {
   int64_t context_size = 1024;
-  int64_t batch_sequences = 8;       // context rows per model forward
+  int64_t batch_sequences = 8;  // context rows per model forward
   bool exclude_special_tokens = true;
   double exclude_norm_multiple = 0;  // <= 0: keep outliers
   std::string text_field = "text";
@@ -45,7 +46,7 @@ class HarvestingSource : public ActivationSource {
   std::string describe() const override;
 
   const HarvestOptions& options() const { return options_; }
-  int64_t rows_read() const { return rows_read_; }            // context rows consumed so far
+  int64_t rows_read() const { return rows_read_; }  // context rows consumed so far
   int64_t tokens_excluded() const { return tokens_excluded_; }
 
  private:

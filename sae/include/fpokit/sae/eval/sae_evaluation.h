@@ -1,10 +1,11 @@
 #pragma once
 // `fpokit sae eval`: how well an SAE stands in for the activation it was trained on
 // (docs/sae.md, 'Evaluation metrics').
-// On context rows of a text corpus (packed as for training), per batch three forwards:
-//   clean; spliced (the hook's activation replaced by the SAE reconstruction); zero-ablated
-//   (replaced by zeros). Replacement happens only at non-special tokens; CE and KL count
-//   positions whose input token is not special (and, for CE, that have a next token).
+// On context rows of a text corpus (packed as for training), per batch three forwards, as
+// SAELens's get_recons_loss: clean; spliced (the hook's activation replaced by the SAE
+// reconstruction at non-special tokens); zero-ablated (replaced by zeros at every position, BOS
+// included, as SAELens's standard_zero_ablate_hook). CE and KL count positions whose input token
+// is not special (and, for CE, that have a next token), pooled over all batches.
 //   ce_loss_recovered = (CE_zero − CE_sae) / (CE_zero − CE_clean)
 //   kl_div_score      = (KL_zero − KL_sae) / KL_zero,  KL(p_clean ‖ p_new) per token (SAELens)
 // Reconstruction metrics pool all evaluated tokens in raw activation space (sae_metrics.h): L0,
@@ -30,17 +31,17 @@ class Tokenizer;
 namespace fpokit::sae {
 
 struct EvalOptions {
-  int64_t tokens = 65536;         // context-row tokens to evaluate (rounded up to whole rows)
+  int64_t tokens = 65536;  // context-row tokens to evaluate (rounded up to whole rows)
   int64_t context_size = 128;
   int64_t batch_sequences = 8;
-  double dense_threshold = 0.1;   // dense = fires on more than this fraction of tokens
+  double dense_threshold = 0.1;  // dense = fires on more than this fraction of tokens
   std::string text_field = "text";
-  bool model_metrics = true;      // CE/KL (three forwards); false: reconstruction metrics only
+  bool model_metrics = true;  // CE/KL (three forwards); false: reconstruction metrics only
 };
 
 struct EvalResult {
   std::string hook;
-  int64_t tokens = 0;             // evaluated (non-special) tokens
+  int64_t tokens = 0;  // evaluated (non-special) tokens
   int64_t sequences = 0;
   double l0 = 0, fvu = 0, mse = 0, cosine = 0;
   double dead_fraction = 0, dense_fraction = 0, dense_threshold = 0;
