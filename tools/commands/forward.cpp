@@ -1,6 +1,8 @@
 // fpokit forward: logits and residual-stream activations of a batch of token ids, in float32, to
 // a safetensors file. The batch is right-padded; positions where attention_mask is 0 are written
-// as zeros (the model's outputs there are not meaningful).
+// as zeros (the model's outputs there are not meaningful). With --adapter, the logits are those of
+// the model with a PEFT LoRA adapter applied (unmerged, as PEFT computes them).
+#include <map>
 #include <memory>
 
 #include <torch/torch.h>
@@ -10,6 +12,7 @@
 #include "fpokit/core/errors.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
 #include "fpokit/lm/model/hooks.h"
+#include "fpokit/lm/model/lora.h"
 #include "fpokit/lm/model/padded_batch.h"
 #include "model_options.h"
 
@@ -19,6 +22,7 @@ namespace {
 
 struct ForwardArgs {
   ModelOptions model;
+  std::string adapter;
   std::string input_ids;
   std::string out;
   std::vector<std::string> hooks;
@@ -35,6 +39,7 @@ void run_forward(const ForwardArgs& args) {
   for (const auto& h : hook_names) hooks.capture(h);
   const auto model = lm::load_model(args.model.model_dir, args.model.load_options());
   hooks.validate(model->config(), model->has_resid_mid());
+  if (!args.adapter.empty()) lm::LoraAdapters::load_peft(*model, args.adapter);  // the layers keep the adapters
 
   torch::NoGradGuard no_grad;
   const auto device = model->parameters().front().device();
@@ -48,8 +53,10 @@ void run_forward(const ForwardArgs& args) {
   for (const auto& [name, activation] : hooks.captured()) {
     out.emplace_back(name.str(), activation.to(torch::kCPU, torch::kFloat32) * keep);
   }
-  lm::write_safetensors(args.out, out,
-                        {{"model", args.model.model_dir}, {"padding", "right; zeros where attention_mask == 0"}});
+  std::map<std::string, std::string> metadata{{"model", args.model.model_dir},
+                                              {"padding", "right; zeros where attention_mask == 0"}};
+  if (!args.adapter.empty()) metadata["adapter"] = args.adapter;
+  lm::write_safetensors(args.out, out, metadata);
 }
 
 }  // namespace
@@ -59,6 +66,8 @@ void add_forward_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "forward", "Write logits and residual-stream activations of a batch of token ids (float32 safetensors)");
   args->model.add_to(*cmd);
+  cmd->add_option("--adapter", args->adapter, "PEFT LoRA adapter on top of --model (e.g. <train out>/adapter)")
+      ->group("Model");
   cmd->add_option("--input-ids", args->input_ids,
                   "JSON file: a list of token-id lists (right-padded into one batch; padding is masked)")
       ->required()

@@ -1,7 +1,10 @@
-// fpokit generate: text continuation of a prompt with a KV cache.
+// fpokit generate: text continuation of a prompt with a KV cache, streamed as text or, with
+// --json, printed at the end as one JSON object with the token ids (for scripts and tests).
 #include <iostream>
 #include <memory>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "fpokit/core/log/log.h"
@@ -18,24 +21,39 @@ struct GenerateArgs {
   ModelOptions model;
   std::string prompt;
   bool no_special_tokens = false;
+  bool json = false;
   lm::GenerationOptions generation;
 };
 
-// Prints the text of the new tokens as they come, holding back an incomplete UTF-8 sequence.
+// Prints the text of the new tokens as they come, so that the whole output is their decoded text.
+// Decoding is not append-only, so only text that later tokens cannot change is printed: not a
+// trailing run of byte pieces ("<0xNN>", SentencePiece's byte fallback; HF's ByteFallback decoder
+// renders a run as UTF-8 when the whole run is valid and as one U+FFFD per byte otherwise, so a
+// later byte can turn an earlier "\r" into U+FFFD), and not a trailing U+FFFD (an incomplete UTF-8
+// sequence of byte-level BPE, which the next bytes may complete). finish() prints the rest.
 class TextStreamer {
  public:
   explicit TextStreamer(const lm::Tokenizer& tokenizer) : tokenizer_(tokenizer) {}
   void push(int64_t id) {
     tokens_.push_back(id);
+    if (is_byte_piece(id)) return;  // the run it extends may still change
     const std::string text = tokenizer_.decode(tokens_, /*skip_special_tokens=*/true);
     if (text.size() >= 3 && text.compare(text.size() - 3, 3, "\xEF\xBF\xBD") == 0) return;  // U+FFFD: wait
-    if (text.size() > printed_) {
-      std::cout << text.substr(printed_) << std::flush;
-      printed_ = text.size();
-    }
+    print_beyond_printed(text);
   }
+  void finish() { print_beyond_printed(tokenizer_.decode(tokens_, /*skip_special_tokens=*/true)); }
 
  private:
+  bool is_byte_piece(int64_t id) const {
+    const std::string piece = tokenizer_.id_to_token(id);
+    return piece.size() == 6 && piece.compare(0, 3, "<0x") == 0 && piece.back() == '>';
+  }
+  void print_beyond_printed(const std::string& text) {
+    if (text.size() <= printed_) return;
+    std::cout << text.substr(printed_) << std::flush;
+    printed_ = text.size();
+  }
+
   const lm::Tokenizer& tokenizer_;
   std::vector<int64_t> tokens_;
   std::size_t printed_ = 0;
@@ -52,10 +70,22 @@ void run_generate(const GenerateArgs& args) {
       options.stop_ids.push_back(id);
     }
   }
-  std::cout << args.prompt << std::flush;
-  TextStreamer streamer(*tokenizer);
-  const auto result = lm::generate(*model, prompt, options, [&](int64_t id) { streamer.push(id); });
-  std::cout << "\n";
+  lm::GenerationResult result;
+  if (args.json) {
+    result = lm::generate(*model, prompt, options);
+    const nlohmann::json out = {{"prompt_ids", prompt},
+                                {"output_ids", result.new_tokens},
+                                {"text", tokenizer->decode(result.new_tokens, /*skip_special_tokens=*/true)},
+                                {"stopped", result.stopped}};
+    // Invalid UTF-8 (a continuation cut inside a character) is written as U+FFFD, as the decoder does.
+    std::cout << out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else {
+    std::cout << args.prompt << std::flush;
+    TextStreamer streamer(*tokenizer);
+    result = lm::generate(*model, prompt, options, [&](int64_t id) { streamer.push(id); });
+    streamer.finish();
+    std::cout << "\n";
+  }
   const auto n = static_cast<double>(result.new_tokens.size());
   std::ostringstream stats;
   stats << prompt.size() << " prompt tokens, " << result.new_tokens.size() << " new tokens"
@@ -86,6 +116,9 @@ void add_generate_command(CLI::App& app) {
       ->capture_default_str()
       ->group("Generation");
   cmd->add_option("--seed", args->generation.seed, "sampling seed")->capture_default_str()->group("Generation");
+  cmd->add_flag("--json", args->json,
+                "print {prompt_ids, output_ids, text, stopped} as one JSON line instead of streaming the text")
+      ->group("Output");
   cmd->callback([args] { run_generate(*args); });
 }
 
