@@ -1,10 +1,14 @@
-// SAELens / sparsify / Gemma Scope readers against Python-written files, the atomic SAELens
-// writer's round trip, format detection, and the errors for bad input.
+// SAELens / sparsify / Gemma Scope readers against files those libraries wrote (and against what
+// they compute with them), the atomic SAELens writer's round trip and its output compared field by
+// field with SAELens's own, format detection, and the errors for bad input.
+#include <cstdlib>
 #include <fstream>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/sae/io/npz.h"
 #include "fpokit/sae/io/sae_io.h"
 #include "sae_test_util.h"
@@ -69,10 +73,37 @@ TEST_CASE("SAELens folders load with their config", "[sae][io]") {
   CHECK(topk->config().context_size == 64);
   CHECK_FALSE(topk->is_training());
   CHECK(load_sae(sae_fixture("saelens_relu"))->config().architecture == Architecture::ReLU);
-  CHECK(load_sae(sae_fixture("saelens_jumprelu"))->config().architecture == Architecture::JumpReLU);
-  // Written as "jumprelu" (what SAELens loads for inference) but restored as BatchTopK.
-  CHECK(read_json(sae_fixture("saelens_batchtopk/cfg.json"))["architecture"] == "jumprelu");
-  CHECK(load_sae(sae_fixture("saelens_batchtopk"))->config().architecture == Architecture::BatchTopK);
+  CHECK(load_sae(sae_fixture("saelens_gated"))->config().architecture == Architecture::Gated);
+  auto jumprelu = load_sae(sae_fixture("saelens_jumprelu"));
+  CHECK(jumprelu->config().architecture == Architecture::JumpReLU);
+  // SAELens keeps the STE bandwidth in metadata.training_architecture_details (0.05 in the fixture).
+  CHECK(read_json(sae_fixture(
+            "saelens_jumprelu/cfg.json"))["metadata"]["training_architecture_details"]["jumprelu_bandwidth"] == 0.05);
+  CHECK(jumprelu->config().jumprelu_bandwidth == 0.05);
+  // SAELens saved it as "jumprelu" (what it loads for inference); its training_architecture and k
+  // in the metadata restore it as BatchTopK. No fpokit key is involved: SAELens wrote the file.
+  const auto batchtopk_cfg = read_json(sae_fixture("saelens_batchtopk/cfg.json"));
+  CHECK(batchtopk_cfg["architecture"] == "jumprelu");
+  CHECK_FALSE(batchtopk_cfg["metadata"].contains("fpokit_architecture"));
+  auto batchtopk = load_sae(sae_fixture("saelens_batchtopk"));
+  CHECK(batchtopk->config().architecture == Architecture::BatchTopK);
+  CHECK(batchtopk->config().k == 4);
+  CHECK(batchtopk->batch_topk_threshold().item<double>() == Approx(0.35).epsilon(1e-7));
+}
+
+TEST_CASE("every SAELens and sparsify folder gives what the library computes with it", "[sae][io]") {
+  // library_outputs.safetensors holds each library's own encode/decode of x with the folder it
+  // wrote (generate_sae_library_files.py).
+  const lm::SafetensorsFile lib(sae_fixture("library_outputs.safetensors"));
+  const auto x = lib.load("x");
+  const std::string name = GENERATE(as<std::string>{}, "saelens_topk", "saelens_batchtopk", "saelens_relu",
+                                    "saelens_jumprelu", "saelens_gated", "saelens_topk_rescaled", "sparsify");
+  INFO(name);
+  auto sae = load_sae(sae_fixture(name == "sparsify" ? "sparsify/layers.1" : name));
+  CHECK_FALSE(sae->is_training());
+  const auto out = sae->forward(x);
+  CHECK(max_abs_diff(out.features, lib.load(name + ".features")) < kTol);
+  CHECK(max_abs_diff(out.reconstruction, lib.load(name + ".reconstruction")) < kTol);
 }
 
 TEST_CASE("save_saelens round-trips every architecture", "[sae][io]") {
@@ -104,6 +135,92 @@ TEST_CASE("save_saelens round-trips every architecture", "[sae][io]") {
   require_same_sae(*original, *again);
 }
 
+namespace {
+
+// Metadata that SAELens's training runner records and SaeConfig has no value for (the dataset,
+// the TransformerLens class, the activation store's token handling, the SAELens release that
+// trained it): save_saelens leaves them out. Anything else SAELens writes, fpokit must write too.
+const std::set<std::string> kSaeLensMetadataNotWritten = {"sae_lens_training_version", "dataset_path",
+                                                          "model_class_name",          "exclude_special_tokens",
+                                                          "sequence_separator_token",  "disable_concat_sequences"};
+
+std::set<std::string> keys_of(const nlohmann::json& j) {
+  std::set<std::string> keys;
+  for (const auto& [key, value] : j.items()) keys.insert(key);
+  return keys;
+}
+
+}  // namespace
+
+TEST_CASE("save_saelens writes the cfg.json and tensors SAELens writes", "[sae][io]") {
+  const std::string arch = GENERATE(as<std::string>{}, "topk", "batchtopk", "relu", "jumprelu", "gated");
+  INFO("architecture " << arch);
+  // The fixture is what SAELens 6.54's save_inference_model wrote for these weights; fpokit loads
+  // it and writes it again.
+  const auto theirs = sae_fixture("saelens_" + arch);
+  TempDir tmp;
+  const auto ours = tmp / ("saelens_" + arch);
+  save_saelens(*load_saelens(theirs), ours);
+  // To check that SAELens loads fpokit's output (needs Python and the peers venv):
+  //   FPOKIT_SAELENS_EXPORT_DIR=DIR build/tests/test_sae "<this test>", then
+  //   generate_sae_library_files.py --check-fpokit-written DIR
+  if (const char* keep = std::getenv("FPOKIT_SAELENS_EXPORT_DIR")) {
+    const fs::path copy = fs::path(keep) / ours.filename();
+    core::remove_tree(copy);
+    copy_folder(ours, copy);
+  }
+
+  // Tensors: the same names, dtypes, shapes and values; in fact the same file, byte for byte (the
+  // same header, tensor order and data layout as Python's safetensors writes).
+  CHECK(test::read_bytes(ours / "sae_weights.safetensors") == test::read_bytes(theirs / "sae_weights.safetensors"));
+  const lm::SafetensorsFile a(theirs / "sae_weights.safetensors"), b(ours / "sae_weights.safetensors");
+  std::set<std::string> names_a, names_b;
+  for (const auto& t : a.tensors()) names_a.insert(t.name);
+  for (const auto& t : b.tensors()) names_b.insert(t.name);
+  CHECK(names_b == names_a);
+  for (const auto& t : a.tensors()) {
+    INFO("tensor " << t.name);
+    const auto* mine = b.find(t.name);
+    if (!mine) continue;  // reported by the name check above
+    CHECK(dtype_name(mine->dtype) == dtype_name(t.dtype));
+    CHECK(mine->shape == t.shape);
+    CHECK(torch::equal(b.load(t.name), a.load(t.name)));
+  }
+
+  // cfg.json: every top-level field, with SAELens's value.
+  const auto want = read_json(theirs / "cfg.json"), got = read_json(ours / "cfg.json");
+  CHECK(keys_of(got) == keys_of(want));
+  for (const auto& [key, value] : want.items()) {
+    INFO("cfg.json field " << key);
+    if (key != "metadata") CHECK(got.value(key, nlohmann::json()) == value);
+  }
+  // metadata: SAELens's keys with its values, but for those SaeConfig cannot know; fpokit adds only
+  // its own fpokit_* keys. Of training_architecture_details fpokit writes what SaeConfig holds.
+  const auto& want_meta = want["metadata"];
+  const auto& got_meta = got["metadata"];
+  for (const auto& [key, value] : want_meta.items()) {
+    INFO("metadata field " << key);
+    if (kSaeLensMetadataNotWritten.count(key)) {
+      CHECK_FALSE(got_meta.contains(key));
+    } else if (key == "training_architecture_details") {
+      REQUIRE(got_meta.contains(key));
+      for (const auto& [detail, v] : got_meta[key].items()) {
+        INFO("training_architecture_details." << detail);
+        CHECK(value.value(detail, nlohmann::json()) == v);
+      }
+    } else {
+      CHECK(got_meta.value(key, nlohmann::json()) == value);
+    }
+  }
+  for (const auto& [key, value] : got_meta.items()) {
+    INFO("metadata field fpokit added: " << key);
+    CHECK((want_meta.contains(key) || key.rfind("fpokit_", 0) == 0));
+  }
+  // The details fpokit needs to restore the SAE are among those written.
+  if (arch == "batchtopk") CHECK(got_meta["training_architecture_details"]["k"] == 4);
+  if (arch == "jumprelu") CHECK(got_meta["training_architecture_details"]["jumprelu_bandwidth"] == 0.05);
+}
+
 TEST_CASE("an activation scale is folded on save and gives the same reconstruction", "[sae][io]") {
   TempDir tmp;
   auto sae = load_saelens(sae_fixture("saelens_topk"));
@@ -123,27 +240,17 @@ TEST_CASE("an activation scale is folded on save and gives the same reconstructi
 }
 
 TEST_CASE("a SAELens topk SAE with rescale_acts_by_decoder_norm is folded on load", "[sae][io]") {
-  TempDir tmp;
-  const auto dir = tmp / "rescaled";
-  copy_folder(sae_fixture("saelens_topk"), dir);
-  // Scale the decoder rows: SAELens selects on pre·‖W_dec_i‖ and decodes with W_dec/‖W_dec_i‖.
-  const lm::SafetensorsFile src(dir / "sae_weights.safetensors");
-  auto W_enc = src.load("W_enc"), W_dec = src.load("W_dec"), b_enc = src.load("b_enc"), b_dec = src.load("b_dec");
-  const auto norms = torch::linspace(0.5, 2.0, W_dec.size(0));
-  auto W_dec_scaled = W_dec * norms.unsqueeze(1);
-  lm::write_safetensors(dir / "sae_weights.safetensors",
-                        {{"W_enc", W_enc}, {"W_dec", W_dec_scaled}, {"b_enc", b_enc}, {"b_dec", b_dec}});
-  auto cfg = read_json(dir / "cfg.json");
-  cfg["rescale_acts_by_decoder_norm"] = true;
-  write_json(dir / "cfg.json", cfg);
-  // SAELens's forward, written out here.
-  const auto x = lm::SafetensorsFile(sae_fixture("reference_topk.safetensors")).load("x");
-  const auto pre = ((x - b_dec).matmul(W_enc) + b_enc) * norms;
-  const auto top = torch::relu(pre).topk(4, -1);
-  const auto f = torch::zeros_like(pre).scatter(-1, std::get<1>(top), std::get<0>(top));
-  const auto want = (f / norms).matmul(W_dec_scaled) + b_dec;
+  // SAELens wrote it unfolded (decoder row norms 0.5..2) with rescale_acts_by_decoder_norm: it
+  // selects on pre·‖W_dec_i‖ and decodes with W_dec/‖W_dec_i‖.
+  const auto dir = sae_fixture("saelens_topk_rescaled");
+  CHECK(read_json(dir / "cfg.json")["rescale_acts_by_decoder_norm"] == true);
+  const auto W_dec_saved = lm::SafetensorsFile(dir / "sae_weights.safetensors").load("W_dec");
+  CHECK(W_dec_saved.norm(2, 1).max().item<double>() == Approx(2.0).epsilon(1e-6));
+  const lm::SafetensorsFile lib(sae_fixture("library_outputs.safetensors"));
   auto sae = load_sae(dir);
-  CHECK(max_abs_diff(sae->forward(x).reconstruction, want) < kTol);
+  const auto out = sae->forward(lib.load("x"));
+  CHECK(max_abs_diff(out.features, lib.load("saelens_topk_rescaled.features")) < kTol);
+  CHECK(max_abs_diff(out.reconstruction, lib.load("saelens_topk_rescaled.reconstruction")) < kTol);
   CHECK(max_abs_diff(sae->W_dec.norm(2, 1), torch::ones({48})) < 1e-6);
 }
 
@@ -153,6 +260,9 @@ TEST_CASE("the sparsify reader gives the reference TopK encode/decode", "[sae][i
   auto sae = load_sae(dir);
   CHECK(sae->config().architecture == Architecture::TopK);
   CHECK(sae->config().k == 4);
+  // sparsify wrote num_latents 48 next to its default expansion_factor 32: num_latents wins.
+  CHECK(read_json(dir / "cfg.json")["expansion_factor"] == 32);
+  CHECK(sae->config().d_sae == 48);
   CHECK(sae->config().hook_name == "blocks.1.hook_resid_post");
   const lm::SafetensorsFile ref(sae_fixture("reference_topk.safetensors"));
   const auto out = sae->forward(ref.load("x"));
@@ -212,9 +322,10 @@ TEST_CASE("bad SAELens and sparsify folders throw InputError naming file and ten
     const auto dir = tmp / "sae";
     copy_folder(sae_fixture("saelens_jumprelu"), dir);
     const lm::SafetensorsFile src(sae_fixture("saelens_jumprelu/sae_weights.safetensors"));
-    lm::write_safetensors(dir / "sae_weights.safetensors",
-                          {{"W_enc", src.load("W_enc")}, {"W_dec", src.load("W_dec")}, {"b_enc", src.load("b_enc")},
-                           {"b_dec", src.load("b_dec")}});
+    lm::write_safetensors(dir / "sae_weights.safetensors", {{"W_enc", src.load("W_enc")},
+                                                            {"W_dec", src.load("W_dec")},
+                                                            {"b_enc", src.load("b_enc")},
+                                                            {"b_dec", src.load("b_dec")}});
     CHECK_THROWS_WITH(load_sae(dir), Contains("sae_weights.safetensors") && Contains("missing tensor threshold"));
   }
   SECTION("d_in in cfg.json does not match the tensors") {
@@ -262,9 +373,9 @@ TEST_CASE("bad SAELens and sparsify folders throw InputError naming file and ten
     const auto dir = tmp / "layers.2";
     copy_folder(sae_fixture("sparsify/layers.1"), dir);
     const lm::SafetensorsFile src(sae_fixture("sparsify/layers.1/sae.safetensors"));
-    lm::write_safetensors(dir / "sae.safetensors",
-                          {{"encoder.weight", src.load("encoder.weight")}, {"W_dec", src.load("W_dec")},
-                           {"b_dec", src.load("b_dec")}});
+    lm::write_safetensors(dir / "sae.safetensors", {{"encoder.weight", src.load("encoder.weight")},
+                                                    {"W_dec", src.load("W_dec")},
+                                                    {"b_dec", src.load("b_dec")}});
     CHECK_THROWS_WITH(load_sae(dir), Contains("sae.safetensors") && Contains("encoder.bias"));
     auto cfg = read_json(dir / "cfg.json");
     cfg["activation"] = "groupmax";

@@ -2,8 +2,8 @@
 #include <nlohmann/json.hpp>
 
 #include "fpokit/core/errors.h"
-#include "fpokit/sae/model/sae_config.h"
 #include "fpokit/sae/eval/sae_metrics.h"
+#include "fpokit/sae/model/sae_config.h"
 #include "fpokit/sae/model/sparse_autoencoder.h"
 #include "sae_test_util.h"
 
@@ -69,15 +69,55 @@ TEST_CASE("SaeConfig reads pre-6.0 flat configs and rejects bad ones", "[sae][co
                     Contains("x/cfg.json") && Contains("d_sae"));
   CHECK_THROWS_WITH(SaeConfig::from_saelens_json(nlohmann::json::parse(R"({"d_in": "8", "d_sae": 2})"), "c.json"),
                     Contains("d_in") && Contains("wrong type"));
-  CHECK_THROWS_WITH(
-      SaeConfig::from_saelens_json(nlohmann::json::parse(R"({"d_in": 8, "d_sae": 24, "architecture": "topk"})"), "c.json"),
-      Contains("\"k\""));
+  CHECK_THROWS_WITH(SaeConfig::from_saelens_json(
+                        nlohmann::json::parse(R"({"d_in": 8, "d_sae": 24, "architecture": "topk"})"), "c.json"),
+                    Contains("\"k\""));
   CHECK_THROWS_AS(SaeConfig::from_saelens_json(
-                      nlohmann::json::parse(R"({"d_in": 8, "d_sae": 24, "normalize_activations": "zscore"})"), "c.json"),
+                      nlohmann::json::parse(R"({"d_in": 8, "d_sae": 24, "normalize_activations": "zscore"})"),
+                      "c.json"),
                   ConfigError);
   CHECK_THROWS_WITH(parse_architecture("transcoder"), Contains("transcoder") && Contains("gated"));
   CHECK(parse_architecture("gated") == Architecture::Gated);
   CHECK(parse_architecture("standard") == Architecture::ReLU);
+}
+
+TEST_CASE("SaeConfig reads SAELens's training_architecture metadata", "[sae][config]") {
+  // The shape of what SAELens's save_inference_model writes for a BatchTopK / JumpReLU training SAE
+  // (tests/fixtures/sae/saelens_batchtopk, saelens_jumprelu hold real ones).
+  auto saved = [](const char* arch, const char* trained_as, const nlohmann::json& details) {
+    return nlohmann::json{{"architecture", arch},
+                          {"d_in", 8},
+                          {"d_sae", 24},
+                          {"metadata",
+                           {{"sae_lens_version", "6.54.12"},
+                            {"hook_name", "blocks.0.hook_resid_post"},
+                            {"training_architecture", trained_as},
+                            {"training_architecture_details", details}}}};
+  };
+  const auto batchtopk = SaeConfig::from_saelens_json(saved("jumprelu", "batchtopk", {{"k", 5}}), "c.json");
+  CHECK(batchtopk.architecture == Architecture::BatchTopK);
+  CHECK(batchtopk.k == 5);
+  CHECK(batchtopk.hook_name == "blocks.0.hook_resid_post");
+  // SAELens's k is an average and may be fractional; fpokit's BatchTopK needs a whole one, so the
+  // SAE stays the JumpReLU SAELens saved (the same inference).
+  const auto fractional = SaeConfig::from_saelens_json(saved("jumprelu", "batchtopk", {{"k", 4.5}}), "c.json");
+  CHECK(fractional.architecture == Architecture::JumpReLU);
+  // Matryoshka BatchTopK and other training architectures saved as JumpReLU stay JumpReLU.
+  CHECK(SaeConfig::from_saelens_json(saved("jumprelu", "matryoshka_batchtopk", {{"k", 5}}), "c.json").architecture ==
+        Architecture::JumpReLU);
+  const auto jumprelu =
+      SaeConfig::from_saelens_json(saved("jumprelu", "jumprelu", {{"jumprelu_bandwidth", 0.002}}), "c.json");
+  CHECK(jumprelu.architecture == Architecture::JumpReLU);
+  CHECK(jumprelu.jumprelu_bandwidth == 0.002);
+  // fpokit's own key names the architecture when both are there.
+  auto both = saved("jumprelu", "batchtopk", {{"k", 5}});
+  both["metadata"]["fpokit_architecture"] = "jumprelu";
+  CHECK(SaeConfig::from_saelens_json(both, "c.json").architecture == Architecture::JumpReLU);
+  // And what fpokit writes says the same in SAELens's keys.
+  const auto written = small_config(Architecture::BatchTopK).to_saelens_json();
+  CHECK(written["metadata"]["sae_lens_version"] == "6.54.12");
+  CHECK(written["metadata"]["training_architecture"] == "batchtopk");
+  CHECK(written["metadata"]["training_architecture_details"]["k"] == 3);
 }
 
 TEST_CASE("initialisation: tied transpose, decoder row norms per recipe, zero biases", "[sae][init]") {
@@ -170,8 +210,7 @@ TEST_CASE("per-token normalisations are undone on the output", "[sae][init]") {
   const auto n = sae->normalize_input(x);
   if (kind == ActivationNormalization::ConstantNormRescale)
     CHECK(max_abs_diff(n.norm(2, -1), torch::full({6}, std::sqrt(8.0))) < 1e-5);
-  else
-    CHECK(n.mean(-1).abs().max().item<double>() < 1e-5);
+  else CHECK(n.mean(-1).abs().max().item<double>() < 1e-5);
   CHECK(max_abs_diff(sae->denormalize_output(n, x), x) < 1e-4);
 }
 
@@ -180,8 +219,8 @@ TEST_CASE("metrics pool over batches and dead/dense fractions follow the counts"
   const auto x = torch::randn({40, 8}) + 2;
   const auto x_hat = x + 0.3 * torch::randn({40, 8});
   auto f = torch::relu(torch::randn({40, 6}));
-  f.index_put_({torch::indexing::Slice(), 0}, 0.0);                           // latent 0 never fires
-  f.index_put_({torch::indexing::Slice(), 5}, 1.0);                           // latent 5 always fires
+  f.index_put_({torch::indexing::Slice(), 0}, 0.0);  // latent 0 never fires
+  f.index_put_({torch::indexing::Slice(), 5}, 1.0);  // latent 5 always fires
   ReconstructionMetrics whole, parts;
   whole.add(x, x_hat, f);
   parts.add(x.slice(0, 0, 13), x_hat.slice(0, 0, 13), f.slice(0, 0, 13));

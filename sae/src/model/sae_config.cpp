@@ -1,5 +1,7 @@
 #include "fpokit/sae/model/sae_config.h"
 
+#include <cmath>
+
 #include <nlohmann/json.hpp>
 
 #include "fpokit/core/errors.h"
@@ -52,8 +54,7 @@ void SaeConfig::validate(std::string_view where) const {
   const std::string w(where);
   if (d_in <= 0) throw ConfigError(w + ": d_in must be positive, got " + std::to_string(d_in));
   if (d_sae <= 0) throw ConfigError(w + ": d_sae must be positive, got " + std::to_string(d_sae));
-  if ((architecture == Architecture::TopK || architecture == Architecture::BatchTopK) &&
-      (k < 1 || k > d_sae))
+  if ((architecture == Architecture::TopK || architecture == Architecture::BatchTopK) && (k < 1 || k > d_sae))
     throw ConfigError(w + ": k must be in [1, d_sae=" + std::to_string(d_sae) + "] for " +
                       std::string(architecture_name(architecture)) + ", got " + std::to_string(k));
   if (!(activation_scale > 0.0))
@@ -62,13 +63,35 @@ void SaeConfig::validate(std::string_view where) const {
     throw ConfigError(w + ": jumprelu bandwidth must be positive, got " + std::to_string(jumprelu_bandwidth));
 }
 
+namespace {
+
+// The SAELens release whose inference cfg.json this writer follows: tests/sae/test_sae_io.cpp
+// compares its output with the files SAELens 6.54.12 itself writes. SAELens reads a cfg.json
+// without metadata.sae_lens_version (or one below 6.0) as a pre-6.0 flat config, which drops the
+// nested metadata (hook_name, model_name, ...).
+constexpr const char* kSaeLensFormatVersion = "6.54.12";
+
+// SAELens's name for the architecture an SAE was trained as (metadata.training_architecture).
+const char* saelens_training_architecture(Architecture a) {
+  switch (a) {
+    case Architecture::TopK: return "topk";
+    case Architecture::BatchTopK: return "batchtopk";
+    case Architecture::ReLU: return "standard";
+    case Architecture::JumpReLU: return "jumprelu";
+    case Architecture::Gated: return "gated";
+  }
+  return "?";
+}
+
+}  // namespace
+
 json SaeConfig::to_saelens_json() const {
   json j;
   // SAELens has no inference "batchtopk": it saves BatchTopK as a JumpReLU with θ per latent.
   const bool is_batchtopk = architecture == Architecture::BatchTopK;
   j["architecture"] = architecture == Architecture::ReLU ? "standard"
-                      : is_batchtopk                    ? "jumprelu"
-                                                        : std::string(architecture_name(architecture));
+                      : is_batchtopk                     ? "jumprelu"
+                                                         : std::string(architecture_name(architecture));
   j["d_in"] = d_in;
   j["d_sae"] = d_sae;
   j["dtype"] = dtype;
@@ -81,12 +104,21 @@ json SaeConfig::to_saelens_json() const {
     j["rescale_acts_by_decoder_norm"] = false;
   }
   json meta;
+  meta["sae_lens_version"] = kSaeLensFormatVersion;
   meta["model_name"] = model_name;
   meta["hook_name"] = hook_name;
   meta["hook_head_index"] = nullptr;
   meta["context_size"] = context_size;
   meta["prepend_bos"] = prepend_bos;
+  meta["seqpos_slice"] = json::array({nullptr});  // SAELens's default (None,): every position
   meta["model_from_pretrained_kwargs"] = json::object();
+  // As SAELens records them when it saves a trained SAE for inference (a BatchTopK one is
+  // recognised by these); the details hold only the settings SaeConfig has.
+  meta["training_architecture"] = saelens_training_architecture(architecture);
+  json details = json::object();
+  if (is_batchtopk) details["k"] = k;
+  if (architecture == Architecture::JumpReLU) details["jumprelu_bandwidth"] = jumprelu_bandwidth;
+  meta["training_architecture_details"] = details;
   meta["fpokit_architecture"] = std::string(architecture_name(architecture));
   if (is_batchtopk) meta["fpokit_k"] = k;
   if (activation_scale != 1.0) meta["fpokit_activation_scale"] = activation_scale;
@@ -134,9 +166,23 @@ SaeConfig SaeConfig::from_saelens_json(const json& j, std::string_view where) {
   } catch (const ConfigError& e) {
     throw ConfigError(std::string(where) + ": " + e.what());
   }
+  // SAELens saves a trained BatchTopK SAE as "jumprelu" (θ·ones) and records what it was trained
+  // as in metadata.training_architecture, with k in training_architecture_details. fpokit's own
+  // key fpokit_architecture (written too; alone in files of older fpokit versions) comes first.
+  const json& details =
+      meta.contains("training_architecture_details") && meta["training_architecture_details"].is_object()
+          ? meta["training_architecture_details"]
+          : empty;
+  const std::string trained_as = get_field<std::string>(meta, "training_architecture", where, "", false);
   if (meta.contains("fpokit_architecture")) {
     const auto saved = get_field<std::string>(meta, "fpokit_architecture", where, "", true);
     if (saved == "batchtopk") c.architecture = Architecture::BatchTopK;
+  } else if (c.architecture == Architecture::JumpReLU && trained_as == "batchtopk") {
+    // SAELens's k is a float (an average per token). fpokit's BatchTopK needs a whole k; with
+    // another the SAE stays the JumpReLU it was saved as, which gives the same inference.
+    const auto it = details.find("k");
+    const double k = it != details.end() && it->is_number() ? it->get<double>() : 0.0;
+    if (k >= 1.0 && k < 1e15 && std::trunc(k) == k) c.architecture = Architecture::BatchTopK;
   }
 
   c.d_in = get_field<int64_t>(j, "d_in", where, 0, true);
@@ -150,8 +196,9 @@ SaeConfig SaeConfig::from_saelens_json(const json& j, std::string_view where) {
       throw ConfigError(std::string(where) + ": missing field \"k\" for a topk SAE");
     }
   } else if (c.architecture == Architecture::BatchTopK) {
-    c.k = j.contains("k") ? get_field<int64_t>(j, "k", where, 0, true)
-                          : get_field<int64_t>(meta, "fpokit_k", where, 0, true);
+    c.k = j.contains("k")             ? get_field<int64_t>(j, "k", where, 0, true)
+          : meta.contains("fpokit_k") ? get_field<int64_t>(meta, "fpokit_k", where, 0, true)
+                                      : static_cast<int64_t>(get_field<double>(details, "k", where, 0.0, true));
   }
   c.apply_b_dec_to_input = get_field<bool>(j, "apply_b_dec_to_input", where, true, false);
   try {
@@ -160,6 +207,9 @@ SaeConfig SaeConfig::from_saelens_json(const json& j, std::string_view where) {
     throw ConfigError(std::string(where) + ": " + e.what());
   }
   c.activation_scale = get_field<double>(meta, "fpokit_activation_scale", where, 1.0, false);
+  // A SAELens JumpReLU keeps its STE bandwidth in the training details.
+  if (trained_as == "jumprelu")
+    c.jumprelu_bandwidth = get_field<double>(details, "jumprelu_bandwidth", where, c.jumprelu_bandwidth, false);
   c.jumprelu_bandwidth = get_field<double>(meta, "fpokit_jumprelu_bandwidth", where, c.jumprelu_bandwidth, false);
   c.dtype = get_field<std::string>(j, "dtype", where, "float32", false);
 

@@ -1,14 +1,20 @@
 #pragma once
 // The configuration of one sparse autoencoder, and its SAELens cfg.json form.
 //
-// SAELens v6 inference cfg.json (the form written here):
-//   {"architecture": "topk"|"standard"|"jumprelu", "d_in", "d_sae", "dtype", "device",
+// SAELens v6 inference cfg.json (the form written here, field for field what SAELens 6.54's
+// save_inference_model writes; tests/sae/test_sae_io.cpp compares):
+//   {"architecture": "topk"|"standard"|"jumprelu"|"gated", "d_in", "d_sae", "dtype", "device",
 //    "apply_b_dec_to_input", "normalize_activations", "reshape_activations", "k" (topk only),
 //    "rescale_acts_by_decoder_norm" (topk only),
-//    "metadata": {"model_name", "hook_name", "hook_head_index", "context_size", "prepend_bos", ...}}
-// fpokit keeps what SAELens has no field for under "metadata" (which SAELens stores as free-form
-// keys): "fpokit_architecture" ("batchtopk", which SAELens saves as "jumprelu" for inference),
-// "fpokit_k", "fpokit_activation_scale" and "fpokit_jumprelu_bandwidth".
+//    "metadata": {"sae_lens_version", "model_name", "hook_name", "hook_head_index", "context_size",
+//                 "prepend_bos", "seqpos_slice", "model_from_pretrained_kwargs",
+//                 "training_architecture", "training_architecture_details", ...}}
+// A BatchTopK SAE is saved, as SAELens does, as "jumprelu" with training_architecture "batchtopk"
+// and its k in training_architecture_details; a JumpReLU one keeps its STE bandwidth there as
+// "jumprelu_bandwidth". fpokit also keeps its own keys under "metadata" (free-form in SAELens):
+// "fpokit_architecture", "fpokit_k", "fpokit_activation_scale" and "fpokit_jumprelu_bandwidth".
+// Where both say the same thing fpokit's key is read (fpokit writes both, equal; files from
+// fpokit versions before it wrote SAELens's keys have only its own).
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -22,7 +28,7 @@ enum class Architecture {
   BatchTopK,  // training: the k*B largest over the batch; inference: JumpReLU with one global θ
   ReLU,       // ReLU + decoder-norm-weighted L1 (SAELens "standard", Anthropic April 2024)
   JumpReLU,   // pre * (pre > θ_i), θ raw (not log), trained with the rectangle-kernel STE
-  Gated,      // 1[π_gate > 0] · relu(π_mag), π_mag = (π_gate − b_gate)·e^r_mag + b_mag (Rajamanoharan et al. 2024)
+  Gated,  // 1[π_gate > 0] · relu(π_mag), π_mag = (π_gate − b_gate)·e^r_mag + b_mag (Rajamanoharan et al. 2024)
 };
 
 // How activations are scaled before they enter the SAE (SAELens normalize_activations).
@@ -64,8 +70,10 @@ struct SaeConfig {
   void validate(std::string_view where = "SAE config") const;
 
   nlohmann::json to_saelens_json() const;
-  // `where` names the file in error messages. Reads SAELens v6 cfg.json (and the fpokit metadata
-  // keys above); pre-6.0 flat configs with "activation_fn_str"/"hook_point" are also accepted.
+  // `where` names the file in error messages. Reads SAELens v6 cfg.json (BatchTopK recognised by
+  // training_architecture when its k is whole, else read as the JumpReLU it was saved as; the
+  // fpokit metadata keys above); pre-6.0 flat configs with "activation_fn_str"/"hook_point" are
+  // also accepted.
   static SaeConfig from_saelens_json(const nlohmann::json& j, std::string_view where);
 };
 
