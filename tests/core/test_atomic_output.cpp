@@ -202,3 +202,10 @@ TEST_CASE("write_directory_atomically: replacing a folder leaves only the new on
   CHECK(test::folder_entries(target) == std::vector<std::string>{"b.txt"});
   CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"ckpt"});
 }
+
+TEST_CASE("a temporary-looking name whose pid is too long for a pid is left alone, not a crash") {
+  test::TempDir tmp;
+  test::write_bytes(tmp / "report.h5.tmp-99999999999999999999-1", "left");
+  CHECK(core::remove_stale_temporaries(tmp.path(), "report.h5").empty());
+  CHECK(test::folder_entries(tmp.path()) == std::vector<std::string>{"report.h5.tmp-99999999999999999999-1"});
+}

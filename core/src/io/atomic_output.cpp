@@ -70,7 +70,10 @@ long temporary_owner(std::string_view name, std::string_view prefix) {
   if (name.substr(0, 4) != "tmp-" && name.substr(0, 4) != "old-") return -1;
   name.remove_prefix(4);
   const auto dash = name.find('-');
-  if (dash == std::string_view::npos || !all_digits(name.substr(0, dash)) || !all_digits(name.substr(dash + 1)))
+  // A pid has at most 7 digits (pid_max <= 2^22); a longer run of digits is not our name (and
+  // would overflow std::stol).
+  if (dash == std::string_view::npos || dash > 9 || !all_digits(name.substr(0, dash)) ||
+      !all_digits(name.substr(dash + 1)))
     return -1;
   return std::stol(std::string(name.substr(0, dash)));
 }

@@ -152,24 +152,23 @@ bool run_preference_training(PreferenceRunOptions o) {
   // steps at preference-tuning learning rates (~5e-7 relative) are far below bfloat16's resolution
   // (2^-8) and would be rounded away in bf16 weights. A LoRA run trains float32 adapters on a
   // frozen base that stays in half precision.
-  const auto compute_dtype = lm::resolve_dtype(load, lm::load_model_config(o.model_dir));
+  const auto model_config = lm::load_model_config(o.model_dir);
+  const auto compute_dtype = lm::resolve_dtype(load, model_config);
   if (compute_dtype != torch::kFloat32 && !o.lora) {
     o.trainer.autocast_dtype = compute_dtype;
     load.dtype = torch::kFloat32;
   }
   // --max-length is a cap, not a length: what must fit the model is the longest sequence it lets through.
-  {
-    const auto model_config = lm::load_model_config(o.model_dir);
-    for (const auto* pairs : {&train_data.pairs, &eval_data.pairs})
-      for (const auto& p : *pairs) {
-        const auto longest = static_cast<int64_t>(std::max(p.chosen.input_ids.size(), p.rejected.input_ids.size()));
-        if (model_config.max_position_embeddings > 0 && longest > model_config.max_position_embeddings)
-          throw InputError(
-              "line " + std::to_string(p.line) + " of the data has a sequence of " + std::to_string(longest) +
-              " tokens after truncation to --max-length, longer than the model's " + "max_position_embeddings (" +
-              std::to_string(model_config.max_position_embeddings) + ", " + model_config.source.string() +
-              "): give --max-length " + std::to_string(model_config.max_position_embeddings) + " or less");
-      }
+  for (const auto* pairs : {&train_data.pairs, &eval_data.pairs}) {
+    for (const auto& p : *pairs) {
+      const auto longest = static_cast<int64_t>(std::max(p.chosen.input_ids.size(), p.rejected.input_ids.size()));
+      if (model_config.max_position_embeddings > 0 && longest > model_config.max_position_embeddings)
+        throw InputError("line " + std::to_string(p.line) + " of the data has a sequence of " +
+                         std::to_string(longest) +
+                         " tokens after truncation to --max-length, longer than the model's max_position_embeddings (" +
+                         std::to_string(model_config.max_position_embeddings) + ", " + model_config.source.string() +
+                         "): give --max-length " + std::to_string(model_config.max_position_embeddings) + " or less");
+    }
   }
   auto policy = lm::load_model(o.model_dir, load);
   const std::string ref_dir = o.ref_model_dir.empty() ? o.model_dir : o.ref_model_dir;
