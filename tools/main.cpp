@@ -1,5 +1,6 @@
 // fpokit: the command-line entry point. Exit codes: 0 success, 2 usage or input error (one line on
 // stderr saying what and where), 1 internal error.
+#include <algorithm>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -80,11 +81,24 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    // CLI11 prints its own message; usage errors are exit code 2 whatever CLI11's code is.
-    app.exit(e);
+    // A usage error: one line (CLI11's own print adds "Run with --help for more information." on a
+    // second), naming the command whose --help lists the options; exit code 2 whatever CLI11's is.
+    std::string command;
+    for (const CLI::App* sub = &app; sub != nullptr;) {
+      const auto subs = sub->get_subcommands();
+      if (subs.empty()) break;
+      sub = subs.front();
+      command += " " + sub->get_name();
+    }
+    std::string message = e.what();
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    std::cerr << "fpokit: error: " << message << " (fpokit" << command << " --help lists the options)\n";
     return 2;
   } catch (const fpokit::InputError& e) {
-    std::cerr << "fpokit: error: " << e.what() << "\n";
+    // One line, whatever a library put into the message (HDF5's system errors embed newlines).
+    std::string message = e.what();
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    std::cerr << "fpokit: error: " << message << "\n";
     return 2;
   } catch (const c10::Error& e) {
     std::cerr << "fpokit: internal error (LibTorch): " << e.what_without_backtrace() << "\n";

@@ -238,6 +238,7 @@ void write_model_attributes(hid_t group, const ModelSource& s, const std::string
 }
 
 void write_report(const DriftResult& r, const fs::path& path) {
+  const auto failed_closes_at_start = h5::failed_closes();
   auto file = h5::create_file(path);
   const hid_t root = file.get();
   const bool several = r.aligned.size() > 1;
@@ -410,7 +411,7 @@ void write_report(const DriftResult& r, const fs::path& path) {
     h5::write_string_array(v.get(), "token_str", r.vocab_strings);
     h5::write_string_attribute(v.get(), "description", "decoded text of every token id used in /selected");
   }
-  if (!file.close()) throw InputError(path.string() + ": cannot finish writing the report (disk full?)");
+  h5::finish_file(file, path, failed_closes_at_start);
 }
 
 }  // namespace

@@ -198,11 +198,40 @@ void write_directory_atomically(const fs::path& dir, const std::function<void(co
 void write_text_file_atomically(const fs::path& path, std::string_view contents) {
   std::error_code ec;
   if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
+  write_file_with(path, [&](const ByteWriter& write) { write(contents.data(), contents.size()); });
+}
+
+void write_file_with(const fs::path& path, const std::function<void(const ByteWriter& write)>& serialize) {
   write_file_atomically(path, [&](const fs::path& tmp) {
-    std::ofstream out(tmp, std::ios::binary);
-    out.write(contents.data(), static_cast<std::streamsize>(contents.size()));
-    out.close();
-    if (!out) throw InputError(path.string() + ": write failed (disk full or no permission?)");
+    int fd = -1;
+    do {
+      fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    } while (fd < 0 && errno == EINTR);
+    if (fd < 0) throw InputError(path.string() + ": cannot create: " + std::strerror(errno));
+    int error = 0;
+    const ByteWriter write = [&](const void* data, size_t size) -> size_t {
+      const char* p = static_cast<const char*>(data);
+      size_t left = size;
+      while (error == 0 && left > 0) {
+        const ssize_t n = ::write(fd, p, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          error = n < 0 ? errno : ENOSPC;
+          break;
+        }
+        p += n;
+        left -= static_cast<size_t>(n);
+      }
+      return size;  // after a failure, pretend: the caller's writer must finish, not abort
+    };
+    try {
+      serialize(write);
+    } catch (...) {
+      ::close(fd);
+      throw;
+    }
+    if (::close(fd) != 0 && error == 0) error = errno;
+    if (error != 0) throw InputError(path.string() + ": cannot write: " + std::strerror(error));
   });
 }
 

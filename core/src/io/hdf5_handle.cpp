@@ -1,6 +1,9 @@
 #include "fpokit/core/io/hdf5_handle.h"
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <initializer_list>
 #include <limits>
 #include <stdexcept>
@@ -10,18 +13,41 @@ namespace fpokit::core::hdf5 {
 namespace {
 
 // H5Pset_file_locking exists from 1.10.7 and 1.12.1 (not in 1.12.0).
-#if H5_VERS_MAJOR > 1 || (H5_VERS_MAJOR == 1 && H5_VERS_MINOR >= 13) ||       \
+#if H5_VERS_MAJOR > 1 || (H5_VERS_MAJOR == 1 && H5_VERS_MINOR >= 13) ||    \
     (H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 12 && H5_VERS_RELEASE >= 1) || \
     (H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10 && H5_VERS_RELEASE >= 7)
 #define FPOKIT_HDF5_HAVE_FILE_LOCKING_CONTROL 1
 #endif
 
+// HDF5 closes what is still open from an atexit handler. After a write failed (disk full) the
+// file's close fails too and leaves the file half-closed, and that handler then crashes the
+// process (SIGSEGV in H5F__close_cb, HDF5 1.10) after fpokit has printed its error. Every handle is
+// closed by RAII, so the handler has nothing left to do: it is switched off before HDF5 starts.
+[[maybe_unused]] const bool kNoExitCleanup = [] {
+  H5dont_atexit();
+  return true;
+}();
+
 herr_t record_innermost(unsigned n, const H5E_error2_t* error, void* client) {
   // Walking upward, entry 0 is the most specific error (the root cause, e.g. "file signature
-  // not found"); the outer entries only say which API call gave up.
-  if (n == 0 && error != nullptr && error->desc != nullptr) *static_cast<std::string*>(client) = error->desc;
+  // not found"); the outer entries only say which API call gave up. One line: the descriptions of
+  // system errors embed newlines ("time = ...\n, filename = ...").
+  if (n == 0 && error != nullptr && error->desc != nullptr) {
+    std::string text = error->desc;
+    // A system error: "file write failed: time = ..., error message = 'No space left on device',
+    // buf = ..." -> "file write failed: No space left on device".
+    const std::string marker = "error message = '";
+    const auto at = text.find(marker);
+    const auto end = at == std::string::npos ? at : text.find('\'', at + marker.size());
+    if (end != std::string::npos)
+      text = text.substr(0, text.find(':')) + ": " + text.substr(at + marker.size(), end - at - marker.size());
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    *static_cast<std::string*>(client) = text;
+  }
   return 0;
 }
+
+std::atomic<int64_t> g_failed_closes{0};
 
 PropertyList file_access_list(const std::filesystem::path& path) {
   PropertyList fapl(H5Pcreate(H5P_FILE_ACCESS));
@@ -29,7 +55,8 @@ PropertyList file_access_list(const std::filesystem::path& path) {
 #ifdef FPOKIT_HDF5_HAVE_FILE_LOCKING_CONTROL
   // Lock where the filesystem can, carry on where it cannot (HDF5 would otherwise refuse to
   // open any file on NFS without lockd).
-  if (H5Pset_file_locking(fapl.get(), true, true) < 0) fail(H5I_INVALID_HID, path.string() + ": cannot set file locking");
+  if (H5Pset_file_locking(fapl.get(), true, true) < 0)
+    fail(H5I_INVALID_HID, path.string() + ": cannot set file locking");
 #endif
   return fapl;
 }
@@ -139,6 +166,22 @@ void fail(hid_t object, const std::string& what) {
   throw Error(message);
 }
 
+void note_failed_close() noexcept { g_failed_closes.fetch_add(1, std::memory_order_relaxed); }
+
+int64_t failed_closes() noexcept { return g_failed_closes.load(std::memory_order_relaxed); }
+
+void finish_file(File& file, const std::filesystem::path& path, int64_t failed_closes_at_start) {
+  const bool closed = file.close();
+  const std::string reason = last_error_reason();
+  if (closed && failed_closes() == failed_closes_at_start) return;
+  const int error = errno;
+  std::string why = reason;
+  if (why.empty() || why.find("No space") == std::string::npos) {
+    if (error == ENOSPC || error == EDQUOT || error == EIO) why = std::strerror(error);
+  }
+  throw Error(path.string() + ": cannot write: " + (why.empty() ? "HDF5 could not flush it" : why));
+}
+
 File create_file(const std::filesystem::path& path) {
   silence_error_printing();
   PropertyList fapl = file_access_list(path);
@@ -160,8 +203,7 @@ Group create_group(hid_t location, const std::string& name, bool track_creation_
   check_name(location, name, "group");
   PropertyList gcpl(H5Pcreate(H5P_GROUP_CREATE));
   if (!gcpl) fail(location, "cannot create a group property list");
-  if (track_creation_order &&
-      H5Pset_link_creation_order(gcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0)
+  if (track_creation_order && H5Pset_link_creation_order(gcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0)
     fail(location, "cannot enable link creation order");
   Group group(H5Gcreate2(location, name.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT));
   if (!group) fail(location, "cannot create group '" + name + "'");

@@ -1,5 +1,7 @@
 #include "fpokit/core/train/metrics_log.h"
 
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 #include <string>
 
@@ -36,13 +38,17 @@ std::string lines_up_to(const fs::path& path, int64_t step) {
 MetricsLog::MetricsLog(fs::path path, std::optional<int64_t> resumed_step) : path_(std::move(path)) {
   if (resumed_step && fs::exists(path_)) write_text_file_atomically(path_, lines_up_to(path_, *resumed_step));
   out_.open(path_, std::ios::binary | (resumed_step ? std::ios::app : std::ios::trunc));
-  if (!out_) throw InputError(path_.string() + ": cannot open for writing (check the folder's permissions)");
+  if (!out_)
+    throw InputError(path_.string() + ": cannot open for writing: " + (errno != 0 ? std::strerror(errno) : "failed"));
 }
 
 void MetricsLog::write(const nlohmann::json& line) {
+  errno = 0;
   out_ << line.dump() << '\n';
   out_.flush();
-  if (!out_) throw InputError(path_.string() + ": write failed (disk full?)");
+  // The stream keeps no reason; write(2)'s errno is still there (ENOSPC: "No space left on device").
+  if (!out_)
+    throw InputError(path_.string() + ": cannot write: " + (errno != 0 ? std::strerror(errno) : "write failed"));
 }
 
 }  // namespace fpokit::core

@@ -75,6 +75,7 @@ void save_reference_cache(const fs::path& path, const PreferenceTrainer::Referen
   h5::silence_error_printing();
   // The temporary file is removed when any write below throws (an undefined tensor, a full disk).
   core::write_file_atomically(path, [&](const fs::path& tmp) {
+    const auto failed_closes_at_start = h5::failed_closes();
     auto file = h5::create_file(tmp);
     h5::write_string_attribute(file.get(), "format", kFormat);
     h5::write_string_attribute(file.get(), "fingerprint", fingerprint);
@@ -84,7 +85,7 @@ void save_reference_cache(const fs::path& path, const PreferenceTrainer::Referen
       write_pooled(file.get(), "chosen_pooled", values.chosen_pooled);
       write_pooled(file.get(), "rejected_pooled", values.rejected_pooled);
     }
-    if (!file.close()) throw InputError(path.string() + ": writing the reference cache failed (disk full?)");
+    h5::finish_file(file, path, failed_closes_at_start);
   });
 }
 

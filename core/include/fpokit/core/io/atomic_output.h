@@ -57,6 +57,14 @@ std::vector<long> remove_stale_temporaries(const std::filesystem::path& folder, 
 // Writes `contents` to `path` through write_file_atomically; creates the parent folder.
 void write_text_file_atomically(const std::filesystem::path& path, std::string_view contents);
 
+// Writes `path` (through write_file_atomically) with what `serialize` passes to the writer it is
+// given, the form LibTorch's archives take (torch::save(value, writer)). Every write is checked;
+// after the first failure (disk full) the writer records the system's reason and swallows the
+// rest, so that LibTorch's archive writer finishes instead of aborting the process on a short
+// write; then InputError "<path>: cannot write: No space left on device" and no file is left.
+using ByteWriter = std::function<size_t(const void* data, size_t size)>;
+void write_file_with(const std::filesystem::path& path, const std::function<void(const ByteWriter& write)>& serialize);
+
 // fsync(2) of a file or folder by path, for callers that write a file themselves and close it
 // (HDF5 has no fsync of its own). A file system that cannot sync (EINVAL) is not an error.
 // Throws InputError "<path>: cannot sync to disk: <reason>".

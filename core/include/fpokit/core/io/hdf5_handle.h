@@ -35,6 +35,9 @@ class Error : public InputError {
   using InputError::InputError;
 };
 
+// Counts HDF5 closes that failed (failed_closes()): defined in hdf5_handle.cpp.
+void note_failed_close() noexcept;
+
 // One open HDF5 identifier, closed with Close when the handle dies or is reset.
 template <herr_t (*Close)(hid_t)>
 class Handle {
@@ -68,6 +71,7 @@ class Handle {
   bool close() noexcept {
     if (id_ < 0) return true;
     const herr_t status = Close(std::exchange(id_, H5I_INVALID_HID));
+    if (status < 0) note_failed_close();
     return status >= 0;
   }
   void reset() noexcept { close(); }
@@ -104,6 +108,15 @@ std::string describe(hid_t object);
 // Creates (truncating) `path`. File locking is best effort, so filesystems without locks (NFS,
 // some Lustre set-ups) work.
 File create_file(const std::filesystem::path& path);
+
+// How many HDF5 closes have failed in this process. A handle closed by its destructor cannot
+// report a failure, and a chunked dataset writes its data when it is closed: on a full disk that
+// close fails and the data is lost. So a writer notes this count when it starts and calls
+// finish_file at the end.
+int64_t failed_closes() noexcept;
+// Closes `file` (flushing everything) and throws Error "<path>: cannot write: <reason>" when that
+// close, or any HDF5 close since the writer noted `failed_closes_at_start`, failed.
+void finish_file(File& file, const std::filesystem::path& path, int64_t failed_closes_at_start);
 // Opens an existing file, read-only unless `writable`. Throws Error naming the path with HDF5's
 // reason (not HDF5, truncated, unreadable).
 File open_file(const std::filesystem::path& path, bool writable = false);
