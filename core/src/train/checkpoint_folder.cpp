@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <c10/util/Exception.h>
+
 #include "fpokit/core/errors.h"
 #include "fpokit/core/fault/kill_point.h"
 #include "fpokit/core/io/atomic_output.h"
@@ -54,6 +56,25 @@ std::string live_writer_message(const fs::path& output_dir, const std::vector<lo
 }
 
 }  // namespace
+
+void LoadedCheckpoint::read_part(const std::string& file, const std::function<void()>& read) const {
+  const auto damaged = [&](std::string what) {
+    if (const auto newline = what.find('\n'); newline != std::string::npos) what.resize(newline);  // no backtrace
+    // LibTorch's zip reader goes on for two more sentences about reporting a bug: its first says it.
+    if (const auto sentence = what.find(". "); sentence != std::string::npos) what.resize(sentence);
+    throw CheckpointError((folder / file).string() + " is damaged (" + what + "): delete " + folder.string() +
+                          " to resume from an earlier checkpoint, or start again with --overwrite-output-dir");
+  };
+  try {
+    read();
+  } catch (const InputError&) {
+    throw;
+  } catch (const c10::Error& e) {
+    damaged(e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    damaged(e.what());
+  }
+}
 
 CheckpointFolder::CheckpointFolder(const fs::path& output_dir) : output_dir_(output_dir) {}
 

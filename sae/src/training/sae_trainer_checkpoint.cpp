@@ -6,7 +6,9 @@
 #include <torch/torch.h>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/train/checkpoint_folder.h"
+#include "fpokit/core/train/optimizer_state.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
 #include "sae_trainer_unit.h"
 
@@ -53,7 +55,8 @@ void SaeTrainer::save_checkpoint() const {
       const auto dir = tmp / u->spec.name;
       fs::create_directories(dir);
       lm::write_safetensors(dir / "state.safetensors", u->state_tensors());
-      torch::save(*u->optimizer, (dir / "optimizer.pt").string());
+      core::write_file_with(dir / "optimizer.pt",
+                            [&](const core::ByteWriter& write) { torch::save(*u->optimizer, write); });
     }
   });
 }
@@ -63,17 +66,24 @@ void SaeTrainer::resume() {
   const auto& state = checkpoint.state;
   for (auto& u : units_) {
     const auto unit_dir = checkpoint.folder / u->spec.name;
-    lm::SafetensorsFile file(unit_dir / "state.safetensors");
-    u->load_state_tensors([&](const std::string& name) {
-      if (!file.find(name))
-        throw CheckpointError((unit_dir / "state.safetensors").string() + ": tensor " + name + " is missing");
-      return file.load(name);
+    checkpoint.read_part(u->spec.name + "/state.safetensors", [&] {
+      lm::SafetensorsFile file(unit_dir / "state.safetensors");
+      u->load_state_tensors([&](const std::string& name) {
+        if (!file.find(name))
+          throw CheckpointError((unit_dir / "state.safetensors").string() + ": tensor " + name + " is missing");
+        return file.load(name);
+      });
     });
-    torch::load(*u->optimizer, (unit_dir / "optimizer.pt").string());
+    checkpoint.read_part(u->spec.name + "/optimizer.pt", [&] {
+      torch::load(*u->optimizer, (unit_dir / "optimizer.pt").string());
+      core::check_optimizer_state(*u->optimizer);
+    });
   }
-  step_ = state.at("step").get<int64_t>();
-  tokens_ = state.at("tokens").get<int64_t>();
-  buffer_.restore(state.at("buffer"));
+  checkpoint.read_part(core::CheckpointFolder::kStateFile, [&] {
+    step_ = state.at("step").get<int64_t>();
+    tokens_ = state.at("tokens").get<int64_t>();
+    buffer_.restore(state.at("buffer"));
+  });
 }
 
 }  // namespace fpokit::sae

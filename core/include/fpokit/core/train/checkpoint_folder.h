@@ -33,6 +33,12 @@ enum class ResumeFrom {
 struct LoadedCheckpoint {
   std::filesystem::path folder;  // <output_dir>/checkpoint-<step>: the trainer's files are read from here
   nlohmann::json state;          // trainer_state.json
+
+  // Runs `read`, which reads the checkpoint file `file` (a name inside `folder`: "optimizer.pt",
+  // "trainer_state.json", "sae/state.safetensors"); whatever it throws other than fpokit's own
+  // errors (LibTorch's on a truncated optimizer.pt, nlohmann's on a missing key) becomes one
+  // CheckpointError naming the file, what failed and what to do, instead of an internal error.
+  void read_part(const std::string& file, const std::function<void()>& read) const;
 };
 
 class CheckpointFolder {
