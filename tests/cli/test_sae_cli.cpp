@@ -114,6 +114,97 @@ TEST_CASE("an online run stopped and resumed equals an uninterrupted one bitwise
         read_bytes(tmp / "split/blocks.1.hook_resid_post/sae_weights.safetensors"));
 }
 
+TEST_CASE("sae train --resume names a damaged optimizer state instead of failing inside LibTorch",
+          "[cli][sae][resume]") {
+  TempDir tmp;
+  const auto out = tmp / "split";
+  auto r = run_command(fpokit_cmd("sae train" + kTrainFlags + " --out " + quoted(out) + " --stop-after-tokens 3000"));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto checkpoint = core::CheckpointFolder(out).newest();
+  REQUIRE(checkpoint);
+  const auto optimizer = *checkpoint / "blocks.1.hook_resid_post" / "optimizer.pt";
+  const auto bytes = read_bytes(optimizer);
+  test::write_bytes(optimizer, bytes.substr(0, bytes.size() / 3));
+  r = run_command(fpokit_cmd("--quiet sae train" + kTrainFlags + " --out " + quoted(out) + " --resume"));
+  check_one_line_error(r, optimizer.string() + " is damaged");
+  test::write_bytes(optimizer, bytes);
+  r = run_command(fpokit_cmd("sae train" + kTrainFlags + " --out " + quoted(out) + " --resume"));
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+}
+
+TEST_CASE("sae train without --context-size: the model's limit, logged and recorded, each SAE labelled in the log",
+          "[cli][sae]") {
+  TempDir tmp;
+  // Relative paths from another working directory: config.toml must still name the same files.
+  const auto model = std::filesystem::relative(repo_file("models/tiny-llama"), tmp.path());
+  const auto data = std::filesystem::relative(repo_file("models/tiny-corpus.jsonl"), tmp.path());
+  auto r = run_command("cd " + quoted(tmp.path()) + " && " +
+                       fpokit_cmd("sae train --model " + quoted(model) + " --data " + quoted(data) +
+                                  " --hook blocks.1.hook_resid_post --width 64 --width 128 --k 4 --tokens 2048"
+                                  " --batch-tokens 512 --buffer-tokens 1024 --quiet --out run"));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  // tiny-llama's max_position_embeddings is 256, below the default 1024.
+  CHECK_THAT(r.err,
+             Catch::Contains("--context-size not given: 256 tokens per row (the model's max_position_embeddings)"));
+  const auto cfg = nlohmann::json::parse(read_bytes(tmp / "run/blocks.1.hook_resid_post-w64/cfg.json"));
+  CHECK(cfg["metadata"]["context_size"] == 256);
+  CHECK(cfg["metadata"]["model_name"] == "tiny-llama");
+
+  const auto config = read_bytes(tmp / "run/config.toml");
+  CHECK_THAT(config, Catch::Contains("\nmodel=\"" + repo_file("models/tiny-llama").lexically_normal().string() + "\""));
+  CHECK_THAT(config, Catch::Contains("\nout=\"" + (tmp / "run").string() + "\""));
+
+  std::ifstream log(tmp / "run/training_log.jsonl");
+  std::string line;
+  REQUIRE(std::getline(log, line));
+  const auto first = nlohmann::json::parse(line);
+  REQUIRE(first["saes"].size() == 2);
+  CHECK(first["saes"][0]["sae"] == "blocks.1.hook_resid_post-w64");
+  CHECK(first["saes"][0]["hook"] == "blocks.1.hook_resid_post");
+  CHECK(first["saes"][0]["d_sae"] == 64);
+  CHECK(first["saes"][0]["k"] == 4);
+  CHECK(first["saes"][1]["d_sae"] == 128);
+
+  // sae eval and sae encode take the context the SAE was trained with, and say so.
+  r = run_command(fpokit_cmd("sae eval --sae " + quoted(tmp / "run/blocks.1.hook_resid_post-w64") + " --model " +
+                             kModel + " --data " + kData + " --tokens 512"));
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.err,
+             Catch::Contains("--context-size not given: 256 tokens per row (the context the SAE was trained with)"));
+}
+
+TEST_CASE("a corpus that runs out is said: sae train repeats it with a warning, acts cache and sae eval write less",
+          "[cli][sae]") {
+  TempDir tmp;
+  std::ofstream(tmp / "short.jsonl") << "{\"text\": \"one short document about cats and dogs and birds\"}\n"
+                                        "{\"text\": \"and another one about the sea and the sky\"}\n";
+  const auto short_data = quoted(tmp / "short.jsonl");
+  auto r = run_command(fpokit_cmd("sae train --model " + kModel + " --data " + short_data +
+                                  " --hook blocks.1.hook_resid_post --width 64 --k 4 --tokens 256 --batch-tokens 32"
+                                  " --buffer-tokens 32 --context-size 8 --quiet --out " +
+                                  quoted(tmp / "run")));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.err, Catch::Contains("the training data ran out") && Catch::Contains("pass 2 over it begins"));
+
+  r = run_command(fpokit_cmd("acts cache --model " + kModel + " --data " + short_data +
+                             " --hook blocks.1.hook_resid_post --tokens 100000 --context-size 8 --out " +
+                             quoted(tmp / "acts.h5")));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.err, Catch::Contains("fewer than the 100000 asked (--tokens)"));
+
+  r = run_command(fpokit_cmd("sae eval --sae " + quoted(tmp / "run/blocks.1.hook_resid_post") + " --model " + kModel +
+                             " --data " + short_data + " --tokens 100000"));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.err, Catch::Contains("fewer than the 100000 asked (--tokens)"));
+}
+
 TEST_CASE("acts cache then offline training", "[cli][sae]") {
   TempDir tmp;
   auto r = run_command(fpokit_cmd("acts cache --model " + kModel + " --data " + kData +
@@ -129,6 +220,9 @@ TEST_CASE("acts cache then offline training", "[cli][sae]") {
   const auto cfg = nlohmann::json::parse(read_bytes(tmp / "off/blocks.0.hook_resid_post/cfg.json"));
   CHECK(cfg["architecture"] == "jumprelu");
   CHECK(cfg["d_in"] == 128);
+  // What the cache was harvested with, not the online default.
+  CHECK(cfg["metadata"]["context_size"] == 32);
+  CHECK(cfg["metadata"]["model_name"] == "tiny-llama");
 }
 
 TEST_CASE("bad SAE input gives one line and exit code 2", "[cli][sae][errors]") {

@@ -37,6 +37,10 @@ void run_acts_cache(ActsCacheArgs& a) {
   core::ProgressLine progress("acts cache", a.cache.tokens);
   const auto rows = sae::cache_activations(source, a.out, a.cache, [&](int64_t n) { progress.update(n); });
   progress.finish();
+  if (rows < a.cache.tokens)
+    core::log::warning(a.data + " ran out after " + std::to_string(rows) + " tokens, fewer than the " +
+                       std::to_string(a.cache.tokens) +
+                       " asked (--tokens); the cache holds those (acts cache never repeats the corpus)");
   core::log::info("wrote " + std::to_string(rows) + " tokens (" + std::to_string(source.tokens_excluded()) +
                   " special or outlier tokens excluded) to " + a.out);
 }
@@ -55,7 +59,8 @@ void add_acts_command(CLI::App& app) {
       ->capture_default_str()
       ->group("Data");
   cmd->add_option("--tokens", args->cache.tokens, "Tokens to write")->required()->group("Data");
-  cmd->add_option("--context-size", args->harvest.context_size, "Tokens per context row")
+  cmd->add_option("--context-size", args->harvest.context_size,
+                  "Tokens per context row (0: min(1024, the model's max_position_embeddings))")
       ->capture_default_str()
       ->group("Data");
   cmd->add_option("--model-batch-size", args->harvest.batch_sequences, "Context rows per model forward")

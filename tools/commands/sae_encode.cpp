@@ -51,7 +51,11 @@ void run_sae_encode(SaeEncodeArgs& a) {
   const auto model = lm::load_model(a.model.model_dir, a.model.load_options());
   model->eval();
   sae_module->to(model->parameters().front().device());
+  const auto context =
+      lm::resolve_context_size(model->config(), a.harvest.context_size, sae_module->config().context_size);
+  a.harvest.context_size = context.tokens;
   sae::HarvestingSource source(model, tokenizer, {lm::HookName::parse(hook_name)}, a.data, a.harvest);
+  if (!context.note.empty()) core::log::info(context.note);
   std::vector<sae::ActivationRows> parts;
   int64_t n = 0;
   while (n < a.tokens) {
@@ -86,7 +90,9 @@ void add_sae_encode_command(CLI::App& sae) {
       ->capture_default_str()
       ->group("Data");
   cmd->add_option("--tokens", args->tokens, "Tokens to encode (with --data)")->capture_default_str()->group("Data");
-  cmd->add_option("--context-size", args->harvest.context_size, "Tokens per context row")
+  cmd->add_option("--context-size", args->harvest.context_size,
+                  "Tokens per context row (0: the SAE's training context, else min(1024, the model's "
+                  "max_position_embeddings))")
       ->capture_default_str()
       ->group("Data");
   cmd->add_option("--out", args->out, "Output safetensors file")->required()->group("Output");

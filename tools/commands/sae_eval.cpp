@@ -73,7 +73,9 @@ void add_sae_eval_command(CLI::App& sae) {
       ->capture_default_str()
       ->group("Data");
   cmd->add_option("--tokens", args->eval.tokens, "Tokens to evaluate")->capture_default_str()->group("Data");
-  cmd->add_option("--context-size", args->eval.context_size, "Tokens per context row")
+  cmd->add_option("--context-size", args->eval.context_size,
+                  "Tokens per context row (0: the SAE's training context, else min(1024, the model's "
+                  "max_position_embeddings))")
       ->capture_default_str()
       ->group("Data");
   deprecated_name(cmd->add_option("--model-batch-size,--batch-size", args->eval.batch_sequences,

@@ -1,5 +1,7 @@
 #include "fpokit/lm/model/load_model.h"
 
+#include <dlfcn.h>
+
 #include <fstream>
 #include <optional>
 #include <set>
@@ -185,6 +187,27 @@ std::optional<int64_t> available_host_memory() {
   return std::nullopt;
 }
 
+// Free memory of a CUDA device in bytes, from the CUDA runtime that LibTorch's CUDA backend has
+// already loaded (looked up, not linked, so that CPU-only builds need nothing), or nullopt when
+// there is none or it does not answer.
+std::optional<int64_t> free_cuda_memory(const torch::Device& device) {
+  using SetDevice = int (*)(int);
+  using MemGetInfo = int (*)(size_t*, size_t*);
+  for (const char* soname : {"libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0", "libcudart.so"}) {
+    void* runtime = dlopen(soname, RTLD_LAZY | RTLD_NOLOAD);
+    if (runtime == nullptr) continue;
+    const auto set_device = reinterpret_cast<SetDevice>(dlsym(runtime, "cudaSetDevice"));
+    const auto mem_get_info = reinterpret_cast<MemGetInfo>(dlsym(runtime, "cudaMemGetInfo"));
+    size_t free = 0, total = 0;
+    const bool ok = set_device != nullptr && mem_get_info != nullptr &&
+                    set_device(device.has_index() ? device.index() : 0) == 0 && mem_get_info(&free, &total) == 0;
+    dlclose(runtime);
+    if (ok) return static_cast<int64_t>(free);
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
 std::string gib(int64_t bytes) {
   std::ostringstream os;
   os.precision(3);
@@ -205,6 +228,13 @@ void check_model_fits(const ModelConfig& config, const Architecture& arch, const
       throw InputError(checkpoint.directory().string() + ": the model needs " + gib(bytes) + " for its weights in " +
                        std::string(c10::toString(options.dtype().toScalarType())) + " but only " + gib(*available) +
                        " of memory is available: use --dtype bfloat16, a GPU (--device cuda), or a smaller model");
+  } else if (options.device().is_cuda()) {
+    const auto available = free_cuda_memory(options.device());
+    if (available && bytes > *available)
+      throw InputError(checkpoint.directory().string() + ": the model needs " + gib(bytes) + " for its weights in " +
+                       std::string(c10::toString(options.dtype().toScalarType())) + " but " + options.device().str() +
+                       " has only " + gib(*available) +
+                       " free: use --dtype bfloat16, another GPU (--device cuda:N), free the GPU, or a smaller model");
   }
 }
 
@@ -215,6 +245,24 @@ void check_context_fits(const ModelConfig& config, int64_t tokens, const std::st
     throw InputError(option + " " + std::to_string(tokens) + " is longer than the model's max_position_embeddings (" +
                      std::to_string(config.max_position_embeddings) + ", " + config.source.string() +
                      "): give at most " + std::to_string(config.max_position_embeddings));
+}
+
+ContextSize resolve_context_size(const ModelConfig& config, int64_t requested, int64_t preferred) {
+  if (requested < 0) throw InputError("--context-size must be positive, got " + std::to_string(requested));
+  if (requested > 0) {
+    check_context_fits(config, requested, "--context-size");
+    return {requested, ""};
+  }
+  constexpr int64_t kDefault = 1024;
+  const int64_t max_positions = config.max_position_embeddings;
+  ContextSize out{kDefault, "the default"};
+  if (preferred > 0 && (max_positions <= 0 || preferred <= max_positions)) {
+    out = {preferred, "the context the SAE was trained with"};
+  } else if (max_positions > 0 && max_positions < kDefault) {
+    out = {max_positions, "the model's max_position_embeddings"};
+  }
+  out.note = "--context-size not given: " + std::to_string(out.tokens) + " tokens per row (" + out.note + ")";
+  return out;
 }
 
 void load_weights(CausalLMImpl& model, const Checkpoint& checkpoint) {

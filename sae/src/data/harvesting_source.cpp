@@ -3,11 +3,29 @@
 #include <torch/torch.h>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/log/log.h"
 #include "fpokit/lm/model/hooks.h"
 #include "fpokit/lm/model/load_model.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 
 namespace fpokit::sae {
+
+namespace {
+
+// The hooks are checked before the context size, so that a wrong hook is what a bad command says.
+HarvestOptions checked_options(HarvestOptions options, const lm::CausalLMImpl& model,
+                               const std::vector<lm::HookName>& hooks, std::string& context_note) {
+  if (hooks.empty()) throw InputError("no hook to harvest: give at least one --hook");
+  lm::Hooks check;
+  for (const auto& h : hooks) check.capture(h);
+  check.validate(model.config(), model.has_resid_mid());
+  const auto context = lm::resolve_context_size(model.config(), options.context_size);
+  options.context_size = context.tokens;
+  context_note = context.note;
+  return options;
+}
+
+}  // namespace
 
 HarvestingSource::HarvestingSource(lm::CausalLM model, std::shared_ptr<const lm::Tokenizer> tokenizer,
                                    const std::vector<lm::HookName>& hooks, const std::filesystem::path& data,
@@ -15,15 +33,10 @@ HarvestingSource::HarvestingSource(lm::CausalLM model, std::shared_ptr<const lm:
     : model_(std::move(model)),
       tokenizer_(std::move(tokenizer)),
       hooks_(hooks),
-      options_(std::move(options)),
+      options_(checked_options(std::move(options), *model_, hooks_, context_note_)),
       data_path_(data),
       dataset_(data, options_.text_field),
       packer_(dataset_, *tokenizer_, options_.context_size) {
-  if (hooks_.empty()) throw InputError("no hook to harvest: give at least one --hook");
-  lm::Hooks check;
-  for (const auto& h : hooks_) check.capture(h);
-  check.validate(model_->config(), model_->has_resid_mid());
-  lm::check_context_fits(model_->config(), options_.context_size, "--context-size");
   if (options_.batch_sequences < 1) throw InputError("the harvesting batch needs at least one sequence");
   for (const auto& h : hooks_) {
     hook_names_.push_back(h.str());
@@ -39,6 +52,7 @@ HarvestingSource::HarvestingSource(lm::CausalLM model, std::shared_ptr<const lm:
   for (const auto id : tokenizer_->eos_ids()) acc[id] = true;
   if (tokenizer_->pad_id()) acc[*tokenizer_->pad_id()] = true;
   special_ids_ = special.to(device);
+  if (!context_note_.empty()) core::log::info(context_note_);  // everything above has passed
 }
 
 std::optional<ActivationRows> HarvestingSource::next() {

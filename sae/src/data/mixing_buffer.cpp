@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/log/log.h"
 
 namespace fpokit::sae {
 
@@ -49,6 +50,9 @@ bool MixingBuffer::fill() {
     if (!loop_) return false;
     source_.rewind();
     ++epoch_;
+    // Repeated data changes what an SAE learns (memorised contexts); say so when it starts.
+    core::log::warning("the training data ran out (" + source_.describe() + "): pass " + std::to_string(epoch_ + 1) +
+                       " over it begins, so the SAE now sees repeated activations; give more data or fewer --tokens");
     window_ = -1;
   }
   return false;

@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/log/log.h"
 #include "fpokit/lm/model/hooks.h"
 #include "fpokit/lm/model/load_model.h"
 #include "fpokit/lm/model/log_probs.h"
@@ -30,18 +31,20 @@ EvalResult evaluate_sae(const lm::CausalLM& model, const lm::Tokenizer& tokenize
     throw InputError("the SAE has d_in " + std::to_string(sae.config().d_in) + " but " + hook.str() +
                      " of this model is " + std::to_string(model->config().hidden_size) +
                      " wide: was it trained on another model?");
-  lm::check_context_fits(model->config(), options.context_size, "--context-size");
+  const auto context = lm::resolve_context_size(model->config(), options.context_size, sae.config().context_size);
+  const int64_t context_size = context.tokens;
   const auto device = model->parameters().front().device();
   const auto sae_device = sae.W_enc.device();
 
   // Special tokens (and the packer's row-start separator) are neither replaced nor counted.
   TextDataset dataset(data, options.text_field);
-  ContextPacker packer(dataset, tokenizer, options.context_size);
+  ContextPacker packer(dataset, tokenizer, context_size);
   auto special = torch::zeros({std::max<int64_t>(model->config().vocab_size, tokenizer.vocab_size())}, torch::kBool);
   for (int64_t id = 0; id < tokenizer.vocab_size(); ++id)
     if (tokenizer.is_special(id)) special[id] = true;
   special[packer.separator_id()] = true;
   special = special.to(device);
+  if (!context.note.empty()) core::log::info(context.note);  // after the checks above
 
   ReconstructionMetrics metrics;
   double ce_sums[3] = {0, 0, 0}, kl_sums[2] = {0, 0};
@@ -54,14 +57,14 @@ EvalResult evaluate_sae(const lm::CausalLM& model, const lm::Tokenizer& tokenize
   while (done < options.tokens) {
     std::vector<int64_t> flat;
     int64_t rows = 0;
-    while (rows < options.batch_sequences && done + rows * options.context_size < options.tokens) {
+    while (rows < options.batch_sequences && done + rows * context_size < options.tokens) {
       auto row = packer.next_row();
       if (!row) break;
       flat.insert(flat.end(), row->begin(), row->end());
       ++rows;
     }
     if (rows == 0) break;
-    const auto ids = torch::tensor(flat, torch::kInt64).view({rows, options.context_size}).to(device);
+    const auto ids = torch::tensor(flat, torch::kInt64).view({rows, context_size}).to(device);
     const auto keep = ~special.index_select(0, ids.reshape({-1})).view(ids.sizes());  // [B, T]
 
     // Clean forward, keeping the activation (it continues to the logits: no early stop).
@@ -108,14 +111,18 @@ EvalResult evaluate_sae(const lm::CausalLM& model, const lm::Tokenizer& tokenize
       ce_count += static_cast<int64_t>(ce_mask.sum().item<double>());
       kl_count += static_cast<int64_t>(kl_mask.sum().item<double>());
     }
-    done += rows * options.context_size;
+    done += rows * context_size;
     r.sequences += rows;
     if (progress) progress(done);
   }
+  if (metrics.num_tokens() > 0 && done < options.tokens)
+    core::log::warning("evaluated " + std::to_string(done) + " token positions, fewer than the " +
+                       std::to_string(options.tokens) + " asked (--tokens): " + data.string() +
+                       " has no more text; the metrics are over what it has");
   if (metrics.num_tokens() == 0)
     throw InputError("dataset " + data.string() +
                      " yields no token to evaluate (empty, or shorter than one context row of " +
-                     std::to_string(options.context_size) + " tokens?)");
+                     std::to_string(context_size) + " tokens?)");
 
   r.tokens = metrics.num_tokens();
   r.l0 = metrics.l0();

@@ -33,9 +33,16 @@ std::string sae_folder_name(const std::string& hook, int64_t width, int64_t k, b
   return name;
 }
 
+// "models/gpt2/" -> "gpt2": the name SAELens records as model_name.
+std::string model_folder_name(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return fs::path(path).filename().string();
+}
+
 }  // namespace
 
 bool run_sae_training(TrainingRunOptions o) {
+  o.trainer.validate();  // before anything is loaded or written
   const bool offline = !o.acts.empty();
   if (offline == !o.data.empty())
     throw InputError("give either --data (with --model, harvesting online) or --acts (an `fpokit acts cache` file)");
@@ -53,15 +60,25 @@ bool run_sae_training(TrainingRunOptions o) {
   std::unique_ptr<ActivationSource> source;
   lm::CausalLM model;
   std::shared_ptr<const lm::Tokenizer> tokenizer;
+  // What the SAEs' cfg.json records about their data: the cache's own model and context size
+  // offline, the resolved --context-size online.
+  int64_t context_size = 0;
+  std::string model_name;
   if (offline) {
-    source = std::make_unique<ActivationFileSource>(o.acts, o.hooks, device);
+    auto file_source = std::make_unique<ActivationFileSource>(o.acts, o.hooks, device);
+    context_size = file_source->reader().info().context_size;
+    model_name = model_folder_name(file_source->reader().info().model_name);
+    source = std::move(file_source);
   } else {
     std::vector<lm::HookName> hooks;
     for (const auto& h : o.hooks) hooks.push_back(lm::HookName::parse(h));
     tokenizer = lm::Tokenizer::from_directory(o.model_dir);
     model = lm::load_model(o.model_dir, {device, lm::parse_dtype(o.model_dtype)});
     model->eval();
-    source = std::make_unique<HarvestingSource>(model, tokenizer, hooks, o.data, o.harvest);
+    auto harvesting = std::make_unique<HarvestingSource>(model, tokenizer, hooks, o.data, o.harvest);
+    o.harvest.context_size = context_size = harvesting->options().context_size;
+    model_name = model_folder_name(o.model_dir);
+    source = std::move(harvesting);
   }
 
   std::vector<SaeSpec> specs;
@@ -76,8 +93,8 @@ bool run_sae_training(TrainingRunOptions o) {
         s.config.d_sae = width;
         s.config.k = has_k ? k : 0;
         s.config.jumprelu_bandwidth = o.jumprelu_bandwidth;
-        s.config.model_name = offline ? "" : fs::path(o.model_dir).filename().string();
-        s.config.context_size = o.harvest.context_size;
+        s.config.model_name = model_name;
+        s.config.context_size = context_size;
         specs.push_back(std::move(s));
         if (!has_k) break;  // k does not apply: one SAE per width
       }
@@ -105,7 +122,7 @@ bool run_sae_training(TrainingRunOptions o) {
   }
   std::vector<std::string> sae_folders;
   for (const auto& s : specs) sae_folders.push_back(s.name);
-  SaeTrainer trainer(o.trainer, std::move(specs), *source, o.out);
+  SaeTrainer trainer(o.trainer, specs, *source, o.out);
   if (o.resume) {
     trainer.resume();
   } else {
@@ -127,12 +144,19 @@ bool run_sae_training(TrainingRunOptions o) {
     nlohmann::json line = {{"step", p.step}, {"tokens", p.tokens}, {"lr", p.lr}, {"tokens_per_s", p.tokens_per_second}};
     std::string metrics;
     for (size_t i = 0; i < p.l0.size(); ++i) {
-      line["saes"].push_back(
-          {{"l0", p.l0[i]}, {"fvu", p.fvu[i]}, {"dead_fraction", p.dead_fraction[i]}, {"loss", p.loss[i]}});
+      // Each SAE is labelled (its folder, hook, width, k), so a sweep's log reads without knowing
+      // the order the SAEs were built in.
+      const auto& spec = specs[i];
+      nlohmann::json sae = {
+          {"sae", spec.name}, {"hook", source->hook_names()[spec.hook]}, {"d_sae", spec.config.d_sae}, {"l0", p.l0[i]},
+          {"fvu", p.fvu[i]},  {"dead_fraction", p.dead_fraction[i]},     {"loss", p.loss[i]}};
+      if (spec.config.k > 0) sae["k"] = spec.config.k;
+      line["saes"].push_back(std::move(sae));
       if (i < 2) {
         char buf[96];
-        std::snprintf(buf, sizeof buf, "%sL0 %.1f FVU %.3f dead %.1f%%", i ? " ; " : "", p.l0[i], p.fvu[i],
-                      100 * p.dead_fraction[i]);
+        std::snprintf(buf, sizeof buf, "L0 %.1f FVU %.3f dead %.1f%%", p.l0[i], p.fvu[i], 100 * p.dead_fraction[i]);
+        if (i > 0) metrics += " ; ";
+        if (specs.size() > 1) metrics += spec.name + ": ";
         metrics += buf;
       }
     }

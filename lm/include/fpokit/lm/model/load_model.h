@@ -32,6 +32,19 @@ ModelConfig load_model_config(const std::filesystem::path& model_dir);
 // no position embedding and RoPE models run outside what they were trained on, silently.
 void check_context_fits(const ModelConfig& config, int64_t tokens, const std::string& option);
 
+// The context size a command harvests, encodes or evaluates with. `requested` > 0 (the user's
+// --context-size) is checked with check_context_fits and taken. 0 means "not given": the
+// `preferred` size when it is > 0 and fits (the context an SAE was trained with, from its cfg.json),
+// else min(1024, max_position_embeddings), the same rule in acts cache, sae train, sae encode and
+// sae eval. `note` says which was chosen and why ("--context-size not given: 256 tokens per row
+// (the model's max_position_embeddings)"), empty when it was given: callers log it once their
+// other checks have passed, so that a bad command still prints one line.
+struct ContextSize {
+  int64_t tokens = 0;
+  std::string note;
+};
+ContextSize resolve_context_size(const ModelConfig& config, int64_t requested, int64_t preferred = 0);
+
 // Copies the checkpoint into the module's parameters (converting dtype, moving to the module's
 // device). Throws CheckpointError listing every problem at once.
 void load_weights(CausalLMImpl& model, const Checkpoint& checkpoint);

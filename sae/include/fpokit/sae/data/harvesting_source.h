@@ -23,7 +23,7 @@ class Tokenizer;
 namespace fpokit::sae {
 
 struct HarvestOptions {
-  int64_t context_size = 1024;
+  int64_t context_size = 0;     // 0: lm::resolve_context_size's default (logged)
   int64_t batch_sequences = 8;  // context rows per model forward
   bool exclude_special_tokens = true;
   double exclude_norm_multiple = 0;  // <= 0: keep outliers
@@ -55,6 +55,7 @@ class HarvestingSource : public ActivationSource {
   std::vector<lm::HookName> hooks_;
   std::vector<std::string> hook_names_;
   std::vector<int64_t> d_in_;
+  std::string context_note_;  // lm::ContextSize::note, logged at the end of the constructor
   HarvestOptions options_;
   std::filesystem::path data_path_;
   TextDataset dataset_;

@@ -31,8 +31,8 @@ class Tokenizer;
 namespace fpokit::sae {
 
 struct EvalOptions {
-  int64_t tokens = 65536;  // context-row tokens to evaluate (rounded up to whole rows)
-  int64_t context_size = 128;
+  int64_t tokens = 65536;    // context-row tokens to evaluate (rounded up to whole rows)
+  int64_t context_size = 0;  // 0: the SAE's training context, else lm::resolve_context_size's default
   int64_t batch_sequences = 8;
   double dense_threshold = 0.1;  // dense = fires on more than this fraction of tokens
   std::string text_field = "text";
