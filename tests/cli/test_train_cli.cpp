@@ -154,6 +154,72 @@ TEST_CASE("train stopped and resumed equals an uninterrupted run bitwise", "[cli
   CHECK(read_bytes(tmp / "whole/model/model.safetensors") == read_bytes(tmp / "split/model/model.safetensors"));
 }
 
+TEST_CASE("train --resume names the damaged checkpoint file instead of failing inside LibTorch",
+          "[cli][train][resume]") {
+  TempDir tmp;
+  const auto out = tmp / "run";
+  const std::string flags = "train --method dpo" + kFlags + " --out " + quoted(out);
+  auto r = run_command(fpokit_cmd(flags + " --stop-after-steps 3"));
+  REQUIRE(r.exit_code == 0);
+  const auto checkpoint = out / "checkpoint-3";
+  REQUIRE(std::filesystem::exists(checkpoint / "optimizer.pt"));
+  const auto optimizer = read_bytes(checkpoint / "optimizer.pt");
+  const auto state = read_bytes(checkpoint / "trainer_state.json");
+
+  // A truncated optimizer state.
+  test::write_bytes(checkpoint / "optimizer.pt", optimizer.substr(0, optimizer.size() / 2));
+  r = run_command(fpokit_cmd("--quiet " + flags + " --resume"));
+  check_one_line_error(r, (checkpoint / "optimizer.pt").string() + " is damaged");
+  CHECK_THAT(r.err, Catch::Contains("--overwrite-output-dir"));
+  CHECK_FALSE(std::filesystem::exists(out / "model"));
+
+  // Random bytes in place of it.
+  test::write_bytes(checkpoint / "optimizer.pt", std::string(optimizer.size(), 'x'));
+  r = run_command(fpokit_cmd("--quiet " + flags + " --resume"));
+  check_one_line_error(r, "optimizer.pt is damaged");
+
+  // trainer_state.json without its logging window.
+  test::write_bytes(checkpoint / "optimizer.pt", optimizer);
+  auto damaged = nlohmann::json::parse(state);
+  damaged.erase("log_window");
+  test::write_bytes(checkpoint / "trainer_state.json", damaged.dump());
+  r = run_command(fpokit_cmd("--quiet " + flags + " --resume"));
+  check_one_line_error(r, "trainer_state.json is damaged");
+  CHECK_THAT(r.err, Catch::Contains("log_window"));
+
+  // Repaired, the run continues.
+  test::write_bytes(checkpoint / "trainer_state.json", state);
+  r = run_command(fpokit_cmd("--quiet " + flags + " --resume"));
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  CHECK(std::filesystem::exists(out / "model/model.safetensors"));
+}
+
+TEST_CASE("train --resume refuses changed tokenisation settings or data, naming each", "[cli][train][resume]") {
+  TempDir tmp;
+  const auto out = tmp / "run";
+  std::filesystem::copy_file(repo_file("models/tiny-prefs.jsonl"), tmp / "prefs.jsonl");
+  const std::string flags = "train --method dpo --model " + kModel + " --data " + quoted(tmp / "prefs.jsonl") +
+                            " --learning-rate 1e-4 --max-steps 12 --per-device-train-batch-size 8 --quiet --out " +
+                            quoted(out);
+  auto r = run_command(fpokit_cmd(flags + " --stop-after-steps 2"));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  r = run_command(fpokit_cmd("--quiet " + flags + " --resume --max-length 512 --truncation-mode keep_start"));
+  check_one_line_error(r, "max_length was 1024, now 512");
+  CHECK_THAT(r.err, Catch::Contains("truncation_mode was \"keep_end\", now \"keep_start\""));
+  // The same pairs in another order: the same count, another content.
+  auto lines = read_bytes(tmp / "prefs.jsonl");
+  const auto first_end = lines.find('\n') + 1;
+  test::write_bytes(tmp / "prefs.jsonl", lines.substr(first_end) + lines.substr(0, first_end));
+  r = run_command(fpokit_cmd("--quiet " + flags + " --resume"));
+  check_one_line_error(r, "data_content was");
+  test::write_bytes(tmp / "prefs.jsonl", lines);
+  r = run_command(fpokit_cmd("--quiet " + flags + " --resume"));
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+}
+
 TEST_CASE("train with LoRA saves a PEFT adapter and merges it", "[cli][train][lora]") {
   TempDir tmp;
   const std::string kLoraFlags =
@@ -274,6 +340,53 @@ TEST_CASE("train --eval-split holds pairs out and logs eval metrics", "[cli][tra
   check_rejected("train --method dpo" + kFlags + " --eval-split 0.25 --eval-data " + kPrefs + " --out " +
                      quoted(tmp / "bad"),
                  "--eval-data or --eval-split, not both", tmp / "bad");
+}
+
+TEST_CASE("eval-prefs --method measures a run's held-out pairs as the run's own evaluation does",
+          "[cli][train][eval]") {
+  TempDir tmp;
+  // SimPO (reference-free, per-token means) and TDPO (reference online, KL in the reward): the
+  // final eval_* line of the run equals what eval-prefs --method reports for the trained model.
+  for (const std::string method : {"simpo", "tdpo2"}) {
+    const auto out = tmp / method;
+    auto r = run_command(
+        fpokit_cmd("train --method " + method + kFlags + " --eval-data " + kPrefs + " --out " + quoted(out)));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const auto run_eval = last_metrics(out);
+    REQUIRE(run_eval.contains("eval_rewards/accuracies"));
+    const std::string ref = method == "simpo" ? "" : " --ref-model " + kModel;
+    r = run_command(fpokit_cmd("eval-prefs --method " + method + " --model " + quoted(out / "model") + ref +
+                               " --data " + kPrefs + " --out " + quoted(tmp / (method + ".json"))));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const auto eval = nlohmann::json::parse(read_bytes(tmp / (method + ".json")));
+    CHECK(eval["method"] == method);
+    CHECK(eval["pairs"] == 24);
+    CHECK(eval["model"] == (out / "model").lexically_normal().string());
+    CHECK(eval["data"] == repo_file("models/tiny-prefs.jsonl").lexically_normal().string());
+    CHECK(eval.contains("ref_model") == (method != "simpo"));
+    for (const auto* key : {"loss", "rewards/accuracies", "rewards/margins", "rewards/chosen", "logps/chosen"}) {
+      INFO(method << " " << key);
+      CHECK(std::abs(eval[key].get<double>() - run_eval["eval_" + std::string(key)].get<double>()) <
+            1e-5 * (1 + std::abs(eval[key].get<double>())));
+    }
+  }
+  // SimPO's reward is β · the per-token mean log-prob: logps/* are means, rewards/* = 2 · them.
+  const auto simpo = nlohmann::json::parse(read_bytes(tmp / "simpo.json"));
+  CHECK(simpo["parameters"]["simpo-beta"] == 2.0);
+  CHECK(std::abs(simpo["rewards/chosen"].get<double>() - 2.0 * simpo["logps/chosen"].get<double>()) < 1e-9);
+
+  // Another method's option, a missing reference, and sft are refused in one line.
+  const std::string base = "eval-prefs --model " + kModel + " --data " + kPrefs;
+  auto r = run_command(fpokit_cmd(base + " --method simpo --beta 0.5"));
+  check_one_line_error(r, "--beta does not apply to --method simpo");
+  r = run_command(fpokit_cmd(base + " --method simpo --ref-model " + kModel));
+  check_one_line_error(r, "--ref-model does not apply to --method simpo");
+  r = run_command(fpokit_cmd(base + " --method dpo"));
+  check_one_line_error(r, "give --ref-model");
+  r = run_command(fpokit_cmd(base + " --method sft"));
+  check_one_line_error(r, "--method sft has no reward");
 }
 
 TEST_CASE("bad preference-training input gives a clear error and writes nothing", "[cli][train][errors]") {

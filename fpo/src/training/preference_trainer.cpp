@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <optional>
+#include <sstream>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/autocast_mode.h>
@@ -11,8 +12,10 @@
 #include <torch/torch.h>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/train/checkpoint_folder.h"
 #include "fpokit/core/train/gradient_clipping.h"
+#include "fpokit/core/train/optimizer_state.h"
 #include "fpokit/fpo/training/fused_adamw.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
 
@@ -79,14 +82,39 @@ SequenceLogps select_rows(const SequenceLogps& s, const torch::Tensor& idx) {
 
 }  // namespace
 
+void PreferenceTrainerOptions::validate() const {
+  loss.validate(method);
+  const auto at_least = [](double value, double low, const char* option, const char* meaning = "") {
+    if (!(value >= low)) {
+      std::ostringstream os;
+      os << option << " must be at least " << low << meaning << ", got " << value;
+      throw ConfigError(os.str());
+    }
+  };
+  at_least(learning_rate, 0, "--learning-rate");
+  at_least(weight_decay, 0, "--weight-decay");
+  if (!(adam_beta1 >= 0 && adam_beta1 < 1 && adam_beta2 >= 0 && adam_beta2 < 1 && adam_epsilon > 0))
+    throw ConfigError("Adam betas must be in [0, 1) and epsilon positive");
+  at_least(static_cast<double>(warmup_steps), 0, "--warmup-steps");
+  if (max_steps < -1 || (max_steps <= 0 && !(num_train_epochs > 0)))
+    throw ConfigError("give --max-steps N > 0, or --num-train-epochs above 0 (got --max-steps " +
+                      std::to_string(max_steps) + ", --num-train-epochs " + std::to_string(num_train_epochs) + ")");
+  at_least(static_cast<double>(per_device_train_batch_size), 1, "--per-device-train-batch-size");
+  at_least(static_cast<double>(gradient_accumulation_steps), 1, "--gradient-accumulation-steps");
+  at_least(max_grad_norm, 0, "--max-grad-norm", " (0: no clipping)");
+  at_least(static_cast<double>(logging_steps), 1, "--logging-steps");
+  at_least(static_cast<double>(save_steps), 0, "--save-steps", " (0: only with --stop-after-steps)");
+  at_least(static_cast<double>(eval_steps), 0, "--eval-steps", " (0: at the end only)");
+  at_least(static_cast<double>(per_device_eval_batch_size), 1, "--per-device-eval-batch-size");
+  at_least(static_cast<double>(stop_after_steps), 0, "--stop-after-steps");
+}
+
 PreferenceTrainer::PreferenceTrainer(PreferenceTrainerOptions options, lm::CausalLM policy,
                                      std::vector<TokenizedPair> pairs, FeatureProbe probe)
     : options_(std::move(options)), policy_(std::move(policy)), pairs_(std::move(pairs)), probe_(probe) {
-  options_.loss.validate(options_.method);
+  options_.validate();
   if (pairs_.empty()) throw InputError("no training pairs: the dataset is empty after tokenisation and filtering");
   num_train_ = static_cast<int64_t>(pairs_.size());
-  if (options_.per_device_train_batch_size < 1 || options_.gradient_accumulation_steps < 1)
-    throw ConfigError("--per-device-train-batch-size and --gradient-accumulation-steps must be at least 1");
   if (options_.method == Method::Fpo && probe_.sae == nullptr)
     throw ConfigError("--method fpo needs an SAE (--sae DIR) to constrain features with");
   for (const auto& p : pairs_) {
@@ -97,6 +125,17 @@ PreferenceTrainer::PreferenceTrainer(PreferenceTrainerOptions options, lm::Causa
   policy_->train();
   policy_->set_gradient_checkpointing(options_.gradient_checkpointing);
   make_optimizer(policy_->parameters());
+}
+
+PreferenceTrainer::PreferenceTrainer(EvaluationOnly, PreferenceTrainerOptions options, lm::CausalLM policy,
+                                     std::vector<TokenizedPair> pairs, FeatureProbe probe)
+    : options_(std::move(options)), policy_(std::move(policy)), pairs_(std::move(pairs)), probe_(probe) {
+  options_.loss.validate(options_.method);
+  if (pairs_.empty()) throw InputError("no pairs to evaluate: the dataset is empty after tokenisation and filtering");
+  num_train_ = 0;
+  if (options_.method == Method::Fpo && probe_.sae == nullptr)
+    throw ConfigError("--method fpo needs an SAE (--sae DIR) to measure features with");
+  policy_->eval();
 }
 
 OptimizerKind parse_optimizer(const std::string& name) {
@@ -341,6 +380,7 @@ PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int
 }
 
 bool PreferenceTrainer::train(const std::function<void(const StepMetrics&)>& report) {
+  if (!optimizer_) throw std::logic_error("PreferenceTrainer::train: an evaluator (EvaluationOnly) cannot train");
   if (method_traits(options_.method).needs_reference && !reference_ready_)
     throw std::logic_error("PreferenceTrainer::train: precompute_reference() first for this method");
   const int64_t total = total_steps();
@@ -452,7 +492,8 @@ void PreferenceTrainer::save_checkpoint() const {
         weights.emplace_back(p.key(), p.value().detach().cpu().contiguous());
     }
     lm::write_safetensors(tmp / "policy.safetensors", weights);
-    torch::save(*optimizer_, (tmp / "optimizer.pt").string());
+    core::write_file_with(tmp / "optimizer.pt",
+                          [&](const core::ByteWriter& write) { torch::save(*optimizer_, write); });
   });
 }
 
@@ -461,40 +502,43 @@ nlohmann::json PreferenceTrainer::checkpoint_identity() const {
   // the trajectory (docs/reliability.md lists it). Logging, saving and evaluation cadence may change.
   const auto& o = options_;
   const auto& l = o.loss;
-  return {{"method", method_name(o.method)},
-          {"seed", o.seed},
-          {"pairs", num_train_},
-          {"eval_pairs", static_cast<int64_t>(pairs_.size()) - num_train_},
-          {"total_steps", total_steps()},
-          {"optim", optimizer_name(o.optim)},
-          {"lora_r", lora_ ? lora_->options().r : 0},
-          {"learning_rate", o.learning_rate},
-          {"lr_scheduler_type", std::string(core::lr_scheduler_name(o.lr_scheduler_type))},
-          {"warmup_steps", o.warmup_steps},
-          {"weight_decay", o.weight_decay},
-          {"adam_beta1", o.adam_beta1},
-          {"adam_beta2", o.adam_beta2},
-          {"adam_epsilon", o.adam_epsilon},
-          {"per_device_train_batch_size", o.per_device_train_batch_size},
-          {"gradient_accumulation_steps", o.gradient_accumulation_steps},
-          {"max_grad_norm", o.max_grad_norm},
-          {"dtype", o.autocast_dtype ? std::string(c10::toString(*o.autocast_dtype)) : std::string("float32")},
-          {"beta", l.dpo.beta},
-          {"label_smoothing", l.dpo.label_smoothing},
-          {"simpo_beta", l.simpo.beta},
-          {"simpo_gamma_beta_ratio", l.simpo.gamma_beta_ratio},
-          {"simpo_sft_weight", l.simpo.sft_weight},
-          {"tdpo_beta", l.tdpo.beta},
-          {"tdpo_alpha", l.tdpo.alpha},
-          {"kto_beta", l.kto.beta},
-          {"desirable_weight", l.kto.desirable_weight},
-          {"undesirable_weight", l.kto.undesirable_weight},
-          {"orpo_lambda", l.orpo.lambda},
-          {"orpo_nll", std::string(orpo_nll_name(l.orpo.nll))},
-          {"fpo_beta", l.fpo.beta},
-          {"alpha", l.fpo.alpha},
-          {"fpo_topk", l.fpo.top_k},
-          {"fpo_variant", std::string(fpo_variant_name(l.fpo.variant))}};
+  nlohmann::json identity = {{"method", method_name(o.method)},
+                             {"seed", o.seed},
+                             {"pairs", num_train_},
+                             {"eval_pairs", static_cast<int64_t>(pairs_.size()) - num_train_},
+                             {"total_steps", total_steps()},
+                             {"optim", optimizer_name(o.optim)},
+                             {"lora_r", lora_ ? lora_->options().r : 0},
+                             {"learning_rate", o.learning_rate},
+                             {"lr_scheduler_type", std::string(core::lr_scheduler_name(o.lr_scheduler_type))},
+                             {"warmup_steps", o.warmup_steps},
+                             {"weight_decay", o.weight_decay},
+                             {"adam_beta1", o.adam_beta1},
+                             {"adam_beta2", o.adam_beta2},
+                             {"adam_epsilon", o.adam_epsilon},
+                             {"per_device_train_batch_size", o.per_device_train_batch_size},
+                             {"gradient_accumulation_steps", o.gradient_accumulation_steps},
+                             {"max_grad_norm", o.max_grad_norm},
+                             {"dtype", o.autocast_dtype ? std::string(c10::toString(*o.autocast_dtype))
+                                                        : std::string("float32")},
+                             {"beta", l.dpo.beta},
+                             {"label_smoothing", l.dpo.label_smoothing},
+                             {"simpo_beta", l.simpo.beta},
+                             {"simpo_gamma_beta_ratio", l.simpo.gamma_beta_ratio},
+                             {"simpo_sft_weight", l.simpo.sft_weight},
+                             {"tdpo_beta", l.tdpo.beta},
+                             {"tdpo_alpha", l.tdpo.alpha},
+                             {"kto_beta", l.kto.beta},
+                             {"desirable_weight", l.kto.desirable_weight},
+                             {"undesirable_weight", l.kto.undesirable_weight},
+                             {"orpo_lambda", l.orpo.lambda},
+                             {"orpo_nll", std::string(orpo_nll_name(l.orpo.nll))},
+                             {"fpo_beta", l.fpo.beta},
+                             {"alpha", l.fpo.alpha},
+                             {"fpo_topk", l.fpo.top_k},
+                             {"fpo_variant", std::string(fpo_variant_name(l.fpo.variant))}};
+  for (const auto& [key, value] : o.run_identity.items()) identity[key] = value;
+  return identity;
 }
 
 void PreferenceTrainer::set_reference_values(ReferenceValues values) {
@@ -522,23 +566,28 @@ void PreferenceTrainer::resume() {
   const auto checkpoint = core::CheckpointFolder(options_.output_dir).load(checkpoint_identity());
   const auto& state = checkpoint.state;
   const auto& dir = checkpoint.folder;
-  lm::SafetensorsFile weights(dir / "policy.safetensors");
-  {
+  checkpoint.read_part("policy.safetensors", [&] {
+    lm::SafetensorsFile weights(dir / "policy.safetensors");
     torch::NoGradGuard g;
     if (lora_) {
       for (auto& [name, t] : lora_->named_parameters()) t.copy_(weights.load(name));
     } else {
       for (auto& p : policy_->named_parameters()) p.value().copy_(weights.load(p.key()));
     }
-  }
-  torch::load(*optimizer_, (dir / "optimizer.pt").string());
-  step_ = state.at("step").get<int64_t>();
-  window_steps_ = state.at("log_window").at("steps").get<int64_t>();
-  window_.values = state.at("log_window").at("sums").get<std::map<std::string, double>>();
-  if (state.contains("fpo_selection_counts")) {
-    selection_.counts = torch::tensor(state["fpo_selection_counts"].get<std::vector<int64_t>>(), torch::kInt64);
-    selection_.selections = state.at("fpo_selections").get<int64_t>();
-  }
+  });
+  checkpoint.read_part("optimizer.pt", [&] {
+    torch::load(*optimizer_, (dir / "optimizer.pt").string());
+    core::check_optimizer_state(*optimizer_);
+  });
+  checkpoint.read_part(core::CheckpointFolder::kStateFile, [&] {
+    step_ = state.at("step").get<int64_t>();
+    window_steps_ = state.at("log_window").at("steps").get<int64_t>();
+    window_.values = state.at("log_window").at("sums").get<std::map<std::string, double>>();
+    if (state.contains("fpo_selection_counts")) {
+      selection_.counts = torch::tensor(state["fpo_selection_counts"].get<std::vector<int64_t>>(), torch::kInt64);
+      selection_.selections = state.at("fpo_selections").get<int64_t>();
+    }
+  });
 }
 
 }  // namespace fpokit::fpo

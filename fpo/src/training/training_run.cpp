@@ -11,7 +11,9 @@
 #include "fpokit/core/errors.h"
 #include "fpokit/core/fault/kill_point.h"
 #include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/io/content_fingerprint.h"
 #include "fpokit/core/io/output_location.h"
+#include "fpokit/core/io/sha256.h"
 #include "fpokit/core/log/log.h"
 #include "fpokit/core/log/progress_line.h"
 #include "fpokit/core/train/checkpoint_folder.h"
@@ -21,6 +23,7 @@
 #include "fpokit/fpo/data/preference_dataset.h"
 #include "fpokit/fpo/training/reference_cache.h"
 #include "fpokit/fpo/training/reference_fingerprint.h"
+#include "fpokit/fpo/training/run_inputs.h"
 #include "fpokit/lm/checkpoint/save_model.h"
 #include "fpokit/lm/model/hooks.h"
 #include "fpokit/lm/model/load_model.h"
@@ -33,39 +36,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TrainingPairs {
-  std::vector<TokenizedPair> pairs;
-  std::vector<uint8_t> kto_labels;  // KTO only
-};
-
-TrainingPairs load_pairs(const std::string& path, bool kto, const PreferenceDataOptions& data_options,
-                         const lm::Tokenizer& tokenizer, const PreferenceTokenizerOptions& tokenization,
-                         int64_t kto_block, const std::string& what) {
-  TrainingPairs out;
-  PreferenceDataStats stats;
-  if (kto) {
-    auto data = tokenize_kto_data(read_kto_jsonl(path, data_options), tokenizer, tokenization);
-    if (!data.examples.empty()) {
-      auto kp = kto_training_pairs(data.examples, kto_block);
-      out.pairs = std::move(kp.pairs);
-      out.kto_labels = std::move(kp.desirable);
-    }
-    stats = data.stats;
-  } else {
-    auto data = tokenize_preference_data(read_preference_jsonl(path, data_options), tokenizer, tokenization);
-    out.pairs = std::move(data.pairs);
-    stats = data.stats;
-  }
-  core::log::info(what + "data: " + stats.summary());
-  if (out.pairs.empty())
-    throw InputError("no usable " + std::string(kto ? "examples" : "pairs") + " in " + path + " (" + stats.summary() +
-                     ")");
-  return out;
-}
-
 // Moves round(fraction · N) pairs (at least 1), chosen by a permutation seeded with `seed`, out of
 // `data` into the returned eval set; both keep their file order.
-TrainingPairs split_off(TrainingPairs& data, double fraction, uint64_t seed) {
+LoadedPairs split_off(LoadedPairs& data, double fraction, uint64_t seed) {
   const auto n = static_cast<int64_t>(data.pairs.size());
   if (!(fraction > 0 && fraction < 1))
     throw InputError("--eval-split must be in (0, 1), got " + std::to_string(fraction));
@@ -77,7 +50,7 @@ TrainingPairs split_off(TrainingPairs& data, double fraction, uint64_t seed) {
   const auto perm = torch::randperm(n, gen, torch::kInt64);
   std::vector<uint8_t> is_eval(static_cast<size_t>(n), 0);
   for (int64_t i = 0; i < n_eval; ++i) is_eval[static_cast<size_t>(perm[i].item<int64_t>())] = 1;
-  TrainingPairs train, eval;
+  LoadedPairs train, eval;
   for (int64_t i = 0; i < n; ++i) {
     auto& to = is_eval[static_cast<size_t>(i)] ? eval : train;
     to.pairs.push_back(std::move(data.pairs[static_cast<size_t>(i)]));
@@ -118,22 +91,16 @@ bool run_preference_training(PreferenceRunOptions o) {
   const bool is_fpo = traits.needs_sae;
   if (is_fpo && o.sae.empty())
     throw InputError("--method fpo needs --sae DIR (the SAE whose features are constrained)");
-  o.trainer.loss.validate(method);
+  o.trainer.validate();  // before anything is loaded or written
 
   const auto tokenizer = lm::Tokenizer::from_directory(o.model_dir);
-  PreferenceDataOptions data_options;
-  if (!o.chat_template.empty()) {
-    data_options.chat_template.emplace(parse_chat_template(o.chat_template), chat_template_tokens(*tokenizer));
-  } else if (const auto detected = detect_chat_template(o.model_dir)) {
-    data_options.chat_template.emplace(*detected, chat_template_tokens(*tokenizer));
-    o.chat_template = std::string(chat_template_name(*detected));
-  }
+  const auto data_options = preference_data_options(o.chat_template, o.model_dir, *tokenizer);
   // KTO reads unpaired prompt/completion/label rows; its examples travel as (example, KL
   // sequence) pairs (kto_pairs.h), so the rest of the run is the same for every method.
   const bool kto = traits.unpaired_labels;
   auto train_data =
       load_pairs(o.data, kto, data_options, *tokenizer, o.tokenization, o.trainer.per_device_train_batch_size, "");
-  TrainingPairs eval_data;
+  LoadedPairs eval_data;
   if (!o.eval_data.empty() && o.eval_split > 0) throw InputError("give --eval-data or --eval-split, not both");
   if (!o.eval_data.empty()) {
     eval_data = load_pairs(o.eval_data, kto, data_options, *tokenizer, o.tokenization,
@@ -158,49 +125,45 @@ bool run_preference_training(PreferenceRunOptions o) {
     o.trainer.autocast_dtype = compute_dtype;
     load.dtype = torch::kFloat32;
   }
-  // --max-length is a cap, not a length: what must fit the model is the longest sequence it lets through.
-  for (const auto* pairs : {&train_data.pairs, &eval_data.pairs}) {
-    for (const auto& p : *pairs) {
-      const auto longest = static_cast<int64_t>(std::max(p.chosen.input_ids.size(), p.rejected.input_ids.size()));
-      if (model_config.max_position_embeddings > 0 && longest > model_config.max_position_embeddings)
-        throw InputError("line " + std::to_string(p.line) + " of the data has a sequence of " +
-                         std::to_string(longest) +
-                         " tokens after truncation to --max-length, longer than the model's max_position_embeddings (" +
-                         std::to_string(model_config.max_position_embeddings) + ", " + model_config.source.string() +
-                         "): give --max-length " + std::to_string(model_config.max_position_embeddings) + " or less");
-    }
-  }
+  check_pairs_fit(train_data.pairs, model_config);
+  check_pairs_fit(eval_data.pairs, model_config);
   auto policy = lm::load_model(o.model_dir, load);
   const std::string ref_dir = o.ref_model_dir.empty() ? o.model_dir : o.ref_model_dir;
   o.trainer.device = device;
   o.trainer.pad_id = padding_token_id(*tokenizer);
   o.trainer.output_dir = o.out;
 
-  sae::SparseAutoencoder sae_module{nullptr};
-  FeatureProbe probe;
-  if (is_fpo) {
-    sae_module = sae::load_sae(o.sae);
-    if (o.fpo_hook.empty()) o.fpo_hook = sae_module->config().hook_name;
-    if (o.fpo_hook.empty()) throw InputError(o.sae + " does not say which hook it was trained on: give --fpo-hook");
-    const auto hook = lm::HookName::parse(o.fpo_hook);
-    lm::Hooks check;
-    check.capture(hook);
-    check.validate(policy->config(), policy->has_resid_mid());
-    if (sae_module->config().d_in != policy->config().hidden_size)
-      throw InputError("the SAE " + o.sae + " has d_in " + std::to_string(sae_module->config().d_in) + " but " +
-                       o.fpo_hook + " of " + o.model_dir + " is " + std::to_string(policy->config().hidden_size) +
-                       " wide: it was trained on another model");
-    sae_module->to(device);
-    sae_module->eval();
-    for (auto& p : sae_module->parameters()) p.set_requires_grad(false);
-    probe = {sae_module.get(), hook, o.trainer.loss.fpo.variant};
-  }
+  LoadedProbe fpo_probe;
+  if (is_fpo)
+    fpo_probe = load_feature_probe(o.sae, o.fpo_hook, *policy, o.model_dir, device, o.trainer.loss.fpo.variant);
+  const auto& probe = fpo_probe.probe;
 
   if (o.merge_lora && !o.lora) throw InputError("--merge needs a LoRA run (--lora-r R)");
   std::optional<lm::LoraAdapters> adapters;
   if (o.lora) {
     o.lora->seed = o.trainer.seed;
     adapters = lm::LoraAdapters::attach(*policy, *o.lora);
+  }
+  // A resumed run must read the same data the same way, from the same models (and SAE).
+  const auto content_hash = [](const std::string& path) {
+    return core::sha256_hex(core::content_fingerprint(path).dump()).substr(0, 16);
+  };
+  const auto& tok = o.tokenization;
+  o.trainer.run_identity = {
+      {"max_length", tok.max_length ? *tok.max_length : -1},
+      {"max_prompt_length", tok.max_prompt_length ? *tok.max_prompt_length : -1},
+      {"truncation_mode", tok.truncation_mode == TruncationMode::kKeepEnd ? "keep_end" : "keep_start"},
+      {"chat_template", o.chat_template},
+      {"data_content", content_hash(o.data)},
+      {"model_content", core::sha256_hex(core::content_fingerprint(o.model_dir, false).dump()).substr(0, 16)}};
+  if (!o.eval_data.empty()) o.trainer.run_identity["eval_data_content"] = content_hash(o.eval_data);
+  if (o.eval_split > 0) o.trainer.run_identity["eval_split"] = o.eval_split;
+  if (traits.needs_reference && !o.ref_model_dir.empty())
+    o.trainer.run_identity["ref_model_content"] =
+        core::sha256_hex(core::content_fingerprint(o.ref_model_dir, false).dump()).substr(0, 16);
+  if (is_fpo) {
+    o.trainer.run_identity["sae_content"] = content_hash(o.sae);
+    o.trainer.run_identity["fpo_hook"] = o.fpo_hook;
   }
   PreferenceTrainer trainer(o.trainer, policy, std::move(train_data.pairs), probe);
   if (!eval_data.pairs.empty()) trainer.set_eval_pairs(std::move(eval_data.pairs));
@@ -283,7 +246,7 @@ bool run_preference_training(PreferenceRunOptions o) {
     // unconstrained drift).
     const auto& sel = trainer.feature_selection_counts();
     const auto counts =
-        sel.counts.defined() ? sel.counts.contiguous() : torch::zeros({sae_module->config().d_sae}, torch::kInt64);
+        sel.counts.defined() ? sel.counts.contiguous() : torch::zeros({fpo_probe.sae->config().d_sae}, torch::kInt64);
     nlohmann::json j{{"sae", fs::absolute(o.sae).string()},
                      {"hook", o.fpo_hook},
                      {"top_k", o.trainer.loss.fpo.top_k},

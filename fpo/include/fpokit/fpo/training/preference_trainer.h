@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
+#include <nlohmann/json.hpp>
 #include <torch/optim/optimizer.h>
 
 #include "fpokit/core/train/lr_schedule.h"
@@ -67,6 +67,14 @@ struct PreferenceTrainerOptions {
   int64_t eval_steps = 0;
   int64_t per_device_eval_batch_size = 8;
   int64_t stop_after_steps = 0;
+  // What else a resumed run must share with the one that wrote the checkpoint, set by the training
+  // run (training_run.h): tokenisation settings and the content of the data, models and SAE.
+  nlohmann::json run_identity = nlohmann::json::object();
+
+  // ConfigError naming the option (its CLI spelling) for a value outside its range (a negative
+  // learning rate, weight decay, warm-up or cadence, a batch size below 1, ...); the loss options
+  // are PreferenceLossOptions::validate's.
+  void validate() const;
 };
 
 struct StepMetrics {
@@ -85,6 +93,11 @@ class PreferenceTrainer {
   // policy's device. Throws ConfigError for invalid options.
   PreferenceTrainer(PreferenceTrainerOptions options, lm::CausalLM policy, std::vector<TokenizedPair> pairs,
                     FeatureProbe probe = {});
+  // An evaluator (`fpokit eval-prefs`): every pair is an eval pair and there is no optimizer;
+  // call precompute_reference (and use_kto_labels for KTO), then evaluate(). Not for train().
+  struct EvaluationOnly {};
+  PreferenceTrainer(EvaluationOnly, PreferenceTrainerOptions options, lm::CausalLM policy,
+                    std::vector<TokenizedPair> pairs, FeatureProbe probe = {});
   ~PreferenceTrainer();
 
   // Offline reference pass (no grad). For TDPO the model is also kept for online use; for FPO's

@@ -1,0 +1,53 @@
+#pragma once
+// What `fpokit train` and `fpokit eval-prefs` read the same way: the preference data (pairs, or
+// KTO's labelled examples as (example, KL sequence) pairs), the chat template, and FPO's SAE probe.
+// One implementation, so that eval-prefs measures a run's rewards on exactly the inputs the run
+// trained with.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "fpokit/fpo/data/preference_dataset.h"
+#include "fpokit/fpo/data/preference_tokenizer.h"
+#include "fpokit/fpo/losses/preference_losses.h"
+#include "fpokit/fpo/training/pair_forward.h"
+#include "fpokit/lm/model/causal_lm.h"
+#include "fpokit/sae/model/sparse_autoencoder.h"
+
+namespace fpokit::lm {
+class Tokenizer;
+}
+
+namespace fpokit::fpo {
+
+struct LoadedPairs {
+  std::vector<TokenizedPair> pairs;
+  std::vector<uint8_t> kto_labels;  // KTO only: 1 desirable, 0 undesirable, one per pair
+};
+
+// The chat template: `name` when given, else the one detected from the model's tokenizer config
+// (nullopt template: plain strings). `name` is set to the detected template's name.
+PreferenceDataOptions preference_data_options(std::string& name, const std::string& model_dir,
+                                              const lm::Tokenizer& tokenizer);
+
+// Reads and tokenises `path`: chosen/rejected pairs, or (kto) prompt/completion/label rows turned
+// into (example, KL sequence) pairs in blocks of `kto_block`. Logs the data statistics prefixed by
+// `what` ("", "eval "); InputError when nothing usable is left.
+LoadedPairs load_pairs(const std::string& path, bool kto, const PreferenceDataOptions& data_options,
+                       const lm::Tokenizer& tokenizer, const PreferenceTokenizerOptions& tokenization,
+                       int64_t kto_block, const std::string& what);
+
+// InputError when a sequence that --max-length lets through is longer than the model's
+// max_position_embeddings (naming the data line).
+void check_pairs_fit(const std::vector<TokenizedPair>& pairs, const lm::ModelConfig& config);
+
+// FPO's SAE, frozen on `device`, and the probe reading it at `hook` (empty: the SAE's own hook,
+// written back). InputError when the hook is missing from the model or the SAE's width differs.
+struct LoadedProbe {
+  sae::SparseAutoencoder sae{nullptr};
+  FeatureProbe probe;
+};
+LoadedProbe load_feature_probe(const std::string& sae_path, std::string& hook, const lm::CausalLMImpl& policy,
+                               const std::string& model_dir, torch::Device device, FpoVariant variant);
+
+}  // namespace fpokit::fpo
