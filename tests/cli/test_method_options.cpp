@@ -7,6 +7,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <vector>
 
 #include "cli/cli_checks.h"
 #include "test_support.h"
@@ -58,6 +59,58 @@ TEST_CASE("train refuses the options of other methods", "[cli][train][methods]")
   check_refused(
       run_command(fpokit_cmd("train --config " + quoted(tmp / "changed.toml") + " --method dpo" + kFlags + out)),
       "--simpo-beta does not apply to --method dpo");
+}
+
+TEST_CASE("out-of-range numbers in training options are refused before any work, naming the option",
+          "[cli][train][errors]") {
+  TempDir tmp;
+  const auto out = " --out " + quoted(tmp / "out");
+  const std::string sae = "sae train --model " + quoted(repo_file("models/tiny-llama")) + " --data " +
+                          quoted(repo_file("models/tiny-corpus.jsonl")) +
+                          " --hook blocks.1.hook_resid_post --width 64 --k 4 --tokens 1024 --context-size 32";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"train" + kFlags + " --learning-rate -1", "--learning-rate must be at least 0, got -1"},
+      {"train" + kFlags + " --weight-decay -0.5", "--weight-decay must be at least 0"},
+      {"train" + kFlags + " --warmup-steps -3", "--warmup-steps must be at least 0"},
+      {"train" + kFlags + " --max-grad-norm -1", "--max-grad-norm must be at least 0 (0: no clipping)"},
+      {"train" + kFlags + " --logging-steps 0", "--logging-steps must be at least 1"},
+      {"train" + kFlags + " --save-steps -1", "--save-steps must be at least 0"},
+      {"train" + kFlags + " --eval-steps -1", "--eval-steps must be at least 0"},
+      {"train" + kFlags + " --per-device-eval-batch-size 0", "--per-device-eval-batch-size must be at least 1"},
+      {"train" + kFlags + " --stop-after-steps -1", "--stop-after-steps must be at least 0"},
+      {"train --model " + quoted(repo_file("models/tiny-llama")) + " --data " +
+           quoted(repo_file("models/tiny-prefs.jsonl")) + " --num-train-epochs 0",
+       "--num-train-epochs above 0"},
+      {"train" + kFlags + " --lora-r 4 --lora-alpha 0", "--lora-alpha must be positive"},
+      {"train" + kFlags + " --lora-r 4 --lora-dropout 1.5", "--lora-dropout must be in [0, 1)"},
+      {"train" + kFlags + " --lora-alpha 32", "--lora-alpha applies to LoRA runs: give --lora-r R too"},
+      {sae + " --learning-rate -1", "--learning-rate must be at least 0"},
+      {sae + " --adam-beta1 1.5", "--adam-beta1 must be in [0, 1), got 1.5"},
+      {sae + " --warmup-steps -1", "--warmup-steps must be at least 0"},
+      {sae + " --lr-decay-steps -1", "--lr-decay-steps must be at least 0"},
+      {sae + " --dead-tokens 0", "--dead-tokens must be at least 1"},
+      {sae + " --arch relu --l1-coefficient -1", "--l1-coefficient must be at least 0"},
+      {sae + " --arch relu --l1-warmup-steps -7", "--l1-warmup-steps must be at least -1 (-1: 5% of the run)"},
+      {sae + " --arch jumprelu --l0-coefficient -1", "--l0-coefficient must be at least 0"},
+      {sae + " --arch jumprelu --jumprelu-init-threshold -1", "--jumprelu-init-threshold must be positive"},
+      {sae + " --auxk-coefficient -1", "--auxk-coefficient must be at least 0"},
+      {sae + " --k-aux -1", "--k-aux must be at least 0 (0: d_in/2)"},
+      {sae + " --checkpoint-every -1", "--checkpoint-every must be at least 0"},
+      {sae + " --max-grad-norm -1", "--max-grad-norm must be at least 0"},
+      {sae + " --logging-steps 0", "--logging-steps must be at least 1"},
+      {sae + " --stop-after-tokens -1", "--stop-after-tokens must be at least 0"},
+      // CLI11's own checks, on one line too.
+      {"train" + kFlags + " --seed -1", "--seed"},
+      {sae + " --seed -1", "--seed"},
+      {sae + " --no-such-option 3", "--no-such-option"},
+  };
+  for (const auto& [command, message] : cases) {
+    INFO(command);
+    check_refused(run_command(fpokit_cmd("--quiet " + command + out)), message);
+    CHECK_FALSE(std::filesystem::exists(tmp / "out"));
+    // --dump-config does not print a configuration that would be refused.
+    check_refused(run_command(fpokit_cmd("--quiet " + command + out + " --dump-config")), message);
+  }
 }
 
 TEST_CASE("an unknown command is named, with the list of commands", "[cli][errors]") {

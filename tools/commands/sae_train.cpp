@@ -43,7 +43,8 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
       ->group("Data");
   cmd.add_option("--hook", r.hooks, "Hook(s), e.g. blocks.6.hook_resid_post; one SAE per hook from the same model pass")
       ->group("Data");
-  cmd.add_option("--context-size", r.harvest.context_size, "Tokens per context row")
+  cmd.add_option("--context-size", r.harvest.context_size,
+                 "Tokens per context row (0: min(1024, the model's max_position_embeddings))")
       ->capture_default_str()
       ->group("Data");
   cmd.add_option("--model-batch-size", r.harvest.batch_sequences, "Context rows per model forward")
@@ -115,7 +116,10 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
   cmd.add_option("--dead-tokens", t.dead_tokens, "A latent is dead after this many tokens without firing")
       ->capture_default_str()
       ->group("Training");
-  cmd.add_option("--seed", t.seed, "Seed for initialisation and shuffling")->capture_default_str()->group("Training");
+  cmd.add_option("--seed", t.seed, "Seed for initialisation and shuffling")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str()
+      ->group("Training");
   cmd.add_flag("--autocast-bf16", a.autocast, "bf16 autocast for the SAE (CUDA)")->group("Training");
   cmd.add_flag("--dense-kernels", a.dense_kernels, "topk/batchtopk: use the dense path instead of the sparse kernels")
       ->group("Training");
@@ -147,6 +151,8 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
 }
 
 void run_sae_train(SaeTrainArgs& a, const CLI::App& cmd) {
+  // Before --dump-config: a configuration that would be refused is not printed as if it were valid.
+  a.run.trainer.validate();
   if (a.config.dumped(cmd)) return;
   a.run.model_dir = a.model.model_dir;
   a.run.device = a.model.device;

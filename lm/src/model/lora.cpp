@@ -1,20 +1,20 @@
 #include "fpokit/lm/model/lora.h"
 
-#include <ATen/CPUGeneratorImpl.h>
-#include <nlohmann/json.hpp>
-#include <torch/torch.h>
-
 #include <cmath>
 #include <fstream>
 #include <optional>
 #include <regex>
-#include <sstream>
 #include <set>
+#include <sstream>
 
-#include "fpokit/core/io/atomic_output.h"
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
 #include "fpokit/core/errors.h"
-#include "fpokit/lm/model/layers.h"
+#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
+#include "fpokit/lm/model/layers.h"
 
 namespace fpokit::lm {
 
@@ -46,6 +46,11 @@ Adaptable adaptable(const std::shared_ptr<torch::nn::Module>& m) {
 
 LoraAdapters LoraAdapters::attach(CausalLMImpl& model, const LoraOptions& options) {
   if (options.r < 1) throw ConfigError("--lora-r must be at least 1");
+  if (!(options.alpha > 0))
+    throw ConfigError("--lora-alpha must be positive (the update is scaled by alpha/r), got " +
+                      std::to_string(options.alpha));
+  if (!(options.dropout >= 0 && options.dropout < 1))
+    throw ConfigError("--lora-dropout must be in [0, 1), got " + std::to_string(options.dropout));
   LoraAdapters out;
   out.options_ = options;
   std::vector<std::string> linear_names;
@@ -78,12 +83,12 @@ LoraAdapters LoraAdapters::attach(CausalLMImpl& model, const LoraOptions& option
     return have;
   };
   if (pattern && !regex_used)
-    throw ConfigError("LoRA target_modules regex '" + options.target_regex + "' matches no Linear or Conv1D layer (the model has: " +
-                      leaf_names() + ")");
+    throw ConfigError("LoRA target_modules regex '" + options.target_regex +
+                      "' matches no Linear or Conv1D layer (the model has: " + leaf_names() + ")");
   for (size_t t = 0; t < options.targets.size() && !pattern; ++t) {
     if (target_used[t]) continue;
-    throw ConfigError("--lora-targets: no Linear or Conv1D layer named " + options.targets[t] + " in this model (it has: " +
-                      leaf_names() + ")");
+    throw ConfigError("--lora-targets: no Linear or Conv1D layer named " + options.targets[t] +
+                      " in this model (it has: " + leaf_names() + ")");
   }
   for (auto& p : model.parameters()) p.set_requires_grad(false);
   auto gen = at::make_generator<at::CPUGeneratorImpl>(options.seed);
@@ -94,11 +99,12 @@ LoraAdapters LoraAdapters::attach(CausalLMImpl& model, const LoraOptions& option
     // kaiming_uniform with a = √5 (PEFT, torch Linear): bound = 1/√in.
     const double bound = 1.0 / std::sqrt(static_cast<double>(in));
     adapter->A = torch::empty({options.r, in}, torch::kFloat32).uniform_(-bound, bound, gen).to(layer.weight->device());
-    adapter->B = torch::zeros({outf, options.r}, torch::TensorOptions().dtype(torch::kFloat32).device(layer.weight->device()));
+    adapter->B =
+        torch::zeros({outf, options.r}, torch::TensorOptions().dtype(torch::kFloat32).device(layer.weight->device()));
     adapter->A.set_requires_grad(true);
     adapter->B.set_requires_grad(true);
-    adapter->scale = options.alpha / (options.use_rslora ? std::sqrt(static_cast<double>(options.r))
-                                                         : static_cast<double>(options.r));
+    adapter->scale = options.alpha /
+                     (options.use_rslora ? std::sqrt(static_cast<double>(options.r)) : static_cast<double>(options.r));
     adapter->dropout = options.dropout;
     *layer.lora = adapter;
   }
@@ -167,7 +173,8 @@ LoraAdapters LoraAdapters::load_peft(CausalLMImpl& model, const std::filesystem:
 
   const auto weights_path = dir / "adapter_model.safetensors";
   if (!std::filesystem::exists(weights_path))
-    throw InputError(weights_path.string() + ": no such file (fpokit reads safetensors adapters, not adapter_model.bin)");
+    throw InputError(weights_path.string() +
+                     ": no such file (fpokit reads safetensors adapters, not adapter_model.bin)");
   SafetensorsFile file(weights_path);
   std::set<std::string> unused;
   for (const auto& info : file.tensors()) unused.insert(info.name);
@@ -209,8 +216,9 @@ void LoraAdapters::save_peft(const std::filesystem::path& dir, const std::string
                                  {"r", options_.r},
                                  {"lora_alpha", options_.alpha},
                                  {"lora_dropout", options_.dropout},
-                                 {"target_modules", options_.target_regex.empty() ? nlohmann::json(options_.targets)
-                                                                                  : nlohmann::json(options_.target_regex)},
+                                 {"target_modules", options_.target_regex.empty()
+                                                        ? nlohmann::json(options_.targets)
+                                                        : nlohmann::json(options_.target_regex)},
                                  {"bias", "none"},
                                  {"fan_in_fan_out", any_transposed()},
                                  {"inference_mode", true},

@@ -1,6 +1,7 @@
 #include "fpokit/sae/training/sae_trainer.h"
 
 #include <chrono>
+#include <sstream>
 
 #include <ATen/autocast_mode.h>
 #include <torch/torch.h>
@@ -14,6 +15,49 @@
 namespace fpokit::sae {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+std::string number_text(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+}  // namespace
+
+void TrainerOptions::validate() const {
+  const auto at_least = [](double value, double low, const char* option, const char* meaning = "") {
+    if (!(value >= low))
+      throw ConfigError(std::string(option) + " must be at least " + number_text(low) + meaning + ", got " +
+                        number_text(value));
+  };
+  const auto below_one = [](double value, const char* option) {
+    if (!(value >= 0 && value < 1))
+      throw ConfigError(std::string(option) + " must be in [0, 1), got " + number_text(value));
+  };
+  at_least(static_cast<double>(total_tokens), 1, "--tokens");
+  at_least(static_cast<double>(batch_tokens), 1, "--batch-tokens");
+  at_least(static_cast<double>(buffer_tokens), 1, "--buffer-tokens");
+  at_least(lr, 0, "--learning-rate");
+  below_one(adam_beta1, "--adam-beta1");
+  below_one(adam_beta2, "--adam-beta2");
+  if (!(adam_eps > 0)) throw ConfigError("Adam epsilon must be positive, got " + number_text(adam_eps));
+  at_least(static_cast<double>(lr_warmup_steps), 0, "--warmup-steps");
+  at_least(static_cast<double>(lr_decay_steps), 0, "--lr-decay-steps");
+  at_least(max_grad_norm, 0, "--max-grad-norm", " (0: no clipping)");
+  at_least(l1_coefficient, 0, "--l1-coefficient");
+  at_least(static_cast<double>(l1_warmup_steps), -1, "--l1-warmup-steps", " (-1: 5% of the run)");
+  at_least(l0_coefficient, 0, "--l0-coefficient");
+  if (!(jumprelu_initial_threshold > 0))
+    throw ConfigError("--jumprelu-init-threshold must be positive, got " + number_text(jumprelu_initial_threshold));
+  at_least(auxk_coefficient, 0, "--auxk-coefficient");
+  at_least(static_cast<double>(k_aux), 0, "--k-aux", " (0: d_in/2)");
+  at_least(static_cast<double>(dead_tokens), 1, "--dead-tokens");
+  at_least(static_cast<double>(checkpoint_every_tokens), 0, "--checkpoint-every", " (0: only at the end)");
+  at_least(static_cast<double>(log_every_steps), 1, "--logging-steps");
+  at_least(static_cast<double>(stop_after_tokens), 0, "--stop-after-tokens");
+}
 
 DecoderBiasInit parse_decoder_bias_init(std::string_view name) {
   if (name == "geometric_median") return DecoderBiasInit::GeometricMedian;
@@ -60,8 +104,7 @@ SaeTrainer::SaeTrainer(TrainerOptions options, std::vector<SaeSpec> specs, Activ
       out_dir_(std::move(out_dir)),
       buffer_(source, options_.buffer_tokens, options_.seed, options_.loop_data) {
   if (specs.empty()) throw InputError("nothing to train: no SAE was specified");
-  if (options_.total_tokens < 1) throw InputError("--tokens must be positive");
-  if (options_.batch_tokens < 1) throw InputError("--batch-tokens must be positive");
+  options_.validate();
   if (options_.autocast_bf16 && !options_.device.is_cuda())
     throw InputError("bf16 autocast needs a CUDA device (--device cuda); on CPU train in float32");
   for (auto& spec : specs) {
