@@ -18,6 +18,10 @@
 
 namespace fpokit::cli {
 
+// Rewrites the values of the path keys (`model="runs/x"` -> `model="/abs/runs/x"`) of a resolved
+// configuration; empty values stay empty.
+std::string with_absolute_paths(const std::string& toml);
+
 struct ConfigOptions {
   bool dump = false;
 
@@ -47,8 +51,11 @@ struct ConfigOptions {
     std::cout << resolved(cmd);
     return true;
   }
+  // <out>/config.toml: the resolved configuration with every path option (model, data, SAE,
+  // output, ...) made absolute, so that the file names the same inputs from any working directory
+  // (--dump-config prints them as given).
   static void save(const CLI::App& cmd, const std::filesystem::path& path) {
-    core::write_text_file_atomically(path, resolved(cmd));
+    core::write_text_file_atomically(path, with_absolute_paths(resolved(cmd)));
   }
 };
 

@@ -3,9 +3,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
+#include <cstdlib>
 #include <string>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/content_fingerprint.h"
 #include "fpokit/core/io/sha256.h"
 #include "test_support.h"
 
@@ -38,4 +41,21 @@ TEST_CASE("sha256_tree: content decides, not the folder name, and a change insid
   CHECK(core::sha256_tree(tmp / "b") != h2);
   CHECK(core::sha256_tree(tmp / "b/z.txt") == core::sha256_hex("one"));
   CHECK_THROWS_AS(core::sha256_file(tmp / "missing"), InputError);
+}
+
+TEST_CASE("content_fingerprint: a large file records its modification time in nanoseconds since 1970") {
+  test::TempDir tmp;
+  const auto big = tmp / "weights.bin";
+  test::write_bytes(big, "head");
+  std::filesystem::resize_file(big, core::kFullHashBytes + 1);  // sparse: no disk space used
+  const auto before = std::chrono::system_clock::now();
+  std::filesystem::last_write_time(big, std::filesystem::file_time_type::clock::now());
+  const auto record = core::content_fingerprint(big);
+  REQUIRE(record.contains("mtime_ns"));
+  const auto mtime_ns = record.at("mtime_ns").get<int64_t>();
+  const auto before_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(before.time_since_epoch()).count();
+  CHECK(mtime_ns > 0);
+  // Within a minute of now, on the Unix epoch (not libstdc++'s file clock, which starts in 2174).
+  CHECK(std::llabs(mtime_ns - before_ns) < int64_t{60} * 1000000000);
+  CHECK(record.at("size").get<uint64_t>() == core::kFullHashBytes + 1);
 }

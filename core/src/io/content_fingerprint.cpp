@@ -1,6 +1,7 @@
 #include "fpokit/core/io/content_fingerprint.h"
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <vector>
 
@@ -12,6 +13,13 @@ namespace fpokit::core {
 namespace fs = std::filesystem;
 
 namespace {
+
+// Nanoseconds since 1970 (libstdc++'s file_clock counts from 2174, which made every recorded
+// modification time negative).
+int64_t unix_nanoseconds(fs::file_time_type t) {
+  const auto sys = std::chrono::file_clock::to_sys(t);
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(sys.time_since_epoch()).count();
+}
 
 nlohmann::json file_record(const fs::path& p) {
   std::error_code ec;
@@ -32,9 +40,7 @@ nlohmann::json file_record(const fs::path& p) {
   in.read(buffer.data(), kMiB);
   h.update(buffer.data(), static_cast<size_t>(in.gcount()));
   if (in.bad()) throw InputError(p.string() + ": read error while hashing");
-  return {{"size", size},
-          {"mtime_ns", static_cast<int64_t>(mtime.time_since_epoch().count())},
-          {"head_tail_sha256", h.hex_digest()}};
+  return {{"size", size}, {"mtime_ns", unix_nanoseconds(mtime)}, {"head_tail_sha256", h.hex_digest()}};
 }
 
 }  // namespace
