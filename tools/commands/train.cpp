@@ -143,6 +143,7 @@ void run_train(TrainArgs& a, const CLI::App& cmd) {
   a.run.trainer.method = a.methods.resolve(a.run.trainer.loss);
   refuse_options_of_other_methods(cmd, a.run.trainer.method);
   a.run.trainer.validate();
+  if (a.lora.r > 0) a.lora.validate();
   if (a.config.dumped(cmd)) return;
   a.run.model_dir = a.model.model_dir;
   a.run.device = a.model.device;

@@ -44,13 +44,16 @@ Adaptable adaptable(const std::shared_ptr<torch::nn::Module>& m) {
 
 }  // namespace
 
+void LoraOptions::validate() const {
+  if (r < 1) throw ConfigError("--lora-r must be at least 1");
+  if (!(alpha > 0))
+    throw ConfigError("--lora-alpha must be positive (the update is scaled by alpha/r), got " + std::to_string(alpha));
+  if (!(dropout >= 0 && dropout < 1))
+    throw ConfigError("--lora-dropout must be in [0, 1), got " + std::to_string(dropout));
+}
+
 LoraAdapters LoraAdapters::attach(CausalLMImpl& model, const LoraOptions& options) {
-  if (options.r < 1) throw ConfigError("--lora-r must be at least 1");
-  if (!(options.alpha > 0))
-    throw ConfigError("--lora-alpha must be positive (the update is scaled by alpha/r), got " +
-                      std::to_string(options.alpha));
-  if (!(options.dropout >= 0 && options.dropout < 1))
-    throw ConfigError("--lora-dropout must be in [0, 1), got " + std::to_string(options.dropout));
+  options.validate();
   LoraAdapters out;
   out.options_ = options;
   std::vector<std::string> linear_names;

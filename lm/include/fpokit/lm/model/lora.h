@@ -29,6 +29,9 @@ struct LoraOptions {
   std::string target_regex;  // PEFT's string form of target_modules: a full match on the module name
   bool use_rslora = false;   // scale alpha/√r instead of alpha/r
   uint64_t seed = 0;
+
+  // ConfigError for r < 1, alpha <= 0 (a zero update) or dropout outside [0, 1).
+  void validate() const;
 };
 
 class LoraAdapters {
