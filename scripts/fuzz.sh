@@ -53,26 +53,61 @@ mkdir -p "$out"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/fpokit-fuzz-run.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 
+# crashed_in_libhdf5 LOG: whether the first stack frame of the report in LOG that is not libc,
+# the sanitizer runtime, libFuzzer or an allocation function lies in libhdf5 (HDF5's own bug on a
+# damaged file: a crash, or a leak of memory HDF5 allocated and lost; a handle fpokit forgot to close
+# stays reachable through HDF5's tables and is no leak to LeakSanitizer).
+crashed_in_libhdf5() {
+  grep -E '^ +#[0-9]+ ' "$1" |
+    grep -vE '__interceptor_|__sanitizer|__asan|fuzzer::|libc\.so|sysdeps/|string/|stdlib/|nptl/| in (abort|raise)' |
+    grep -vE ' in (malloc|calloc|realloc|operator new)' | head -n 1 | grep -q 'libhdf5'
+}
+
 # run_one HARNESS: prints its summary line; returns 1 on a finding.
 run_one() {
-  local h=$1 corpus="$scratch/$1" log="$out/$1.log" dict=()
+  local h=$1 corpus="$scratch/$1" log="$out/$1.log" dict=() hdf5=0
   cp -r "$root/tests/fuzz/corpus/$h" "$corpus"
   [ -f "$root/tests/fuzz/dict/$h.dict" ] && dict=(-dict="$root/tests/fuzz/dict/$h.dict")
-  local before rc=0
+  local asan=$ASAN_OPTIONS
+  # HDF5's own out-of-bounds reads on damaged files are a known limit (tests/fuzz/hdf5.supp): the
+  # HDF5 harnesses record them, keep the input as known-hdf5-*, and start again for the time left.
+  case $h in activation_file | reference_cache) hdf5=1 asan+=":suppressions=$root/tests/fuzz/hdf5.supp" ;; esac
+  local before rc=0 start=$SECONDS left=$seconds runs=0 known=0 part="$out/$h.part.log"
   before=$(find "$corpus" -type f | wc -l)
-  nice -n 19 "$build/tests/fuzz/fuzz_$h" "$corpus" "${dict[@]}" -max_total_time="$seconds" -timeout=10 \
-    -rss_limit_mb=4096 -detect_leaks=1 -print_final_stats=1 -artifact_prefix="$out/$h-" >"$log" 2>&1 || rc=$?
-  local runs secs after result
-  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
-  secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -n 1)
+  : >"$log"
+  while :; do
+    rc=0
+    ASAN_OPTIONS=$asan nice -n 19 "$build/tests/fuzz/fuzz_$h" "$corpus" "${dict[@]}" -max_total_time="$left" \
+      -timeout=10 -rss_limit_mb=4096 -detect_leaks=1 -print_final_stats=1 -artifact_prefix="$out/$h-" >"$part" 2>&1 ||
+      rc=$?
+    cat "$part" >>"$log"
+    # The executions: libFuzzer's final stats, or its last status line when it stopped on a finding.
+    local r
+    r=$(sed -n 's/^stat::number_of_executed_units: *//p' "$part" | tail -n 1)
+    [ -n "$r" ] || r=$(grep -oE '^#[0-9]+' "$part" | tail -n 1 | tr -d '#')
+    runs=$((runs + ${r:-0}))
+    left=$((seconds - (SECONDS - start)))
+    if [ "$rc" -ne 0 ] && [ "$hdf5" -eq 1 ] && crashed_in_libhdf5 "$part"; then
+      known=$((known + 1))
+      rc=0
+      local input
+      input=$(sed -n "s/.*Test unit written to //p" "$part" | tail -n 1)
+      [ -n "$input" ] && mv "$input" "$out/$h-known-hdf5-${input##*/"$h"-}"
+      [ "$left" -gt 0 ] && continue
+    fi
+    break
+  done
+  rm -f "$part"
+  local secs=$((SECONDS - start)) after result
   after=$(find "$corpus" -type f | wc -l)
   if [ "$rc" -eq 0 ]; then
     result=ok
+    [ "$known" -eq 0 ] || result="ok ($known crashes inside libhdf5, known limit: $out/$h-known-hdf5-*)"
   else
     result="FINDING (exit $rc): $(grep -m1 -E 'ERROR: |FINDING|runtime error|Deadly|Timeout|out-of-memory' "$log" | cut -c1-160); log $log"
   fi
-  printf 'fuzz_%-18s %10s executions %5s s  corpus %3s -> %4s files  %s\n' "$h" "${runs:-?}" "${secs:-?}" "$before" \
-    "$after" "$result"
+  printf 'fuzz_%-18s %10s executions %5s s  corpus %3s -> %4s files  %s\n' "$h" "$runs" "$secs" "$before" "$after" \
+    "$result"
   [ "$rc" -eq 0 ]
 }
 
