@@ -6,8 +6,8 @@
 #   scripts/sanitize.sh [SUITE...]    default: the readers' and the CLI's suites,
 #                                     safetensors tokenizer core sae fpo cli
 #
-# FPOKIT_SANITIZE_TESTS=REGEX narrows the tests (ctest -R; names are `suite: test case`), e.g.
-#   FPOKIT_SANITIZE_TESTS='^sae: .*(npz|Gemma Scope|SAELens)' scripts/sanitize.sh sae
+# FPOKIT_SANITIZE_TESTS=REGEX narrows the tests (ctest -R; names are `suite:test case`), e.g.
+#   FPOKIT_SANITIZE_TESTS='^sae:.*(npz|Gemma Scope|SAELens)' scripts/sanitize.sh sae
 # Any sanitizer report fails the test that triggered it (halt_on_error, leaks checked at exit).
 # The compiler is CMake's default (gcc on Debian 12); CXX=clang++ works as well.
 set -euo pipefail
@@ -27,7 +27,7 @@ targets=(fpokit)
 regex=""
 for s in "${suites[@]}"; do
   targets+=("test_$s")
-  regex+="${regex:+|}^$s: "
+  regex+="${regex:+|}^$s:"
 done
 nice -n 10 cmake --build "$build" -j"${FPOKIT_SANITIZE_BUILD_JOBS:-2}" --target "${targets[@]}" >&2
 
