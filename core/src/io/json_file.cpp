@@ -11,7 +11,7 @@ nlohmann::json read_json_file(const std::filesystem::path& path) {
   if (!in) throw ConfigError(path.string() + ": cannot open file");
   try {
     return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw ConfigError(path.string() + ": invalid JSON: " + e.what());
   }
 }

@@ -39,7 +39,8 @@ std::string render_llama3(const std::vector<ChatMessage>& messages, bool gen, co
   std::string out;
   for (size_t i = 0; i < messages.size(); ++i) {
     if (i == 0) out += bos;  // the template adds bos_token to the first message only
-    out += "<|start_header_id|>" + messages[i].role + "<|end_header_id|>\n\n" + trim(messages[i].content) + "<|eot_id|>";
+    out +=
+        "<|start_header_id|>" + messages[i].role + "<|end_header_id|>\n\n" + trim(messages[i].content) + "<|eot_id|>";
   }
   if (gen) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
   return out;
@@ -93,13 +94,14 @@ std::optional<std::string> template_from_config(const std::filesystem::path& fil
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(read_text(file));
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw ConfigError(file.string() + ": not valid JSON (" + e.what() + "); repair or re-save the tokenizer");
   }
   if (!j.is_object() || !j.contains("chat_template") || j["chat_template"].is_null()) return std::nullopt;
   const auto& t = j["chat_template"];
   if (t.is_string()) return t.get<std::string>();
-  const std::string bad = file.string() + ": field chat_template must be a string or a list of {\"name\", \"template\"} objects";
+  const std::string bad =
+      file.string() + ": field chat_template must be a string or a list of {\"name\", \"template\"} objects";
   if (!t.is_array()) throw ConfigError(bad);
   std::optional<std::string> first;
   for (const auto& entry : t) {
@@ -131,9 +133,7 @@ RenderedChat ChatTemplate::render(const std::vector<ChatMessage>& messages, bool
   for (size_t i = 0; i < messages.size(); ++i) check_role(messages[i], i);
   RenderedChat r;
   switch (kind_) {
-    case ChatTemplateKind::kChatml:
-      r.text = render_chatml(messages, add_generation_prompt);
-      break;
+    case ChatTemplateKind::kChatml: r.text = render_chatml(messages, add_generation_prompt); break;
     case ChatTemplateKind::kLlama3:
       r.text = render_llama3(messages, add_generation_prompt, tokens_.bos);
       r.starts_with_bos = !messages.empty();
@@ -142,12 +142,8 @@ RenderedChat ChatTemplate::render(const std::vector<ChatMessage>& messages, bool
       r.text = render_gemma(messages, add_generation_prompt, tokens_.bos);
       r.starts_with_bos = true;
       break;
-    case ChatTemplateKind::kZephyr:
-      r.text = render_zephyr(messages, add_generation_prompt, tokens_.eos);
-      break;
-    case ChatTemplateKind::kPlain:
-      r.text = render_plain(messages, add_generation_prompt);
-      break;
+    case ChatTemplateKind::kZephyr: r.text = render_zephyr(messages, add_generation_prompt, tokens_.eos); break;
+    case ChatTemplateKind::kPlain: r.text = render_plain(messages, add_generation_prompt); break;
   }
   return r;
 }

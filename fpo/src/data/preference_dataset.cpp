@@ -28,8 +28,9 @@ void for_each_row(const std::filesystem::path& path,
     json row;
     try {
       row = json::parse(raw);
-    } catch (const json::parse_error& e) {
-      throw InputError(where + ": not valid JSON (" + std::string(e.what()) + "); the file needs one JSON object per line");
+    } catch (const json::exception& e) {
+      throw InputError(where + ": not valid JSON (" + std::string(e.what()) +
+                       "); the file needs one JSON object per line");
     }
     if (!row.is_object()) throw InputError(where + ": expected a JSON object per line, got " + row.type_name());
     fn(row, where, line);
@@ -58,8 +59,8 @@ std::optional<std::vector<ChatMessage>> messages_of(const json& v, const std::st
   if (v.is_string()) return std::nullopt;
   if (v.is_object()) return std::vector<ChatMessage>{message_of(v, field, where)};
   if (!v.is_array())
-    throw InputError(where + ": field " + field + " must be a string or a list of {\"role\", \"content\"} messages, got " +
-                     v.type_name());
+    throw InputError(where + ": field " + field +
+                     " must be a string or a list of {\"role\", \"content\"} messages, got " + v.type_name());
   if (v.empty()) throw InputError(where + ": field " + field + " is an empty list of messages");
   std::vector<ChatMessage> out;
   for (size_t i = 0; i < v.size(); ++i) out.push_back(message_of(v[i], field + "[" + std::to_string(i) + "]", where));
@@ -112,7 +113,8 @@ RenderedRow render_conversation(const json* prompt, const std::vector<const char
                                 std::vector<std::optional<std::vector<ChatMessage>>> tails, const json& row,
                                 const PreferenceDataOptions& options, const std::string& where) {
   if (!options.chat_template)
-    throw ConfigError(where + ": conversational data needs a chat template; choose one (chatml, llama-3, gemma, zephyr, "
+    throw ConfigError(where +
+                      ": conversational data needs a chat template; choose one (chatml, llama-3, gemma, zephyr, "
                       "plain) or use a model whose tokenizer_config.json has a chat_template");
   const auto& tmpl = *options.chat_template;
   // Completion strings are the assistant's reply.
@@ -155,14 +157,15 @@ RenderedRow render_conversation(const json* prompt, const std::vector<const char
   RenderedRow r;
   r.end_of_turn = tmpl.end_of_turn();
   try {
-    const std::vector<ChatMessage> prompt_messages(full[0].begin(), full[0].begin() + static_cast<std::ptrdiff_t>(n_prompt));
+    const std::vector<ChatMessage> prompt_messages(full[0].begin(),
+                                                   full[0].begin() + static_cast<std::ptrdiff_t>(n_prompt));
     const auto rendered = tmpl.render(prompt_messages, true);
     r.prompt = {rendered.text, rendered.starts_with_bos};
     for (size_t i = 0; i < fields.size(); ++i) {
       const auto text = tmpl.render(full[i], false).text;
       if (text.compare(0, r.prompt.text.size(), r.prompt.text) != 0)
-        throw InputError("the " + std::string(tmpl.name()) + " rendering of the prompt is not a prefix of the rendered " +
-                         fields[i] + " conversation");
+        throw InputError("the " + std::string(tmpl.name()) +
+                         " rendering of the prompt is not a prefix of the rendered " + fields[i] + " conversation");
       r.completions.push_back(text.substr(r.prompt.text.size()));
     }
   } catch (const ConfigError&) {
@@ -215,7 +218,8 @@ std::vector<KtoExample> read_kto_jsonl(const std::filesystem::path& path, const 
     if (!label.is_boolean())
       throw InputError(where + ": field label must be true (desirable) or false (undesirable), got " + label.dump());
     auto r = render_row(row, {"completion"}, options, where);
-    out.push_back({std::move(r.prompt), std::move(r.completions[0]), label.get<bool>(), std::move(r.end_of_turn), line});
+    out.push_back(
+        {std::move(r.prompt), std::move(r.completions[0]), label.get<bool>(), std::move(r.end_of_turn), line});
   });
   return out;
 }

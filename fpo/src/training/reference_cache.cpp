@@ -14,6 +14,9 @@ namespace h5 = fpokit::core::hdf5;
 namespace {
 
 constexpr const char* kFormat = "fpokit-reference-cache";
+// The widest SAE a pooled-feature cache is read for (2^24 latents, wider than any published SAE):
+// a damaged width attribute must not turn into a dense allocation of any size.
+constexpr int64_t kMaxPooledWidth = int64_t{1} << 24;
 constexpr const char* kVectors[] = {"chosen_sum",   "chosen_mean",   "chosen_tokens",
                                     "rejected_sum", "rejected_mean", "rejected_tokens"};
 
@@ -36,7 +39,13 @@ torch::Tensor read_vector(hid_t file, const std::string& name, const fs::path& p
                           " is missing; delete the file to recompute it");
   auto ds = h5::open_dataset(file, name);
   const auto shape = h5::dataset_shape(ds.get());
-  auto out = torch::empty({shape.at(0)}, torch::kFloat64);
+  // A damaged file may declare any shape: one value per row, and every row stored (the writer
+  // writes them all; rows never written would be read as fill values into a buffer of the
+  // declared size).
+  if (shape.size() != 1 || H5Dget_storage_size(ds.get()) < static_cast<hsize_t>(shape[0]) * sizeof(double))
+    throw CheckpointError("reference cache " + path.string() + ": dataset " + name +
+                          " is not a stored 1-D array; delete the file to recompute it");
+  auto out = torch::empty({shape[0]}, torch::kFloat64);
   if (shape[0] > 0) h5::read_rows(ds.get(), H5T_NATIVE_DOUBLE, 0, shape[0], out.data_ptr<double>());
   return out;
 }
@@ -52,17 +61,25 @@ void write_pooled(hid_t file, const std::string& prefix, const torch::Tensor& po
   h5::write_int64_attribute(file, prefix + "_width", p.size(1));
 }
 
-torch::Tensor read_pooled(hid_t file, const std::string& prefix, const fs::path& path) {
+torch::Tensor read_pooled(hid_t file, const std::string& prefix, int64_t pairs, const fs::path& path) {
   const auto indptr = read_vector(file, prefix + "_indptr", path).to(torch::kInt64);
   const auto indices = read_vector(file, prefix + "_indices", path).to(torch::kInt64);
   const auto values = read_vector(file, prefix + "_values", path).to(torch::kFloat32);
   const auto width = h5::read_int64_attribute(file, prefix + "_width");
   if (!width) throw CheckpointError("reference cache " + path.string() + ": attribute " + prefix + "_width is missing");
-  const int64_t n = indptr.numel() - 1;
+  // CSR: indptr starts at 0, never decreases and ends at the number of values; every column index
+  // lies in [0, width). Checked before use: torch would throw its own index errors, or worse.
+  const auto bad_csr = [&] {
+    return CheckpointError("reference cache " + path.string() + ": " + prefix +
+                           " CSR arrays disagree; delete the file to recompute it");
+  };
+  if (*width < 1 || *width > kMaxPooledWidth || indptr.numel() != pairs + 1) throw bad_csr();
+  const int64_t n = pairs;
+  if (indptr[0].item<int64_t>() != 0 || (indptr.diff() < 0).any().item<bool>() ||
+      indptr[n].item<int64_t>() != indices.numel() || indices.numel() != values.numel() ||
+      (indices.numel() > 0 && (indices.min().item<int64_t>() < 0 || indices.max().item<int64_t>() >= *width)))
+    throw bad_csr();
   const auto rows = torch::repeat_interleave(indptr.diff());
-  if (rows.numel() != indices.numel() || indices.numel() != values.numel())
-    throw CheckpointError("reference cache " + path.string() + ": " + prefix +
-                          " CSR arrays disagree; delete the file to recompute it");
   auto out = torch::zeros({n, *width}, torch::kFloat32);
   if (values.numel() > 0) out.index_put_({rows, indices}, values);
   return out;
@@ -113,10 +130,16 @@ std::optional<PreferenceTrainer::ReferenceValues> load_reference_cache(const fs:
     return std::nullopt;
   }
   PreferenceTrainer::ReferenceValues v;
-  for (int i = 0; i < 6; ++i) *vector_field(v, i) = read_vector(file.get(), kVectors[i], path).to(torch::kFloat32);
+  for (int i = 0; i < 6; ++i) {
+    *vector_field(v, i) = read_vector(file.get(), kVectors[i], path).to(torch::kFloat32);
+    if (vector_field(v, i)->numel() != v.chosen_sum.numel())
+      throw CheckpointError("reference cache " + path.string() + ": dataset " + kVectors[i] + " has " +
+                            std::to_string(vector_field(v, i)->numel()) + " values but chosen_sum has " +
+                            std::to_string(v.chosen_sum.numel()) + "; delete the file to recompute it");
+  }
   if (h5::has_link(file.get(), "chosen_pooled_indptr")) {
-    v.chosen_pooled = read_pooled(file.get(), "chosen_pooled", path);
-    v.rejected_pooled = read_pooled(file.get(), "rejected_pooled", path);
+    v.chosen_pooled = read_pooled(file.get(), "chosen_pooled", v.chosen_sum.numel(), path);
+    v.rejected_pooled = read_pooled(file.get(), "rejected_pooled", v.chosen_sum.numel(), path);
   }
   return v;
 }

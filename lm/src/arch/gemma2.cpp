@@ -120,7 +120,9 @@ class Gemma2ForCausalLM : public CausalLMImpl {
                                                  torch::TensorOptions(torch::kFloat32).device(h.device()))
                                 .to(h.scalar_type());
     h = h * normalizer;
-    const auto [cos, sin] = rope_.cos_sin(past, t, h.scalar_type(), h.device());
+    // Tensors, not a structured binding: the block lambda captures them, which clang before 16 refuses.
+    const auto cos_sin = rope_.cos_sin(past, t, h.scalar_type(), h.device());
+    const torch::Tensor cos = cos_sin.first, sin = cos_sin.second;
     const auto full_mask = make_attention_mask(t, past, input.attention_mask, 0, h.device());
     AttentionMask sliding_mask;
     if (config_.sliding_window > 0) {

@@ -98,7 +98,9 @@ class GPTNeoXForCausalLM : public CausalLMImpl {
     const int64_t t = ids.size(1);
     const int64_t past = cache ? cache->length() : 0;
     auto h = gpt_neox_->embed_in(ids);
-    const auto [cos, sin] = rope_.cos_sin(past, t, h.scalar_type(), h.device());
+    // Tensors, not a structured binding: the block lambda captures them, which clang before 16 refuses.
+    const auto cos_sin = rope_.cos_sin(past, t, h.scalar_type(), h.device());
+    const torch::Tensor cos = cos_sin.first, sin = cos_sin.second;
     const auto mask = make_attention_mask(t, past, input.attention_mask, 0, h.device());
     const bool parallel = config_.use_parallel_residual;
     for (int64_t i = 0; i < config_.num_layers; ++i) {

@@ -118,7 +118,9 @@ class LlamaForCausalLM : public CausalLMImpl {
     const int64_t t = ids.size(1);
     const int64_t past = cache ? cache->length() : 0;
     auto h = model_->embed_tokens(ids);
-    const auto [cos, sin] = rope_.cos_sin(past, t, h.scalar_type(), h.device());
+    // Tensors, not a structured binding: the block lambda captures them, which clang before 16 refuses.
+    const auto cos_sin = rope_.cos_sin(past, t, h.scalar_type(), h.device());
+    const torch::Tensor cos = cos_sin.first, sin = cos_sin.second;
     const auto full_mask = make_attention_mask(t, past, input.attention_mask, 0, h.device());
     AttentionMask sliding_mask;
     if (config_.sliding_window > 0) {

@@ -96,12 +96,12 @@ Checkpoint Checkpoint::open(const fs::path& model_dir) {
   nlohmann::json index;
   try {
     index = nlohmann::json::parse(text.str());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     std::string what = e.what();
     // The parser quotes raw input: keep the message on one printable ASCII line.
     std::replace_if(
-        what.begin(), what.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f; },
-        '?');
+        what.begin(), what.end(),
+        [](char c) { return static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f; }, '?');
     throw CheckpointError(where + ": not valid JSON: " + what);
   }
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object()) {
@@ -110,10 +110,11 @@ Checkpoint Checkpoint::open(const fs::path& model_dir) {
   const auto& weight_map = index["weight_map"];
   if (weight_map.empty()) throw CheckpointError(where + ": \"weight_map\" is empty");
 
-  std::map<std::string, std::size_t> shard_numbers;  // shard file name -> position in shards_
+  std::map<std::string, std::size_t> shard_numbers;       // shard file name -> position in shards_
   for (const auto& [name, value] : weight_map.items()) {  // nlohmann objects iterate sorted by key
     if (!value.is_string()) {
-      throw CheckpointError(where + ": weight_map entry for " + quote_name(name) + " must be a shard file name (string)");
+      throw CheckpointError(where + ": weight_map entry for " + quote_name(name) +
+                            " must be a shard file name (string)");
     }
     const std::string shard_name = value.get<std::string>();
     auto [it, inserted] = shard_numbers.try_emplace(shard_name, checkpoint.shards_.size());

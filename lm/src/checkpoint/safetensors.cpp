@@ -175,7 +175,7 @@ class HeaderParser {
     }
     try {
       return nlohmann::json::parse(first, last, limit_depth);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
       fail("header is not valid JSON: " + printable(e.what(), /*ascii_only=*/true));
     }
   }

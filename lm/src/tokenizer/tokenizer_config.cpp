@@ -19,7 +19,7 @@ std::optional<nlohmann::json> read_optional_json(const std::filesystem::path& pa
   nlohmann::json json;
   try {
     json = nlohmann::json::parse(buffer.str());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
     throw ConfigError(path.string() + ": invalid JSON (" + e.what() + ")");
   }
   if (!json.is_object()) throw ConfigError(path.string() + ": expected a JSON object");
@@ -42,8 +42,8 @@ std::optional<std::string> token_text(const nlohmann::json& value, const std::fi
 }
 
 // json[key] as a bool; `field` names it in messages (default: the key itself).
-std::optional<bool> optional_bool(const nlohmann::json& json, const std::filesystem::path& file,
-                                  const std::string& key, const std::string& field = "") {
+std::optional<bool> optional_bool(const nlohmann::json& json, const std::filesystem::path& file, const std::string& key,
+                                  const std::string& field = "") {
   if (!json.contains(key) || json.at(key).is_null()) return std::nullopt;
   if (!json.at(key).is_boolean()) {
     fail(file, field.empty() ? key : field, "must be true or false, got " + json.at(key).dump());

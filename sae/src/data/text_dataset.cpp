@@ -17,8 +17,9 @@ TextDataset::TextDataset(std::filesystem::path path, std::string text_field)
 void TextDataset::seek(int64_t offset, int64_t line) {
   in_.clear();
   in_.seekg(offset);
-  if (!in_) throw InputError("cannot seek to byte " + std::to_string(offset) + " of dataset " + path_.string() +
-                             ": the file changed since the checkpoint was written");
+  if (!in_)
+    throw InputError("cannot seek to byte " + std::to_string(offset) + " of dataset " + path_.string() +
+                     ": the file changed since the checkpoint was written");
   offset_ = offset;
   line_ = line;
 }
@@ -37,8 +38,9 @@ std::optional<TextDocument> TextDataset::next() {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(raw);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw InputError(where + ": not valid JSON (" + std::string(e.what()) + "); a .jsonl dataset needs one object per line");
+    } catch (const nlohmann::json::exception& e) {
+      throw InputError(where + ": not valid JSON (" + std::string(e.what()) +
+                       "); a .jsonl dataset needs one object per line");
     }
     if (!j.is_object() || !j.contains(text_field_) || !j[text_field_].is_string())
       throw InputError(where + ": no string field \"" + text_field_ + "\"; choose the field with --text-field");

@@ -2,6 +2,7 @@
 
 #include <zip.h>
 
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -82,7 +83,8 @@ torch::Tensor parse_npy(std::string_view bytes, std::string_view where) {
   size_t header_len = 0;
   size_t offset = 0;
   if (major == 1) {
-    header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
+    header_len =
+        static_cast<unsigned char>(bytes[8]) | (static_cast<size_t>(static_cast<unsigned char>(bytes[9])) << 8);
     offset = 10;
   } else if (major == 2 || major == 3) {
     if (bytes.size() < 12) fail(where, "truncated .npy header");
@@ -110,8 +112,11 @@ torch::Tensor parse_npy(std::string_view bytes, std::string_view where) {
   else if (d == "<i8") type = torch::kInt64, itemsize = 8;
   else fail(where, "unsupported npy dtype " + descr + " (expected little-endian float '<f4', '<f8' or '<f2')");
 
+  // Checked products: dimensions of up to 15 digits each can wrap a size_t and match a short file.
   size_t numel = 1;
-  for (auto s : shape) numel *= static_cast<size_t>(s);
+  for (auto s : shape)
+    if (__builtin_mul_overflow(numel, static_cast<size_t>(s), &numel) || numel > (SIZE_MAX / 8))
+      fail(where, "npy shape " + dict_value(header, "shape", where) + " is too large");
   if (bytes.size() - data_offset != numel * itemsize)
     fail(where, "npy data is " + std::to_string(bytes.size() - data_offset) + " bytes, shape needs " +
                     std::to_string(numel * itemsize));
@@ -144,15 +149,19 @@ std::map<std::string, torch::Tensor> read_npz(const std::filesystem::path& path)
     if (st.size > (zip_uint64_t{1} << 40)) fail(member, "member is implausibly large");
     std::unique_ptr<zip_file_t, ZipFileCloser> file(zip_fopen_index(archive.get(), i, 0));
     if (!file) fail(member, std::string("cannot read member: ") + zip_strerror(archive.get()));
-    std::string bytes(st.size, '\0');
-    zip_uint64_t got = 0;
-    while (got < st.size) {
-      const zip_int64_t r = zip_fread(file.get(), bytes.data() + got, st.size - got);
+    // Grown as the data arrives, not allocated from the recorded size: a damaged archive may
+    // record any size up to the limit above.
+    std::string bytes;
+    char buffer[1 << 16];
+    while (true) {
+      const zip_int64_t r = zip_fread(file.get(), buffer, sizeof buffer);
       if (r < 0) fail(member, std::string("corrupt member: ") + zip_file_strerror(file.get()));
       if (r == 0) break;
-      got += static_cast<zip_uint64_t>(r);
+      if (bytes.size() + static_cast<zip_uint64_t>(r) > st.size)
+        fail(member, "member is longer than its recorded size");
+      bytes.append(buffer, static_cast<size_t>(r));
     }
-    if (got != st.size) fail(member, "truncated member");
+    if (bytes.size() != st.size) fail(member, "truncated member");
     out.emplace(name.substr(0, name.size() - 4), parse_npy(bytes, member));
   }
   return out;

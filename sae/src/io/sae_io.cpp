@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
 #include "fpokit/sae/io/npz.h"
 
@@ -46,7 +46,8 @@ std::string shape_string(at::IntArrayRef s) {
 // Copies `src` (any float dtype) into the parameter `dst` after checking its shape.
 void assign(torch::Tensor& dst, const torch::Tensor& src, const std::string& file, const std::string& name) {
   if (!src.is_floating_point())
-    throw CheckpointError(file + ": tensor " + name + " is not floating point (" + std::string(c10::toString(src.scalar_type())) + ")");
+    throw CheckpointError(file + ": tensor " + name + " is not floating point (" +
+                          std::string(c10::toString(src.scalar_type())) + ")");
   if (src.sizes() != dst.sizes())
     throw CheckpointError(file + ": tensor " + name + " has shape " + shape_string(src.sizes()) + ", expected " +
                           shape_string(dst.sizes()) + " from d_in/d_sae");
@@ -55,8 +56,7 @@ void assign(torch::Tensor& dst, const torch::Tensor& src, const std::string& fil
 }
 
 torch::Tensor require(const lm::SafetensorsFile& file, const std::string& name) {
-  if (!file.find(name))
-    throw CheckpointError(file.path().string() + ": missing tensor " + name);
+  if (!file.find(name)) throw CheckpointError(file.path().string() + ": missing tensor " + name);
   return file.load(name);
 }
 
@@ -116,7 +116,12 @@ SparseAutoencoder load_saelens(const fs::path& dir) {
   const fs::path cfg_path = dir / kConfig;
   const json j = read_json(cfg_path);
   SaeConfig cfg = SaeConfig::from_saelens_json(j, cfg_path.string());
-  const bool rescale_by_decoder_norm = j.value("rescale_acts_by_decoder_norm", false);
+  bool rescale_by_decoder_norm = false;
+  try {
+    rescale_by_decoder_norm = j.value("rescale_acts_by_decoder_norm", false);
+  } catch (const json::exception& e) {
+    throw ConfigError(cfg_path.string() + ": field \"rescale_acts_by_decoder_norm\" has the wrong type: " + e.what());
+  }
   const fs::path weights_path = dir / kSaeLensWeights;
   if (!fs::exists(weights_path)) throw CheckpointError(weights_path.string() + ": missing file");
   const lm::SafetensorsFile file(weights_path);
@@ -153,17 +158,25 @@ SparseAutoencoder load_sparsify(const fs::path& dir) {
   const fs::path cfg_path = dir / kConfig;
   const json j = read_json(cfg_path);
   const std::string cwhere = cfg_path.string();
-  const std::string activation = j.value("activation", "topk");
+  if (!j.is_object()) throw ConfigError(cwhere + ": expected a JSON object");
+  std::string activation;
+  bool transcoder = false;
+  try {
+    activation = j.value("activation", "topk");
+    transcoder = j.value("skip_connection", false) || j.value("transcode", false);
+  } catch (const json::exception& e) {
+    throw ConfigError(cwhere + ": mistyped field (activation, skip_connection, transcode): " + e.what());
+  }
   if (activation != "topk")
     throw ConfigError(cwhere + ": unsupported sparsify activation \"" + activation + "\" (supported: topk)");
-  if (j.value("skip_connection", false) || j.value("transcode", false))
-    throw ConfigError(cwhere + ": sparsify transcoders / skip connections are not supported");
+  if (transcoder) throw ConfigError(cwhere + ": sparsify transcoders / skip connections are not supported");
   const fs::path weights_path = dir / kSparsifyWeights;
   if (!fs::exists(weights_path)) throw CheckpointError(weights_path.string() + ": missing file");
   const lm::SafetensorsFile file(weights_path);
   const std::string where = weights_path.string();
   const auto encoder_weight = require(file, "encoder.weight");
-  if (encoder_weight.dim() != 2) throw CheckpointError(where + ": tensor encoder.weight must be 2-D [num_latents, d_in]");
+  if (encoder_weight.dim() != 2)
+    throw CheckpointError(where + ": tensor encoder.weight must be 2-D [num_latents, d_in]");
 
   SaeConfig cfg;
   cfg.architecture = Architecture::TopK;
@@ -180,11 +193,10 @@ SparseAutoencoder load_sparsify(const fs::path& dir) {
   fs::path folder = fs::absolute(dir).lexically_normal();
   if (folder.filename().empty()) folder = folder.parent_path();  // "layers.3/"
   const std::string hookpoint = folder.filename().string();
-  if (hookpoint.rfind("layers.", 0) == 0 &&
-      hookpoint.find_first_not_of("0123456789", 7) == std::string::npos && hookpoint.size() > 7)
+  if (hookpoint.rfind("layers.", 0) == 0 && hookpoint.find_first_not_of("0123456789", 7) == std::string::npos &&
+      hookpoint.size() > 7)
     cfg.hook_name = "blocks." + hookpoint.substr(7) + ".hook_resid_post";
-  else
-    cfg.hook_name = hookpoint;
+  else cfg.hook_name = hookpoint;
   cfg.validate(cwhere);
 
   SparseAutoencoder sae(cfg);
@@ -213,7 +225,8 @@ SparseAutoencoder load_gemma_scope(const fs::path& path) {
   };
   const auto W_enc = get("W_enc");
   if (W_enc.dim() != 2)
-    throw CheckpointError(where + ": tensor W_enc has shape " + shape_string(W_enc.sizes()) + ", expected [d_model, d_sae]");
+    throw CheckpointError(where + ": tensor W_enc has shape " + shape_string(W_enc.sizes()) +
+                          ", expected [d_model, d_sae]");
   SaeConfig cfg;
   cfg.architecture = Architecture::JumpReLU;
   cfg.apply_b_dec_to_input = false;  // Gemma Scope encodes x, not x − b_dec
@@ -228,7 +241,8 @@ SparseAutoencoder load_gemma_scope(const fs::path& path) {
   assign(sae->threshold, get("threshold"), where, "threshold");
   if (auto it = params.find("scaling_factor"); it != params.end()) {
     if (!torch::all(it->second == 1).item<bool>())
-      throw CheckpointError(where + ": tensor scaling_factor is not all ones; rescaled Gemma Scope SAEs are not supported");
+      throw CheckpointError(where +
+                            ": tensor scaling_factor is not all ones; rescaled Gemma Scope SAEs are not supported");
   }
   sae->eval();
   return sae;
