@@ -144,6 +144,11 @@ void run_train(TrainArgs& a, const CLI::App& cmd) {
   refuse_options_of_other_methods(cmd, a.run.trainer.method);
   a.run.trainer.validate();
   if (a.lora.r > 0) a.lora.validate();
+  if (a.lora.r == 0) {
+    for (const char* name : {"lora-alpha", "lora-dropout", "lora-targets"})
+      if (option_chosen(cmd, name))
+        throw InputError(std::string("--") + name + " applies to LoRA runs: give --lora-r R too, or remove it");
+  }
   if (a.config.dumped(cmd)) return;
   a.run.model_dir = a.model.model_dir;
   a.run.device = a.model.device;
@@ -151,11 +156,6 @@ void run_train(TrainArgs& a, const CLI::App& cmd) {
   a.run.trainer.lr_scheduler_type = core::parse_lr_scheduler(a.lr_scheduler_type);
   a.run.trainer.optim = fpo::parse_optimizer(a.optim);
   if (a.lora.r < 0) throw InputError("--lora-r must be 0 (no LoRA) or a positive rank");
-  if (a.lora.r == 0) {
-    for (const char* name : {"lora-alpha", "lora-dropout", "lora-targets"})
-      if (option_chosen(cmd, name))
-        throw InputError(std::string("--") + name + " applies to LoRA runs: give --lora-r R too, or remove it");
-  }
   if (a.lora.r > 0) {
     a.run.lora = a.lora;
     a.run.lora->targets = a.lora_targets;
