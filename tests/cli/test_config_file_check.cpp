@@ -64,7 +64,7 @@ TEST_CASE("a config file with a typo, a bad line or a bad value is refused with 
   // --max-steps 2 overrides the file's); a comment after a section header or a value is a comment.
   auto r = dump_with(tmp,
                      "# a run\n[train]  # the section\nlearning-rate = 2e-4  # peak\nmax-steps = 5\n"
-                     "lora-targets = [\"q_proj\", 'k_proj']\nmerge = false\n");
+                     "lora-r = 4\nlora-targets = [\"q_proj\", 'k_proj']\nmerge = false\n");
   INFO(r.err);
   CHECK(r.exit_code == 0);
   CHECK_THAT(r.out, Catch::Contains("learning-rate=2e-4") && Catch::Contains("max-steps=2") &&
