@@ -97,7 +97,7 @@ TEST_CASE("out-of-range numbers in training options are refused before any work,
       {sae + " --k-aux -1", "--k-aux must be at least 0 (0: d_in/2)"},
       {sae + " --checkpoint-every -1", "--checkpoint-every must be at least 0"},
       {sae + " --max-grad-norm -1", "--max-grad-norm must be at least 0"},
-      {sae + " --logging-steps 0", "--logging-steps must be at least 1"},
+      {sae + " --logging-steps -1", "--logging-steps must be at least 0 (0: only at the end)"},
       {sae + " --stop-after-tokens -1", "--stop-after-tokens must be at least 0"},
       // CLI11's own checks, on one line too.
       {"train" + kFlags + " --seed -1", "--seed"},

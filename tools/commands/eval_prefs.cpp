@@ -66,9 +66,7 @@ void add_eval_prefs_command(CLI::App& app) {
       ->group("Data");
   cmd->add_option("--chat-template", e.chat_template, "chatml|llama-3|gemma|zephyr|plain (default: detected)")
       ->group("Data");
-  cmd->add_option("--max-length", args->max_length, "Prompt + completion tokens")
-      ->capture_default_str()
-      ->group("Data");
+  cmd->add_option("--max-length", args->max_length, "Prompt + completion tokens")->capture_default_str()->group("Data");
   cmd->add_option("--max-prompt-length", args->max_prompt_length, "Prompt tokens")
       ->capture_default_str()
       ->group("Data");

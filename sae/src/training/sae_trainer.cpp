@@ -55,7 +55,7 @@ void TrainerOptions::validate() const {
   at_least(static_cast<double>(k_aux), 0, "--k-aux", " (0: d_in/2)");
   at_least(static_cast<double>(dead_tokens), 1, "--dead-tokens");
   at_least(static_cast<double>(checkpoint_every_tokens), 0, "--checkpoint-every", " (0: only at the end)");
-  at_least(static_cast<double>(log_every_steps), 1, "--logging-steps");
+  at_least(static_cast<double>(log_every_steps), 0, "--logging-steps", " (0: only at the end)");
   at_least(static_cast<double>(stop_after_tokens), 0, "--stop-after-tokens");
 }
 
