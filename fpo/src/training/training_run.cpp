@@ -145,22 +145,21 @@ bool run_preference_training(PreferenceRunOptions o) {
     adapters = lm::LoraAdapters::attach(*policy, *o.lora);
   }
   // A resumed run must read the same data the same way, from the same models (and SAE).
-  const auto content_hash = [](const std::string& path) {
-    return core::sha256_hex(core::content_fingerprint(path).dump()).substr(0, 16);
+  const auto content_hash = [](const std::string& path, bool recursive = true) {
+    return core::sha256_hex(core::content_fingerprint(path, recursive).dump()).substr(0, 16);
   };
   const auto& tok = o.tokenization;
-  o.trainer.run_identity = {
-      {"max_length", tok.max_length ? *tok.max_length : -1},
-      {"max_prompt_length", tok.max_prompt_length ? *tok.max_prompt_length : -1},
-      {"truncation_mode", tok.truncation_mode == TruncationMode::kKeepEnd ? "keep_end" : "keep_start"},
-      {"chat_template", o.chat_template},
-      {"data_content", content_hash(o.data)},
-      {"model_content", core::sha256_hex(core::content_fingerprint(o.model_dir, false).dump()).substr(0, 16)}};
+  o.trainer.run_identity = {{"max_length", tok.max_length ? *tok.max_length : -1},
+                            {"max_prompt_length", tok.max_prompt_length ? *tok.max_prompt_length : -1},
+                            {"truncation_mode",
+                             tok.truncation_mode == TruncationMode::kKeepEnd ? "keep_end" : "keep_start"},
+                            {"chat_template", o.chat_template},
+                            {"data_content", content_hash(o.data)},
+                            {"model_content", content_hash(o.model_dir, false)}};
   if (!o.eval_data.empty()) o.trainer.run_identity["eval_data_content"] = content_hash(o.eval_data);
   if (o.eval_split > 0) o.trainer.run_identity["eval_split"] = o.eval_split;
   if (traits.needs_reference && !o.ref_model_dir.empty())
-    o.trainer.run_identity["ref_model_content"] =
-        core::sha256_hex(core::content_fingerprint(o.ref_model_dir, false).dump()).substr(0, 16);
+    o.trainer.run_identity["ref_model_content"] = content_hash(o.ref_model_dir, false);
   if (is_fpo) {
     o.trainer.run_identity["sae_content"] = content_hash(o.sae);
     o.trainer.run_identity["fpo_hook"] = o.fpo_hook;
