@@ -8,6 +8,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "fpokit/core/io/hdf5_structure_check.h"
+
 namespace fpokit::core::hdf5 {
 
 namespace {
@@ -192,6 +194,9 @@ File create_file(const std::filesystem::path& path) {
 
 File open_file(const std::filesystem::path& path, bool writable) {
   silence_error_printing();
+  // libhdf5 1.10 can crash or hang on a damaged file before fpokit sees anything: read the whole
+  // structure in a child process first (hdf5_structure_check.h).
+  check_structure_in_child(path);
   PropertyList fapl = file_access_list(path);
   File file(H5Fopen(path.c_str(), writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl.get()));
   if (!file) fail(H5I_INVALID_HID, path.string() + ": cannot open as an HDF5 file");

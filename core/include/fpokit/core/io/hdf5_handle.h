@@ -118,7 +118,8 @@ int64_t failed_closes() noexcept;
 // close, or any HDF5 close since the writer noted `failed_closes_at_start`, failed.
 void finish_file(File& file, const std::filesystem::path& path, int64_t failed_closes_at_start);
 // Opens an existing file, read-only unless `writable`. Throws Error naming the path with HDF5's
-// reason (not HDF5, truncated, unreadable).
+// reason (not HDF5, truncated, unreadable), or saying it is damaged when libhdf5 crashed or hung
+// reading its structure (checked first in a child process: hdf5_structure_check.h).
 File open_file(const std::filesystem::path& path, bool writable = false);
 
 // ---- groups and links ----

@@ -1,0 +1,34 @@
+#pragma once
+// A damaged HDF5 file must give fpokit's one-line error, never a crash or a hang. libhdf5 itself
+// (Debian 12 ships 1.10.8) is not robust against damaged files: fuzzing fpokit's readers found it
+// copying out of bounds in H5HG_read (a damaged global heap behind a string attribute), asking for
+// 2^60-byte allocations, and parsing for minutes in H5C_protect, all before any fpokit check could
+// run (inputs under tests/fuzz/known/). So before a file is opened for real, its whole structure is
+// read once in a forked child process: every group, link, attribute value (strings included),
+// dataset header, chunk index and first element. A child that dies on a signal, exits abnormally
+// or does not finish in time means the file is damaged, and the caller gets an Error; a child
+// that finishes (whether or not HDF5 reported errors on the way, which the real open then reports
+// with fpokit's own messages) lets the open go ahead.
+//
+// The cost is a fork and a metadata walk: milliseconds for fpokit's files, whose data is in a few
+// large chunked datasets (the chunk index is walked, the chunks' data is not read).
+//
+// Fork and threads: the child has only the calling thread. libhdf5 is built thread-safe with one
+// global lock, so no other thread may be inside HDF5 when the check runs (fpokit uses HDF5 from
+// one thread at a time); otherwise the child would wait for the lock until its time limit.
+#include <chrono>
+#include <filesystem>
+
+namespace fpokit::core::hdf5 {
+
+// Reads the structure of `path` in a child process; throws Error "<path> is damaged: ..." when
+// the child crashed or ran out of time. Returns quietly when the file could not be examined at
+// all (no fork, the file cannot be opened): the caller's open reports that.
+void check_structure_in_child(const std::filesystem::path& path);
+
+// The time a structure check may take before the file counts as damaged (default 60 s; fpokit's
+// largest files take well under a second). The fuzzing harnesses shorten it.
+void set_structure_check_time_limit(std::chrono::milliseconds limit) noexcept;
+std::chrono::milliseconds structure_check_time_limit() noexcept;
+
+}  // namespace fpokit::core::hdf5
