@@ -15,6 +15,7 @@
 #include "config_file_check.h"
 #include "config_options.h"
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/hdf5_structure_check.h"
 
 namespace {
 std::string g_command_line;
@@ -40,7 +41,11 @@ int main(int argc, char** argv) {
   // Runs after every option (command line and config file) is in, before the command's callback:
   // the level must be set before the command logs anything.
   const std::vector<std::string> args(argv + 1, argv + argc);
-  app.parse_complete_callback([&app, &args] { fpokit::cli::finish_parse(app, args); });
+  app.parse_complete_callback([&app, &args] {
+    fpokit::cli::finish_parse(app, args);
+    // An unusable FPOKIT_HDF5_CHECK_SECONDS is refused before any work, not at the first HDF5 file.
+    (void)fpokit::core::hdf5::structure_check_time_limit();
+  });
   fpokit::cli::add_generate_command(app);
   fpokit::cli::add_tokenize_command(app);
   fpokit::cli::add_forward_command(app);

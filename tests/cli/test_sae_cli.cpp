@@ -257,6 +257,16 @@ TEST_CASE("bad SAE input gives one line and exit code 2", "[cli][sae][errors]") 
         run_command(fpokit_cmd("sae train --acts " + quoted(tmp / "bad.h5") + " --tokens 100 --quiet --out " + out));
     check_one_line_error(r, "bad.h5");
   }
+  SECTION("an activation file that crashes libhdf5 (its structure is read in a child process first)") {
+    const auto damaged = quoted(test::repo_file("tests/fuzz/known/activation_file-hdf5-global-heap-overlap.h5"));
+    auto r = run_command(fpokit_cmd("--quiet sae train --acts " + damaged + " --tokens 100 --out " + out));
+    check_one_line_error(r, "activation_file-hdf5-global-heap-overlap.h5 is damaged");
+    CHECK_THAT(r.err, Catch::Contains("re-create it with `fpokit acts cache`"));
+    CHECK_FALSE(std::filesystem::exists(tmp / "out"));
+    r = run_command("FPOKIT_HDF5_CHECK_SECONDS=soon " +
+                    fpokit_cmd("--quiet sae train --acts " + damaged + " --tokens 100 --out " + out));
+    check_one_line_error(r, "FPOKIT_HDF5_CHECK_SECONDS='soon' is not a number of seconds");
+  }
   SECTION("corrupt Gemma Scope npz") {
     auto r = run_command(fpokit_cmd("sae eval --sae " + quoted(test::fixture("sae/bad/truncated.npz")) + " --model " +
                                     kModel + " --data " + kData + " --hook blocks.0.hook_resid_post"));

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -26,7 +27,22 @@ namespace fpokit::core::hdf5 {
 
 namespace {
 
-std::atomic<int64_t> g_time_limit_ms{60'000};
+// 60 s, or FPOKIT_HDF5_CHECK_SECONDS (a file on a very slow filesystem; 0 turns the check off).
+// An unusable value is an error when the first check runs, not a silent default.
+constexpr int64_t kUnset = -1;
+std::atomic<int64_t> g_time_limit_ms{kUnset};
+
+int64_t time_limit_from_environment() {
+  const char* text = std::getenv("FPOKIT_HDF5_CHECK_SECONDS");
+  if (text == nullptr || *text == '\0') return 60'000;
+  char* end = nullptr;
+  errno = 0;
+  const double seconds = std::strtod(text, &end);
+  if (errno != 0 || end == text || *end != '\0' || !(seconds >= 0.0) || seconds > 86'400.0)
+    throw Error(std::string("FPOKIT_HDF5_CHECK_SECONDS='") + text +
+                "' is not a number of seconds in [0, 86400] (0 turns the HDF5 structure check off)");
+  return static_cast<int64_t>(seconds * 1000.0);
+}
 
 // Values (attributes, variable-length datasets) larger than this are not read: fpokit's own are a
 // few kilobytes, and a damaged size must not make the child allocate gigabytes.
@@ -181,16 +197,22 @@ void set_structure_check_time_limit(std::chrono::milliseconds limit) noexcept {
   g_time_limit_ms.store(limit.count(), std::memory_order_relaxed);
 }
 
-std::chrono::milliseconds structure_check_time_limit() noexcept {
-  return std::chrono::milliseconds(g_time_limit_ms.load(std::memory_order_relaxed));
+std::chrono::milliseconds structure_check_time_limit() {
+  int64_t limit = g_time_limit_ms.load(std::memory_order_relaxed);
+  if (limit == kUnset) {
+    limit = time_limit_from_environment();
+    g_time_limit_ms.store(limit, std::memory_order_relaxed);
+  }
+  return std::chrono::milliseconds(limit);
 }
 
 void check_structure_in_child(const std::filesystem::path& path) {
+  const auto limit = structure_check_time_limit();
+  if (limit.count() == 0) return;
   const pid_t child = ::fork();
   if (child < 0) return;  // no process to spare: the open goes ahead unchecked
   if (child == 0) child_main(path);
 
-  const auto limit = structure_check_time_limit();
   const auto deadline = std::chrono::steady_clock::now() + limit;
   auto pause = std::chrono::microseconds(100);
   int status = 0;
@@ -204,7 +226,8 @@ void check_structure_in_child(const std::filesystem::path& path) {
       }
       char seconds[32];
       std::snprintf(seconds, sizeof seconds, "%.3g", static_cast<double>(limit.count()) / 1000.0);
-      throw Error(path.string() + " is damaged: libhdf5 did not finish reading its structure in " + seconds + " s");
+      throw Error(path.string() + " is damaged: libhdf5 did not finish reading its structure in " + seconds +
+                  " s (on a very slow filesystem, allow more with FPOKIT_HDF5_CHECK_SECONDS)");
     }
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::microseconds(20'000));

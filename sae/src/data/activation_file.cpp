@@ -292,8 +292,12 @@ ActivationFileReader::ActivationFileReader(const fs::path& path) : path_(path) {
   } catch (const core::hdf5::Error& e) {
     // HDF5's reason says which: "file signature not found" (not HDF5), "truncated file: eof = ..."
     // (a copy or download cut short), or an errno (permissions).
-    throw CheckpointError("activation file " + std::string(e.what()) +
-                          "; it is not an HDF5 file, or it is truncated or damaged: " + kRecreate);
+    // A file libhdf5 crashed or hung on already says "<path> is damaged: ...".
+    const std::string what = e.what();
+    const bool said_damaged = what.find(" is damaged: ") != std::string::npos;
+    throw CheckpointError("activation file " + what +
+                          (said_damaged ? ": " : "; it is not an HDF5 file, or it is truncated or damaged: ") +
+                          kRecreate);
   }
 
   try {
