@@ -9,6 +9,7 @@
 # FPOKIT_SANITIZE_TESTS=REGEX narrows the tests (ctest -R; names are `suite:test case`), e.g.
 #   FPOKIT_SANITIZE_TESTS='^sae:.*(npz|Gemma Scope|SAELens)' scripts/sanitize.sh sae
 # Any sanitizer report fails the test that triggered it (halt_on_error, leaks checked at exit).
+# FPOKIT_SANITIZE_STEP=build or test does only that half (scripts/test.sh times the build alone).
 # The compiler is CMake's default (gcc on Debian 12); CXX=clang++ works as well.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,7 +30,16 @@ for s in "${suites[@]}"; do
   targets+=("test_$s")
   regex+="${regex:+|}^$s:"
 done
-nice -n 10 cmake --build "$build" -j"${FPOKIT_SANITIZE_BUILD_JOBS:-2}" --target "${targets[@]}" >&2
+step=${FPOKIT_SANITIZE_STEP:-all}
+case $step in all | build | test) ;; *)
+  echo "sanitize: FPOKIT_SANITIZE_STEP='$step' is not all, build or test" >&2
+  exit 2
+  ;;
+esac
+if [ "$step" != test ]; then
+  nice -n 10 cmake --build "$build" -j"${FPOKIT_SANITIZE_BUILD_JOBS:-2}" --target "${targets[@]}" >&2
+fi
+[ "$step" != build ] || exit 0
 
 # The fpokit processes the CLI tests start inherit these. Nothing is switched off: leaks are
 # checked at exit, UBSan stops at its first report.

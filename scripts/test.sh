@@ -14,3 +14,43 @@ if [ "$fuzz_rc" -eq 3 ]; then
 elif [ "$fuzz_rc" -ne 0 ]; then
   exit "$fuzz_rc"
 fi
+
+# The readers' and the CLI's suites under AddressSanitizer + UndefinedBehaviorSanitizer
+# (scripts/sanitize.sh; docs/reliability.md, 'Sanitizer build'), when they fit the time CI gives a
+# run (90 minutes; this script keeps to FPOKIT_CI_BUDGET_MINUTES, default 80). With a warm ccache the
+# sanitizer build takes minutes and the suites about 25 minutes; built from nothing it takes about an
+# hour, which does not fit after a cold build of everything else. So the step starts only when at
+# least 35 minutes are left, the build gets what is left less 25 minutes, and a build that does not
+# finish in that time is reported as skipped (run scripts/sanitize.sh on its own). A test that fails
+# under the sanitizers fails this script. FPOKIT_CI_SANITIZE=0 skips the step, =1 runs it whatever
+# the time.
+sanitize_suites=(safetensors tokenizer core cli)
+budget=$((${FPOKIT_CI_BUDGET_MINUTES:-80} * 60))
+left=$((budget - SECONDS))
+case ${FPOKIT_CI_SANITIZE:-auto} in
+  0) echo "test: skipped the sanitizer step (FPOKIT_CI_SANITIZE=0)" >&2 ;;
+  1 | auto)
+    if [ "${FPOKIT_CI_SANITIZE:-auto}" = auto ] && [ "$left" -lt $((35 * 60)) ]; then
+      echo "test: skipped the sanitizer step: $((left / 60)) of ${FPOKIT_CI_BUDGET_MINUTES:-80} minutes left, it needs" \
+        "about 35 (run scripts/sanitize.sh ${sanitize_suites[*]})" >&2
+    else
+      build_seconds=$((left - 25 * 60))
+      [ "${FPOKIT_CI_SANITIZE:-auto}" = 1 ] && build_seconds=$((24 * 3600))
+      sanitize_rc=0
+      FPOKIT_SANITIZE_STEP=build timeout "$build_seconds" "$root/scripts/sanitize.sh" "${sanitize_suites[@]}" ||
+        sanitize_rc=$?
+      if [ "$sanitize_rc" -eq 124 ]; then
+        echo "test: skipped the sanitizer suites: their build did not finish in $((build_seconds / 60)) minutes" \
+          "(a cold ccache; run scripts/sanitize.sh ${sanitize_suites[*]})" >&2
+      elif [ "$sanitize_rc" -ne 0 ]; then
+        exit "$sanitize_rc"
+      else
+        FPOKIT_SANITIZE_STEP=test "$root/scripts/sanitize.sh" "${sanitize_suites[@]}"
+      fi
+    fi
+    ;;
+  *)
+    echo "test: FPOKIT_CI_SANITIZE='${FPOKIT_CI_SANITIZE}' is not 0, 1 or auto" >&2
+    exit 2
+    ;;
+esac

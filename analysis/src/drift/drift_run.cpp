@@ -135,10 +135,15 @@ torch::Tensor next_token_ce(const torch::Tensor& logits, const torch::Tensor& id
   return lm::next_token_cross_entropy(logits, ids).to(torch::kFloat64);
 }
 
-std::string hash_or_empty(const fs::path& p) {
+// The content hash recorded as provenance. Everything hashed here was read successfully before, so
+// a failure (a file in the folder fpokit does not load, unreadable) does not stop the report; it
+// is said, and the hash is left empty in the report.
+std::string hash_or_empty(const fs::path& p, const std::string& what) {
   try {
     return core::sha256_tree(p);
-  } catch (const InputError&) {
+  } catch (const InputError& e) {
+    core::log::warning("drift: cannot hash the " + what + " for the report's provenance (" + e.what() +
+                       "); its sha256 attribute is left empty");
     return "";
   }
 }
@@ -632,10 +637,10 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
   }
 
   // Provenance hashes (content, not paths).
-  r.base_hash = hash_or_empty(o.base);
-  r.sae_hash = hash_or_empty(o.sae);
-  r.data_hash = hash_or_empty(o.data);
-  for (auto& a : r.aligned) a.content_hash = hash_or_empty(a.source.weights);
+  r.base_hash = hash_or_empty(o.base, "base model");
+  r.sae_hash = hash_or_empty(o.sae, "SAE");
+  r.data_hash = hash_or_empty(o.data, "data");
+  for (auto& a : r.aligned) a.content_hash = hash_or_empty(a.source.weights, "aligned model " + a.label);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time).count();
   return r;
 }
