@@ -59,11 +59,11 @@ run_one() {
   cp -r "$root/tests/fuzz/corpus/$h" "$corpus"
   [ -f "$root/tests/fuzz/dict/$h.dict" ] && dict=(-dict="$root/tests/fuzz/dict/$h.dict")
   # libhdf5 1.10.8 loses memory it allocated itself when it gives up on a damaged file
-  # (tests/fuzz/hdf5.lsan.supp); its crashes and hangs stay in the structure check's child process
+  # (tests/sanitizers/libhdf5.lsan.supp); its crashes and hangs stay in the structure check's child process
   # (core/io/hdf5_structure_check.h), so nothing else is suppressed.
   local lsan=${LSAN_OPTIONS:-}
   case $h in
-    activation_file | reference_cache) lsan+="${lsan:+:}suppressions=$root/tests/fuzz/hdf5.lsan.supp" ;;
+    activation_file | reference_cache) lsan+="${lsan:+:}suppressions=$root/tests/sanitizers/libhdf5.lsan.supp" ;;
   esac
   local before rc=0 start=$SECONDS
   before=$(find "$corpus" -type f | wc -l)
