@@ -63,7 +63,7 @@ run_one() {
   # (core/io/hdf5_structure_check.h), so nothing else is suppressed.
   local lsan=${LSAN_OPTIONS:-}
   case $h in
-    activation_file | reference_cache) lsan+="${lsan:+:}suppressions=$root/tests/sanitizers/libhdf5.lsan.supp" ;;
+    activation_file | reference_cache) lsan+="${lsan:+:}suppressions=$root/tests/sanitizers/libhdf5.lsan.supp:print_suppressions=0" ;;
   esac
   local before rc=0 start=$SECONDS
   before=$(find "$corpus" -type f | wc -l)

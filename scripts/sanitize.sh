@@ -46,6 +46,6 @@ fi
 # itself and loses after a failed write or on a damaged file (tests/sanitizers/libhdf5.lsan.supp).
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/sanitizers/libhdf5.lsan.supp}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/sanitizers/libhdf5.lsan.supp:print_suppressions=0}
 nice -n 10 ctest --test-dir "$build" --output-on-failure --label-exclude cuda -j"${FPOKIT_SANITIZE_TEST_JOBS:-2}" \
   -R "${FPOKIT_SANITIZE_TESTS:-$regex}"
