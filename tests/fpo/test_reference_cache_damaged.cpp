@@ -6,12 +6,14 @@
 
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/hdf5_handle.h"
+#include "fpokit/core/io/hdf5_structure_check.h"
 #include "fpokit/fpo/training/reference_cache.h"
 #include "test_support.h"
 
@@ -123,4 +125,22 @@ TEST_CASE("a reference cache whose vectors are not one stored value per pair is 
                                 REQUIRE(H5Dset_extent(ds.get(), &rows) >= 0);
                               }),
                 "dataset chosen_tokens is not a stored 1-D array");
+}
+
+TEST_CASE("a reference cache whose string attribute makes libhdf5 read without end is damaged, not a hang") {
+  // Found by fuzzing: libhdf5 cannot iterate the root's attributes (so open_file's generic walk
+  // skips them) but opens 'format' by name and then loops in H5HG_read. The cache's own reading
+  // runs in a child process first (hdf5_structure_check.h).
+  const auto saved = h5::structure_check_time_limit();
+  h5::set_structure_check_time_limit(std::chrono::milliseconds(500));
+  const auto path = test::repo_file("tests/fuzz/known/reference_cache-hdf5-attribute-hang-e8452130.h5");
+  std::string message = "loaded";
+  try {
+    (void)load_reference_cache(path, kFingerprint, /*stale_is_error=*/true);
+  } catch (const CheckpointError& e) {
+    message = e.what();
+  }
+  h5::set_structure_check_time_limit(saved);
+  CHECK_THAT(message, Catch::Contains(path.filename().string()) && Catch::Contains("is damaged") &&
+                          Catch::Contains("delete it to recompute it"));
 }

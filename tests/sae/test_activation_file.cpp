@@ -7,6 +7,7 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -15,6 +16,7 @@
 
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/hdf5_handle.h"
+#include "fpokit/core/io/hdf5_structure_check.h"
 #include "fpokit/sae/data/activation_file.h"
 #include "test_support.h"
 
@@ -534,4 +536,24 @@ TEST_CASE("hdf5 helpers round-trip scalar attributes and keep member order", "[s
   CHECK(core::hdf5::has_link(file.get(), "g"));
   CHECK_FALSE(core::hdf5::has_link(file.get(), "h"));
   CHECK_THROWS_AS(core::hdf5::open_dataset(file.get(), "g"), core::hdf5::Error);
+}
+
+TEST_CASE("an activation file whose attribute makes libhdf5 read without end is damaged, not a hang") {
+  // Found by fuzzing: libhdf5 cannot iterate the root's attributes (open_file's generic walk skips
+  // them) but opens one by name and then loops in H5HG_read; the reader's own reading, first and
+  // last rows included, runs in a child process first.
+  namespace h5 = fpokit::core::hdf5;
+  const auto saved = h5::structure_check_time_limit();
+  h5::set_structure_check_time_limit(std::chrono::milliseconds(500));
+  const auto path = test::repo_file("tests/fuzz/known/activation_file-hdf5-attribute-hang-e1a88a89.h5");
+  std::string message = "opened";
+  try {
+    const fpokit::sae::ActivationFileReader reader(path);
+  } catch (const CheckpointError& e) {
+    message = e.what();
+  }
+  h5::set_structure_check_time_limit(saved);
+  CHECK_THAT(message, Catch::Contains(path.filename().string()) &&
+                          Catch::Contains("is damaged: libhdf5 did not finish") &&
+                          Catch::Contains("re-create it with `fpokit acts cache`"));
 }

@@ -13,9 +13,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <ATen/Parallel.h>
 
 #include "fpokit/core/io/hdf5_handle.h"
 
@@ -156,7 +159,27 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void*)
   return 0;
 }
 
-[[noreturn]] void child_main(const std::filesystem::path& path) {
+// The generic walk: every object from the root, through H5Ovisit.
+void walk_file(const std::filesystem::path& path) {
+  const PropertyList access(H5Pcreate(H5P_FILE_ACCESS));
+#if H5_VERSION_GE(1, 10, 7)
+  // No lock: the parent may hold this file open for writing (a run being resumed).
+  if (access) (void)H5Pset_file_locking(access.get(), false, true);
+#endif
+  const File file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, access ? access.get() : H5P_DEFAULT));
+  if (!file) return;
+    // The root group is visited as ".", first.
+#if H5_VERSION_GE(1, 12, 0)
+  (void)H5Ovisit3(file.get(), H5_INDEX_NAME, H5_ITER_NATIVE, visit_object, nullptr, H5O_INFO_BASIC);
+#else
+  (void)H5Ovisit2(file.get(), H5_INDEX_NAME, H5_ITER_NATIVE, visit_object, nullptr, H5O_INFO_BASIC);
+#endif
+}
+
+bool g_in_child = false;
+
+[[noreturn]] void child_main(const std::function<void()>& probe) {
+  g_in_child = true;
   // A crash here must end this process plainly: the default action for every fatal signal (no
   // sanitizer or fuzzer handler inherited from the parent), no sanitizer death callback, and no
   // report on the parent's stderr.
@@ -168,19 +191,13 @@ herr_t visit_object(hid_t root, const char* name, const H5O_info_t* info, void*)
     ::dup2(null_fd, STDERR_FILENO);
   }
   (void)H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  const PropertyList access(H5Pcreate(H5P_FILE_ACCESS));
-#if H5_VERSION_GE(1, 10, 7)
-  // No lock: the parent may hold this file open for writing (a run being resumed).
-  if (access) (void)H5Pset_file_locking(access.get(), false, true);
-#endif
-  const hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDONLY, access ? access.get() : H5P_DEFAULT);
-  if (file >= 0) {
-    // The root group is visited as ".", first.
-#if H5_VERSION_GE(1, 12, 0)
-    (void)H5Ovisit3(file, H5_INDEX_NAME, H5_ITER_NATIVE, visit_object, nullptr, H5O_INFO_BASIC);
-#else
-    (void)H5Ovisit2(file, H5_INDEX_NAME, H5_ITER_NATIVE, visit_object, nullptr, H5O_INFO_BASIC);
-#endif
+  // The parent's thread pools did not come along (fork copies one thread), and libgomp waits for
+  // its lost team threads forever: a reader's probe that runs tensor code must stay on this thread.
+  at::set_num_threads(1);
+  try {
+    probe();
+  } catch (...) {
+    // An error the probe raised is one the parent will raise too, in its own words.
   }
   // _exit: no exit handlers, no flushing of the parent's buffers, no leak check.
   ::_exit(0);
@@ -206,12 +223,19 @@ std::chrono::milliseconds structure_check_time_limit() {
   return std::chrono::milliseconds(limit);
 }
 
+bool in_structure_check() noexcept { return g_in_child; }
+
 void check_structure_in_child(const std::filesystem::path& path) {
+  check_in_child(path, [&path] { walk_file(path); });
+}
+
+void check_in_child(const std::filesystem::path& path, const std::function<void()>& probe) {
+  if (g_in_child) return;  // already isolated: this is the child of an outer check
   const auto limit = structure_check_time_limit();
   if (limit.count() == 0) return;
   const pid_t child = ::fork();
   if (child < 0) return;  // no process to spare: the open goes ahead unchecked
-  if (child == 0) child_main(path);
+  if (child == 0) child_main(probe);
 
   const auto deadline = std::chrono::steady_clock::now() + limit;
   auto pause = std::chrono::microseconds(100);

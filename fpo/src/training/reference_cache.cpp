@@ -5,6 +5,7 @@
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/io/hdf5_handle.h"
+#include "fpokit/core/io/hdf5_structure_check.h"
 
 namespace fpokit::fpo {
 
@@ -111,6 +112,14 @@ std::optional<PreferenceTrainer::ReferenceValues> load_reference_cache(const fs:
                                                                        bool stale_is_error) {
   if (!fs::exists(path)) return std::nullopt;
   h5::silence_error_printing();
+  // libhdf5 1.10 can crash or hang on a damaged file in reads open_file's generic structure check
+  // cannot make (attributes opened by name): read the cache the way this function does, in a child
+  // process first (hdf5_structure_check.h). A cache is read once per run; the child reads it too.
+  try {
+    h5::check_in_child(path, [&] { (void)load_reference_cache(path, fingerprint, stale_is_error); });
+  } catch (const h5::Error& e) {
+    throw CheckpointError("reference cache " + std::string(e.what()) + "; delete it to recompute it");
+  }
   h5::File file;
   try {
     file = h5::open_file(path);

@@ -11,6 +11,7 @@
 
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/io/hdf5_structure_check.h"
 
 namespace fpokit::sae {
 
@@ -286,6 +287,26 @@ ActivationFileReader::ActivationFileReader(const fs::path& path) : path_(path) {
   const fs::file_status status = fs::status(path_, ec);
   if (!fs::exists(status)) throw CheckpointError(where + " does not exist");
   if (fs::is_directory(status)) throw CheckpointError(where + " is a folder, not an HDF5 file");
+
+  // libhdf5 1.10 can crash or hang on a damaged file in reads the generic structure check of
+  // open_file cannot make (an attribute it opens by name when iterating them fails): read the file
+  // the way this reader does, first and last rows included, in a child process first.
+  try {
+    core::hdf5::check_in_child(path_, [this] {
+      const ActivationFileReader probe(path_);
+      const int64_t rows = probe.num_rows();
+      for (const int64_t start : {int64_t{0}, std::max<int64_t>(0, rows - 1)}) {
+        const int64_t count = std::min<int64_t>(1, rows - start);
+        if (count <= 0) continue;
+        for (size_t h = 0; h < probe.info().hook_names.size(); ++h) (void)probe.read_activations(h, start, count);
+        (void)probe.read_token_ids(start, count);
+        (void)probe.read_positions(start, count);
+        (void)probe.read_sequence_ids(start, count);
+      }
+    });
+  } catch (const core::hdf5::Error& e) {
+    throw CheckpointError("activation file " + std::string(e.what()) + ": " + kRecreate);
+  }
 
   try {
     file_ = core::hdf5::open_file(path_);

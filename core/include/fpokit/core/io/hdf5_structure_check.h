@@ -18,13 +18,23 @@
 // one thread at a time); otherwise the child would wait for the lock until its time limit.
 #include <chrono>
 #include <filesystem>
+#include <functional>
 
 namespace fpokit::core::hdf5 {
 
 // Reads the structure of `path` in a child process; throws Error "<path> is damaged: ..." when
 // the child crashed or ran out of time. Returns quietly when the file could not be examined at
-// all (no fork, the file cannot be opened): the caller's open reports that.
+// all (no fork, the file cannot be opened): the caller's open reports that. open_file calls it.
 void check_structure_in_child(const std::filesystem::path& path);
+
+// Runs `probe` in a child process under the same rules: a reader passes its own reading of `path`
+// (what it will read, by name), because the generic walk cannot reach everything by name: libhdf5
+// can fail to iterate an object's attributes (a damaged one among them) and still open a sound-
+// looking one by name, then hang or crash reading its value. Exceptions in the probe are ignored
+// (the parent's own reading reports them). Inside the child, further checks (open_file's included)
+// are skipped: in_structure_check() is true there.
+void check_in_child(const std::filesystem::path& path, const std::function<void()>& probe);
+bool in_structure_check() noexcept;
 
 // The time a structure check may take before the file counts as damaged: 60 s unless the
 // environment variable FPOKIT_HDF5_CHECK_SECONDS says otherwise (0 turns the check off; a value
