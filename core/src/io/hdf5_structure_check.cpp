@@ -54,7 +54,9 @@ constexpr hsize_t kMaxValueBytes = hsize_t{64} << 20;
 // ---- the walk, in the child. Every HDF5 error is ignored: the walk is there to touch every
 // structure the readers may touch; what HDF5 reports as an error, the real open reports too.
 
-bool has_variable_length(hid_t type) {
+// Strings (variable-length ones live in the global heap) and compounds (which may hold them) are
+// read in full; other data only at its first and last element.
+bool read_in_full(hid_t type) {
   return H5Tdetect_class(type, H5T_VLEN) > 0 || H5Tis_variable_str(type) > 0 || H5Tdetect_class(type, H5T_STRING) > 0 ||
          H5Tget_class(type) == H5T_COMPOUND;
 }
@@ -120,7 +122,7 @@ void walk_dataset(hid_t dataset) {
   const int rank = H5Sget_simple_extent_ndims(space.get());
   const hssize_t points = H5Sget_simple_extent_npoints(space.get());
   if (rank < 0 || points <= 0) return;
-  if (has_variable_length(type.get())) {
+  if (read_in_full(type.get())) {
     // Strings and other variable-length values live in the global heap, where libhdf5 1.10 reads
     // out of bounds when it is damaged: read them all (up to kMaxValueBytes).
     read_values(dataset, /*attribute=*/false, type.get(), H5S_ALL, H5S_ALL, points);
@@ -222,8 +224,6 @@ std::chrono::milliseconds structure_check_time_limit() {
   }
   return std::chrono::milliseconds(limit);
 }
-
-bool in_structure_check() noexcept { return g_in_child; }
 
 void check_structure_in_child(const std::filesystem::path& path) {
   check_in_child(path, [&path] { walk_file(path); });

@@ -32,9 +32,8 @@ void check_structure_in_child(const std::filesystem::path& path);
 // can fail to iterate an object's attributes (a damaged one among them) and still open a sound-
 // looking one by name, then hang or crash reading its value. Exceptions in the probe are ignored
 // (the parent's own reading reports them). Inside the child, further checks (open_file's included)
-// are skipped: in_structure_check() is true there.
+// are skipped.
 void check_in_child(const std::filesystem::path& path, const std::function<void()>& probe);
-bool in_structure_check() noexcept;
 
 // The time a structure check may take before the file counts as damaged: 60 s unless the
 // environment variable FPOKIT_HDF5_CHECK_SECONDS says otherwise (0 turns the check off; a value
