@@ -18,7 +18,7 @@ option(FPOKIT_FUZZ "Build the libFuzzer harnesses of tests/fuzz (clang only)" OF
 set(_fpokit_ubsan -fsanitize=undefined -fno-sanitize=vptr -fno-sanitize-recover=undefined)
 
 if(FPOKIT_SANITIZE)
-  add_compile_options(-fsanitize=address ${_fpokit_ubsan} -fno-omit-frame-pointer -g)
+  add_compile_options(-fsanitize=address ${_fpokit_ubsan} -fno-omit-frame-pointer -g1)
   add_link_options(-fsanitize=address ${_fpokit_ubsan})
   message(STATUS "fpokit: sanitizers on (address, undefined)")
 endif()

@@ -22,7 +22,7 @@ export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1 CCACHE_SLOPPINESS=pch_defines,t
 generator=()
 [ -f "$build/CMakeCache.txt" ] || generator=(-G Ninja)
 # -O1 -g: ASan's usual setting (readable stacks, tests not much slower than -O2); assertions on.
-nice -n 10 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g -O1" \
+nice -n 10 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-g1 -O1" \
   -DFPOKIT_SANITIZE=ON -DFPOKIT_BUILD_BENCH=OFF -DFPOKIT_PYTHON="$python" >/dev/null
 targets=(fpokit)
 regex=""

@@ -30,9 +30,16 @@ left=$((budget - SECONDS))
 case ${FPOKIT_CI_SANITIZE:-auto} in
   0) echo "test: skipped the sanitizer step (FPOKIT_CI_SANITIZE=0)" >&2 ;;
   1 | auto)
+    # The sanitizer build needs about 5 GB of disk (most of it one precompiled LibTorch header of
+    # 0.8 GB per PCH and the instrumented test executables); a disk that fills up mid-build fails
+    # the compile with no message of the compiler's own, so the step checks first.
+    free_gb=$(df -Pk "$root" | awk 'NR == 2 { print int($4 / 1048576) }')
     if [ "${FPOKIT_CI_SANITIZE:-auto}" = auto ] && [ "$left" -lt $((35 * 60)) ]; then
       echo "test: skipped the sanitizer step: $((left / 60)) of ${FPOKIT_CI_BUDGET_MINUTES:-80} minutes left, it needs" \
         "about 35 (run scripts/sanitize.sh ${sanitize_suites[*]})" >&2
+    elif [ "${FPOKIT_CI_SANITIZE:-auto}" = auto ] && [ "$free_gb" -lt 8 ]; then
+      echo "test: skipped the sanitizer step: ${free_gb} GB free on the disk of $root, its build needs about" \
+        "5 and this step keeps 3 in reserve (free some space, or run scripts/sanitize.sh ${sanitize_suites[*]})" >&2
     else
       build_seconds=$((left - 25 * 60))
       [ "${FPOKIT_CI_SANITIZE:-auto}" = 1 ] && build_seconds=$((24 * 3600))
