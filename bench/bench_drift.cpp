@@ -11,12 +11,14 @@
 #include <sys/resource.h>
 
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
 #include "fpokit/analysis/drift/drift_run.h"
+#include "fpokit/analysis/drift/drift_timeline_recorder.h"
 #include "fpokit/lm/model/hooks.h"
 #include "fpokit/lm/model/load_model.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
@@ -142,6 +144,27 @@ int main(int argc, char** argv) {
     pass_tokens = done - first_done;
   });
   (void)r;
+  // A drift-timeline snapshot (fpokit train --drift-every) on the same tokens: the model stands in
+  // for the policy. The first observe also saves the base cache; the second is one snapshot.
+  analysis::DriftTimelineOptions t;
+  t.data = data;
+  t.sae = sae_dir;
+  t.every = 1;
+  t.tokens = o.tokens;
+  t.context_size = o.context_size;
+  t.batch_size = o.batch_size;
+  const auto timeline_dir = std::filesystem::temp_directory_path() / "fpokit-bench-drift-timeline";
+  std::filesystem::remove_all(timeline_dir);
+  std::filesystem::create_directories(timeline_dir);
+  analysis::DriftTimelineRecorder recorder(t, model_dir, timeline_dir);
+  t0 = Clock::now();
+  recorder.observe(*model, 0, 1);
+  const double start_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  t0 = Clock::now();
+  recorder.observe(*model, 1, 1);
+  const double snapshot_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const auto snapshot_tokens = recorder.timeline().settings.analysed_tokens;
+  std::filesystem::remove_all(timeline_dir);
   // Scale the ideal to the tokens the timed part of drift's pass covered.
   const double ideal_per_token = ideal_s / static_cast<double>(tokens);
   const double issue_per_token = (ideal_s + hook_s) / static_cast<double>(tokens);
@@ -153,5 +176,7 @@ int main(int argc, char** argv) {
             << ", \"drift_tok_s\": " << 1.0 / drift_per_token
             << ", \"ratio_vs_fused\": " << ideal_per_token / drift_per_token
             << ", \"ratio_vs_issue_sum\": " << issue_per_token / drift_per_token
+            << ", \"timeline_start_s\": " << start_s << ", \"snapshot_tok_s\": " << snapshot_tokens / snapshot_s
+            << ", \"drift_over_snapshot_time\": " << (snapshot_tokens / snapshot_s) * drift_per_token
             << ", \"max_rss_mib\": " << usage.ru_maxrss / 1024.0 << "}\n";
 }

@@ -12,10 +12,12 @@
 #include <nlohmann/json.hpp>
 
 #include "fpokit/core/train/checkpoint_folder.h"
+#include "cli_checks.h"
 #include "test_support.h"
 
 using namespace fpokit;
 using test::fpokit_cmd;
+using test::log_without_timing;
 using test::quoted;
 using test::read_bytes;
 using test::repo_file;
@@ -43,20 +45,6 @@ const std::string kSaeTrain = "sae train --model " + kModel + " --data " + kCorp
 
 std::string killed_at(const std::string& point, const std::string& command) {
   return "FPOKIT_KILL_AT=" + point + " " + fpokit_cmd(command);
-}
-
-// The log's lines without the fields that measure time, which differ between any two runs.
-std::vector<nlohmann::json> log_without_timing(const fs::path& file) {
-  std::vector<nlohmann::json> lines;
-  std::ifstream in(file);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    auto j = nlohmann::json::parse(line);
-    for (const char* timing : {"tokens/s", "tokens_per_s", "train_runtime", "train_samples_per_second", "seconds"})
-      j.erase(timing);
-    lines.push_back(std::move(j));
-  }
-  return lines;
 }
 
 // After a finished run, the folder holds no checkpoint and nothing temporary.

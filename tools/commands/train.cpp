@@ -4,10 +4,12 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 
 #include "cli_vocabulary.h"
 #include "commands.h"
 #include "config_options.h"
+#include "fpokit/analysis/drift/drift_timeline_recorder.h"
 #include "fpokit/core/errors.h"
 #include "fpokit/core/log/log.h"
 #include "fpokit/fpo/training/training_run.h"
@@ -30,6 +32,8 @@ struct TrainArgs {
   int64_t max_length = 1024;
   int64_t max_prompt_length = 512;
   bool quiet = false;
+  // --drift-every: the drift timeline (analysis/drift/drift_timeline_recorder.h).
+  analysis::DriftTimelineOptions drift;
   ModelOptions model;
   MethodOptions methods;
   ConfigOptions config;
@@ -111,6 +115,26 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
       ->group("LoRA");
   cmd.add_flag("--merge", r.merge_lora, "LoRA: also write <out>/model with the adapters merged in")->group("LoRA");
 
+  auto& d = a.drift;
+  cmd.add_option("--drift-every", d.every,
+                 "Drift timeline: every N steps (and at 0 and the end) the policy's SAE feature drift against "
+                 "the starting model, into <out>/drift_timeline.h5")
+      ->group("Drift timeline");
+  cmd.add_option("--drift-data", d.data,
+                 "Tokens the snapshots measure: text corpus or preference JSONL, as drift --data")
+      ->group("Drift timeline");
+  cmd.add_option("--drift-tokens", d.tokens, "Tokens to analyse per snapshot")
+      ->capture_default_str()
+      ->group("Drift timeline");
+  cmd.add_option("--drift-sae", d.sae, "SAE of the snapshots (default: an FPO run's --sae)")->group("Drift timeline");
+  cmd.add_option("--drift-hook", d.hook, "Hook of the snapshots (default: the SAE's own)")->group("Drift timeline");
+  cmd.add_option("--drift-batch-size", d.batch_size, "Sequences per snapshot forward")
+      ->capture_default_str()
+      ->group("Drift timeline");
+  cmd.add_option("--drift-context-size", d.context_size, "Text --drift-data: tokens per context row")
+      ->capture_default_str()
+      ->group("Drift timeline");
+
   cmd.add_option("--out,--output-dir", r.out, "Output folder (the trained model goes to <out>/model)")
       ->required()
       ->group("Output");
@@ -149,6 +173,12 @@ void run_train(TrainArgs& a, const CLI::App& cmd) {
       if (option_chosen(cmd, name))
         throw InputError(std::string("--") + name + " applies to LoRA runs: give --lora-r R too, or remove it");
   }
+  if (a.drift.every == 0)
+    for (const char* name :
+         {"drift-data", "drift-tokens", "drift-sae", "drift-hook", "drift-batch-size", "drift-context-size"})
+      if (option_chosen(cmd, name))
+        throw InputError(std::string("--") + name +
+                         " applies to the drift timeline: give --drift-every N too, or remove it");
   if (a.config.dumped(cmd)) return;
   a.run.model_dir = a.model.model_dir;
   a.run.device = a.model.device;
@@ -169,6 +199,22 @@ void run_train(TrainArgs& a, const CLI::App& cmd) {
   a.run.tokenization.truncation_mode = fpo::parse_truncation_mode(a.truncation_mode);
   a.run.progress = !a.quiet;
   const auto out = a.run.out;
+  std::optional<analysis::DriftTimelineRecorder> timeline;
+  if (a.drift.every != 0) {
+    auto d = a.drift;
+    if (d.sae.empty() && fpo::method_traits(a.run.trainer.method).needs_sae) {
+      d.sae = a.run.sae;
+      if (d.hook.empty()) d.hook = a.run.fpo_hook;
+    }
+    d.max_length = a.max_length;
+    if (!a.run.chat_template.empty()) d.chat_template = a.run.chat_template;
+    timeline.emplace(d, a.run.model_dir, out);
+    core::log::info("drift timeline: every " + std::to_string(d.every) + " steps at " +
+                    timeline->timeline().settings.hook + " into " + timeline->timeline_path().string());
+    a.run.observe_policy = [&](lm::CausalLMImpl& policy, int64_t step, int64_t total) {
+      timeline->observe(policy, step, total);
+    };
+  }
   a.run.before_first_write = [&] { ConfigOptions::save(cmd, out / "config.toml"); };
   if (!fpo::run_preference_training(a.run)) {
     core::log::info("stopped after " + std::to_string(a.run.trainer.stop_after_steps) + " steps (checkpoint in " +

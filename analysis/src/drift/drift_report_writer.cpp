@@ -404,6 +404,26 @@ void write_report(const DriftResult& r, const fs::path& path) {
     write_examples(eg, a);
     write_logit_lens(eg, a);
   }
+  // The training runs' drift timelines: /timeline, or /timeline/<label> with several models.
+  {
+    bool any = false;
+    for (const auto& a : r.aligned) any |= a.timeline.has_value();
+    if (any) {
+      auto tl = h5::create_group(root, "timeline");
+      h5::write_string_attribute(tl.get(), "description",
+                                 "the drift timeline the training run recorded (fpokit train --drift-every): "
+                                 "schema fpokit-drift-timeline, docs/drift-schema.md");
+      for (const auto& a : r.aligned) {
+        if (!a.timeline) continue;
+        if (several) {
+          auto g = h5::create_group(tl.get(), a.label);
+          write_drift_timeline_into(g.get(), *a.timeline);
+        } else {
+          write_drift_timeline_into(tl.get(), *a.timeline);
+        }
+      }
+    }
+  }
   // Token strings for the ids in examples and logit lens.
   {
     auto v = h5::create_group(root, "vocab");

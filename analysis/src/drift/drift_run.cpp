@@ -11,7 +11,9 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "fpokit/analysis/drift/drift_batches.h"
 #include "fpokit/analysis/drift/drift_data.h"
+#include "fpokit/analysis/drift/sae_directions.h"
 #include "fpokit/analysis/drift/top_activations.h"
 #include "fpokit/analysis/stats/feature_tags.h"
 #include "fpokit/analysis/stats/paired_feature_accumulator.h"
@@ -33,20 +35,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// The splits of a data kind, each a set of token groups.
-struct SplitDef {
-  const char* name;
-  std::vector<TokenGroup> groups;
-};
-std::vector<SplitDef> splits_for(const std::string& kind) {
-  if (kind == "text") return {{"all", {TokenGroup::Text}}};
-  return {{"all", {TokenGroup::Prompt, TokenGroup::Chosen, TokenGroup::Rejected}},
-          {"prompt", {TokenGroup::Prompt}},
-          {"response", {TokenGroup::Chosen, TokenGroup::Rejected}},
-          {"chosen", {TokenGroup::Chosen}},
-          {"rejected", {TokenGroup::Rejected}}};
-}
-
 // One model under analysis and what the pass accumulates for it.
 struct ModelState {
   std::string label;
@@ -67,62 +55,9 @@ struct AlignedState {
   std::unique_ptr<TopActivations> top;
 };
 
-// A batch of whole units, right-padded.
-struct Batch {
-  std::vector<int64_t> sequence_index;  // into DriftData::sequences, per row
-  torch::Tensor ids, attention_mask;    // [B, L] on the device; mask undefined when no padding
-  std::vector<uint8_t> group;           // [B*L] TokenGroup, padding = Excluded
-  std::vector<int64_t> unit;            // [B*L]
-  std::vector<int64_t> code;            // [B*L] sequence_index * stride + position
-  int64_t rows = 0, length = 0;
-};
-
-Batch make_batch(const DriftData& data, const std::vector<int64_t>& rows, int64_t stride, const torch::Device& device) {
-  Batch b;
-  b.sequence_index = rows;
-  b.rows = static_cast<int64_t>(rows.size());
-  for (const int64_t r : rows)
-    b.length = std::max<int64_t>(b.length, static_cast<int64_t>(data.sequences[r].ids.size()));
-  std::vector<int64_t> ids(b.rows * b.length, 0), mask(b.rows * b.length, 0);
-  b.group.assign(b.rows * b.length, static_cast<uint8_t>(TokenGroup::Excluded));
-  b.unit.assign(b.rows * b.length, 0);
-  b.code.assign(b.rows * b.length, -1);
-  bool padded = false;
-  for (int64_t i = 0; i < b.rows; ++i) {
-    const auto& s = data.sequences[rows[i]];
-    const auto n = static_cast<int64_t>(s.ids.size());
-    padded |= n < b.length;
-    for (int64_t t = 0; t < b.length; ++t) {
-      const int64_t k = i * b.length + t;
-      b.unit[k] = s.unit;
-      if (t >= n) continue;
-      ids[k] = s.ids[t];
-      mask[k] = 1;
-      b.group[k] = static_cast<uint8_t>(s.groups[t]);
-      b.code[k] = rows[i] * stride + t;
-    }
-  }
-  b.ids = torch::tensor(ids, torch::kInt64).view({b.rows, b.length}).to(device);
-  if (padded) b.attention_mask = torch::tensor(mask, torch::kInt64).view({b.rows, b.length}).to(device);
-  return b;
-}
-
-// Rows of whole units, about batch_size sequences per batch.
-std::vector<std::vector<int64_t>> plan_batches(const DriftData& data, int64_t batch_size) {
-  std::vector<std::vector<int64_t>> out;
-  std::vector<int64_t> current;
-  for (size_t i = 0; i < data.sequences.size(); ++i) {
-    const bool unit_start = i == 0 || data.sequences[i].unit != data.sequences[i - 1].unit;
-    if (unit_start && static_cast<int64_t>(current.size()) >= batch_size) out.push_back(std::exchange(current, {}));
-    current.push_back(static_cast<int64_t>(i));
-  }
-  if (!current.empty()) out.push_back(current);
-  return out;
-}
-
 // Forward to the logits, keeping the hook's activation.
 std::pair<torch::Tensor, torch::Tensor> forward_with_activation(lm::CausalLMImpl& model, const lm::HookName& hook,
-                                                                const Batch& b) {
+                                                                const DriftBatch& b) {
   torch::Tensor act;
   lm::Hooks hooks;
   hooks.on_read(hook, [&](const lm::HookName&, const torch::Tensor& a) { act = a; });
@@ -258,6 +193,17 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
     AlignedDrift a;
     a.label = label;
     a.source = loaded.source;
+    if (!a.source.timeline.empty()) {
+      a.timeline = read_drift_timeline(a.source.timeline);
+      if (a.source.checkpoint_step) {  // the snapshots the analysed checkpoint had seen
+        auto& snaps = a.timeline->snapshots;
+        snaps.erase(std::remove_if(snaps.begin(), snaps.end(),
+                                   [&](const DriftSnapshot& x) { return x.step > *a.source.checkpoint_step; }),
+                    snaps.end());
+      }
+      core::log::info("drift: " + label + ": the training run's timeline, " +
+                      std::to_string(a.timeline->snapshots.size()) + " snapshots (" + a.source.timeline.string() + ")");
+    }
     r.aligned.push_back(std::move(a));
     ModelState m;
     m.label = label;
@@ -269,13 +215,8 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
   sae_module->eval();
 
   // Decoder rows in raw activation space (an unfolded input scale s divides the output by s).
-  torch::Tensor directions = sae_module->W_dec.detach().to(torch::kFloat32);
-  if (sc.normalization == sae::ActivationNormalization::ExpectedAverageOnlyIn)
-    directions = directions / sc.activation_scale;
-  {
-    const auto norms = directions.norm(2, 1).to(torch::kFloat64).cpu().contiguous();
-    r.decoder_norms = Eigen::Map<const Eigen::VectorXd>(norms.data_ptr<double>(), norms.numel());
-  }
+  const torch::Tensor directions = raw_decoder_directions(*sae_module);
+  r.decoder_norms = raw_decoder_norms(*sae_module);
 
   // FPO selection records must describe this SAE's width.
   for (auto& a : r.aligned) {
@@ -308,13 +249,12 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
   r.data_summary = data.summary;
   r.sequences = static_cast<int64_t>(data.sequences.size());
   r.units = data.units;
-  int64_t stride = 1;
-  for (const auto& s : data.sequences) stride = std::max<int64_t>(stride, static_cast<int64_t>(s.ids.size()));
+  const int64_t stride = drift_code_stride(data);
   core::log::info("drift: " + data.summary + ", " + std::to_string(data.tokens) + " tokens; " +
                   std::to_string(models.size()) + " models; SAE " + r.sae_architecture + " d_sae " +
                   std::to_string(sc.d_sae) + " at " + r.hook);
 
-  const auto splits = splits_for(data.kind);
+  const auto splits = drift_splits(data.kind);
   const int64_t F = sc.d_sae;
   stats::BootstrapOptions boot;
   boot.replicates = static_cast<int>(o.bootstrap);
@@ -331,25 +271,15 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
   TopActivations base_top(F, o.examples);
 
   torch::NoGradGuard no_grad;
-  const auto batches = plan_batches(data, o.batch_size);
+  const auto batches = plan_drift_batches(data, o.batch_size);
   int64_t done = 0, fidelity_done = 0;
   bool threshold_set = false;
+  PositionCounts position_counts;
   for (const auto& rows : batches) {
-    const Batch b = make_batch(data, rows, stride, device);
-    const int64_t N = b.rows * b.length;
+    const DriftBatch b = make_drift_batch(data, rows, stride, device);
+    const int64_t N = b.positions();
     // Analysed positions before outlier removal.
-    std::vector<uint8_t> analysed(N, 0);
-    for (int64_t k = 0; k < N; ++k) {
-      const auto g = static_cast<TokenGroup>(b.group[k]);
-      if (g == TokenGroup::Excluded) {
-        if (b.code[k] >= 0) ++r.excluded_special;
-      } else if (g == TokenGroup::PromptRepeat) {
-        ++r.excluded_repeat;
-      } else {
-        analysed[k] = 1;
-      }
-      if (b.code[k] >= 0) ++r.positions;
-    }
+    auto analysed = analysed_positions(b, position_counts);
 
     // Base pass.
     auto [base_logits, base_act] = forward_with_activation(*models[0].model, hook, b);
@@ -358,12 +288,8 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
     const auto norms = x_base.norm(2, 1).cpu().contiguous();
     const auto* norm = norms.data_ptr<float>();
     if (!threshold_set) {
-      std::vector<float> v;
-      for (int64_t k = 0; k < N; ++k)
-        if (analysed[k]) v.push_back(norm[k]);
-      if (!v.empty()) {
-        std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-        r.outlier_threshold = o.outlier_factor * v[v.size() / 2];
+      if (const auto t = outlier_threshold(analysed, norm, o.outlier_factor)) {
+        r.outlier_threshold = *t;
         threshold_set = true;
       }
     }
@@ -467,6 +393,9 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
     done += batch_tokens;
     if (progress) progress(done, data.tokens);
   }
+  r.positions = position_counts.positions;
+  r.excluded_special = position_counts.excluded_special;
+  r.excluded_repeat = position_counts.excluded_repeat;
   if (r.analysed_tokens == 0)
     throw InputError(o.data.string() +
                      ": every position was excluded (special tokens or outliers; raise --outlier-factor?)");
@@ -503,15 +432,7 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
       SplitStats ss;
       ss.name = splits[s].name;
       ss.stats = st.accumulators[s].finish(&r.decoder_norms);
-      int64_t f = 0;
-      for (auto t : stats::tag_features(ss.stats, o.alpha)) {
-        // Up/Down need a material shift as well as a small q (DriftOptions::min_rel_delta).
-        if ((t == stats::FeatureTag::Up || t == stats::FeatureTag::Down) &&
-            !is_material_shift(ss.stats, f, o.min_rel_delta))
-          t = stats::FeatureTag::Unchanged;
-        ss.tags.push_back(static_cast<uint8_t>(t));
-        ++f;
-      }
+      ss.tags = drift_tags(ss.stats, o.alpha, o.min_rel_delta);
       a.splits.push_back(std::move(ss));
       a.kl.push_back({splits[s].name, st.kl[s]});
     }
@@ -559,7 +480,7 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
       std::vector<int64_t> rows(list.begin() + static_cast<std::ptrdiff_t>(start),
                                 list.begin() +
                                     static_cast<std::ptrdiff_t>(std::min(list.size(), start + o.batch_size)));
-      const Batch b = make_batch(data, rows, stride, device);
+      const DriftBatch b = make_drift_batch(data, rows, stride, device);
       for (size_t mi = 0; mi < models.size(); ++mi) {
         lm::Hooks h;
         h.capture(hook).stop_after_last_read();

@@ -179,6 +179,16 @@ ModelSource classify_model_source(const fs::path& path) {
                      ": not a model (no config.json, adapter_config.json, model/, adapter/ or checkpoint-<step>/ "
                      "with trainer_state.json and policy.safetensors)");
   }
+  // The run's drift timeline: in the run folder, which is `path` or (a checkpoint folder given
+  // directly) a folder above it.
+  for (auto dir = path; s.kind != "model" && s.kind != "adapter";) {
+    if (is_file(dir / "drift_timeline.h5")) {
+      s.timeline = dir / "drift_timeline.h5";
+      break;
+    }
+    if (s.kind != "checkpoint" || dir == path.parent_path().parent_path() || !dir.has_parent_path()) break;
+    dir = dir.parent_path();
+  }
   // A checkpoint of an FPO run carries the selection counts so far in its trainer_state.json.
   if (s.kind == "checkpoint" && !s.fpo_selection) {
     const auto state_file = s.weights / "trainer_state.json";

@@ -7,6 +7,8 @@
 #include <numeric>
 #include <unordered_set>
 
+#include "fpokit/analysis/stats/feature_tags.h"
+
 namespace fpokit::analysis {
 
 namespace {
@@ -35,6 +37,18 @@ Ranking rank(std::string name, std::string metric, std::string filter, const Eig
 bool is_material_shift(const stats::FeatureDriftStats& s, int64_t f, double min_rel_delta) {
   const double scale = std::max(s.max_base[f], s.max_aligned[f]);
   return std::isfinite(scale) && scale > 0 && std::abs(s.delta_mean[f]) > min_rel_delta * scale;
+}
+
+std::vector<uint8_t> drift_tags(const stats::FeatureDriftStats& s, double alpha, double min_rel_delta) {
+  std::vector<uint8_t> tags;
+  int64_t f = 0;
+  for (auto t : stats::tag_features(s, alpha)) {
+    if ((t == stats::FeatureTag::Up || t == stats::FeatureTag::Down) && !is_material_shift(s, f, min_rel_delta))
+      t = stats::FeatureTag::Unchanged;
+    tags.push_back(static_cast<uint8_t>(t));
+    ++f;
+  }
+  return tags;
 }
 
 std::vector<Ranking> compute_rankings(const stats::FeatureDriftStats& s, const std::vector<uint8_t>& constrained,

@@ -209,7 +209,12 @@ bool run_preference_training(PreferenceRunOptions o) {
   core::MetricsLog metrics(o.out / "metrics.jsonl", o.resume ? std::optional<int64_t>(trainer.step()) : std::nullopt);
   core::ProgressLine progress("train " + std::string(method_name(method)), trainer.total_steps(), "steps", 30,
                               trainer.step());
-  if (o.progress) trainer.on_step([&](int64_t step) { progress.update(step); });
+  if (o.observe_policy) o.observe_policy(*policy, trainer.step(), trainer.total_steps());
+  if (o.progress || o.observe_policy)
+    trainer.on_step([&](int64_t step) {
+      if (o.observe_policy) o.observe_policy(*policy, step, trainer.total_steps());
+      if (o.progress) progress.update(step);
+    });
   const bool finished = trainer.train([&](const StepMetrics& m) {
     nlohmann::json line = {{"step", m.step}};
     for (const auto& [k, v] : m.values) line[k] = v;

@@ -9,6 +9,7 @@
 #include <Eigen/Core>
 
 #include "fpokit/analysis/drift/drift_options.h"
+#include "fpokit/analysis/drift/drift_timeline.h"
 #include "fpokit/analysis/drift/logit_lens.h"
 #include "fpokit/analysis/drift/model_source.h"
 #include "fpokit/analysis/drift/rankings.h"
@@ -67,6 +68,8 @@ struct AlignedDrift {
   std::vector<Ranking> rankings;
   FeatureExamples examples;
   LogitLensTable lens_base, lens_aligned;  // rows follow examples.features
+  // The training run's drift timeline (source.timeline), up to the analysed checkpoint's step.
+  std::optional<DriftTimeline> timeline;
 };
 
 struct DriftResult {

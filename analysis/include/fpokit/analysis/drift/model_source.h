@@ -37,6 +37,9 @@ struct ModelSource {
   std::filesystem::path weights;  // the folder or file the weights came from
   std::optional<int64_t> checkpoint_step;
   std::optional<FpoSelectionRecord> fpo_selection;
+  // The run's drift_timeline.h5 (`fpokit train --drift-every`), when the folder is a run or a
+  // checkpoint of one that has it; empty otherwise.
+  std::filesystem::path timeline;
 };
 
 struct LoadedModel {

@@ -30,6 +30,10 @@ struct Ranking {
 // either model (DriftOptions::min_rel_delta: smaller shifts are float-rounding level).
 bool is_material_shift(const stats::FeatureDriftStats& s, int64_t f, double min_rel_delta);
 
+// The report's `tag` column (stats::FeatureTag codes): stats::tag_features, with up/down only for a
+// material shift (is_material_shift), else unchanged.
+std::vector<uint8_t> drift_tags(const stats::FeatureDriftStats& s, double alpha, double min_rel_delta);
+
 // `constrained`: per feature whether FPO ever selected it (empty: not an FPO run).
 std::vector<Ranking> compute_rankings(const stats::FeatureDriftStats& s, const std::vector<uint8_t>& constrained,
                                       int64_t k, double alpha, double min_rel_delta);

@@ -12,6 +12,7 @@
 //   folder-written          an atomically written folder is complete under its temporary name
 //   outputs-written         a training run's final outputs are written, its checkpoints not yet removed
 //   activation-chunk        an activation cache has written one more chunk of rows
+//   drift-snapshot-written  a training run's drift timeline has one more snapshot, its checkpoint not yet
 #include <string_view>
 
 namespace fpokit::core {

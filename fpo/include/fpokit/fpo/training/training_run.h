@@ -18,6 +18,7 @@
 
 #include "fpokit/fpo/data/preference_tokenizer.h"
 #include "fpokit/fpo/training/preference_trainer.h"
+#include "fpokit/lm/model/causal_lm.h"
 #include "fpokit/lm/model/lora.h"
 
 namespace fpokit::fpo {
@@ -49,6 +50,12 @@ struct PreferenceRunOptions {
   bool overwrite_output_dir = false;
   bool progress = true;
   std::function<void()> before_first_write;
+  // Sees the policy after `step` of `total_steps` optimizer steps: once before training (step 0, or
+  // the step a resumed run continues from, after its checkpoint is loaded) and after every
+  // optimizer step, before that step's checkpoint. `fpokit train --drift-every` records the drift
+  // timeline through it (fpo does not depend on analysis). It must leave the policy as it found it
+  // (weights, gradients, train/eval mode) and draw from no random generator.
+  std::function<void(lm::CausalLMImpl& policy, int64_t step, int64_t total_steps)> observe_policy;
 };
 
 // Returns false when stopped early (stop_after_steps). InputError for bad input, before any
