@@ -8,6 +8,8 @@
 #include "config_options.h"
 #include "fpokit/analysis/drift/drift_report_writer.h"
 #include "fpokit/analysis/drift/drift_run.h"
+#include "fpokit/analysis/report/html_report.h"
+#include "fpokit/core/io/output_location.h"
 #include "fpokit/core/log/progress_line.h"
 #include "model_options.h"
 
@@ -17,7 +19,8 @@ namespace {
 
 struct DriftArgs {
   analysis::DriftOptions options;
-  std::string base, sae, data, out;
+  std::string base, sae, data, out, html;
+  analysis::HtmlReportOptions html_options;
   std::vector<std::string> aligned;
   ModelOptions devices;  // --device/--dtype only: the models are --base and --aligned
   ConfigOptions config;
@@ -34,6 +37,8 @@ void run(DriftArgs& a, const CLI::App& cmd) {
   o.dtype = a.devices.dtype;
   o.aligned.assign(a.aligned.begin(), a.aligned.end());
   analysis::check_report_path(o.out, o.force);  // before hours of work, not after
+  if (!a.html.empty())
+    core::check_output_location(a.html, core::OutputKind::File, {.resume = false, .overwrite = o.force}, "--html");
   std::unique_ptr<core::ProgressLine> progress;
   auto result = analysis::run_drift(o, [&](int64_t done, int64_t total) {
     if (!progress) progress = std::make_unique<core::ProgressLine>("drift", total);
@@ -45,6 +50,10 @@ void run(DriftArgs& a, const CLI::App& cmd) {
   analysis::write_drift_report(result, o.out, o.force);
   std::cout << analysis::drift_summary_table(result);
   std::cout << "report: " << o.out.string() << "\n";
+  if (!a.html.empty()) {
+    analysis::write_drift_report_html(o.out, a.html, o.force, a.html_options);
+    std::cout << "html: " << a.html << "\n";
+  }
 }
 
 }  // namespace
@@ -120,6 +129,13 @@ void add_drift_command(CLI::App& app) {
       ->capture_default_str()
       ->group("Statistics");
   cmd->add_option("--out", args->out, "Report file to write (HDF5)")->required()->group("Output");
+  cmd->add_option("--html", args->html, "Also write the report as one self-contained HTML page")->group("Output");
+  cmd->add_option("--html-features", args->html_options.features, "HTML: features per ranking in the table")
+      ->capture_default_str()
+      ->group("Output");
+  cmd->add_option("--html-contexts", args->html_options.contexts, "HTML: contexts per feature and model")
+      ->capture_default_str()
+      ->group("Output");
   deprecated_name(
       cmd->add_flag("--overwrite-output-dir,--force", o.force, "Replace an existing report")->group("Output"), "force");
   args->config.add_to(*cmd);

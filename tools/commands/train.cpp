@@ -118,7 +118,8 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
   auto& d = a.drift;
   cmd.add_option("--drift-every", d.every,
                  "Drift timeline: every N steps (and at 0 and the end) the policy's SAE feature drift against "
-                 "the starting model, into <out>/drift_timeline.h5")
+                 "the starting model, into <out>/drift_timeline.h5 (0: off)")
+      ->capture_default_str()
       ->group("Drift timeline");
   cmd.add_option("--drift-data", d.data,
                  "Tokens the snapshots measure: text corpus or preference JSONL, as drift --data")

@@ -204,6 +204,21 @@ void write_examples(hid_t parent, const AlignedDrift& a) {
                         one_feature_per_chunk);
 }
 
+void write_histograms(hid_t parent, const AlignedDrift& a, const std::vector<double>& edges) {
+  const auto& e = a.examples;
+  const int64_t n = static_cast<int64_t>(e.features.size());
+  const int64_t n_bins = edges.empty() ? 0 : static_cast<int64_t>(edges.size()) - 1;
+  auto g = h5::create_group(parent, "histograms");
+  h5::write_string_attribute(g.get(), "description",
+                             "Histograms of each selected feature's active (> 0) activations on the analysed tokens "
+                             "(split all) under each model, on shared log-spaced bins: bin i is [bin_edges[i], "
+                             "bin_edges[i+1])");
+  h5::write_int32_array(g.get(), "feature_id", {n}, e.features.data());
+  h5::write_double_array(g.get(), "bin_edges", {static_cast<int64_t>(edges.size())}, edges.data());
+  h5::write_int64_array(g.get(), "counts_base", {n, n_bins}, e.hist_base.data());
+  h5::write_int64_array(g.get(), "counts_aligned", {n, n_bins}, e.hist_aligned.data());
+}
+
 void write_logit_lens(hid_t parent, const AlignedDrift& a) {
   auto g = h5::create_group(parent, "logit_lens");
   h5::write_string_attribute(g.get(), "description",
@@ -402,6 +417,7 @@ void write_report(const DriftResult& r, const fs::path& path) {
                                  "L2 norm of the mean over analysed tokens of (x_aligned - x_base) at the hook");
     }
     write_examples(eg, a);
+    write_histograms(eg, a, r.histogram_edges);
     write_logit_lens(eg, a);
   }
   // The training runs' drift timelines: /timeline, or /timeline/<label> with several models.

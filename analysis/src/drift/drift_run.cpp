@@ -449,6 +449,16 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
     a.rankings = compute_rankings(a.splits[0].stats, a.constrained, o.top, o.alpha, o.min_rel_delta);
     a.examples.features = ranking_union(a.rankings, o.top);
     std::sort(a.examples.features.begin(), a.examples.features.end());
+    {
+      const auto& hb = st.accumulators[0].histograms_base();
+      const auto& ha = st.accumulators[0].histograms_aligned();
+      const int64_t n_bins = hb.bins().n_bins();
+      r.histogram_edges = hb.bins().edges();
+      for (const int32_t f : a.examples.features) {
+        a.examples.hist_base.insert(a.examples.hist_base.end(), hb.counts(f), hb.counts(f) + n_bins);
+        a.examples.hist_aligned.insert(a.examples.hist_aligned.end(), ha.counts(f), ha.counts(f) + n_bins);
+      }
+    }
     if (a.fidelity.fvu > 2 * r.base_fidelity.fvu + 0.05)
       core::log::warning("drift: the SAE reconstructs " + a.label + " much worse than the base (FVU " +
                          std::to_string(a.fidelity.fvu) + " vs " + std::to_string(r.base_fidelity.fvu) +

@@ -50,6 +50,9 @@ struct FeatureExamples {
   std::vector<int32_t> center;               // [n_sel, n_ex]: the highlighted position in the sequence
   std::vector<int32_t> token_ids;            // [n_sel, n_ex, W], -1 outside the sequence
   std::vector<float> act_base, act_aligned;  // [n_sel, n_ex, W]
+  // Each selected feature's histogram of active values (split all) on DriftResult::histogram_edges,
+  // under each model: [n_sel, n_bins].
+  std::vector<int64_t> hist_base, hist_aligned;
 };
 
 struct AlignedDrift {
@@ -82,6 +85,7 @@ struct DriftResult {
   int64_t d_in = 0, d_sae = 0;
   double sae_activation_scale = 1;
   Eigen::VectorXd decoder_norms;
+  std::vector<double> histogram_edges;  // n_bins + 1 log-spaced edges of FeatureExamples::hist_*
   // base and data
   std::string base_hash, data_hash, data_kind, data_summary;
   SaeFidelity base_fidelity;

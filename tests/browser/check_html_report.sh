@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The drift report's HTML page in a real browser (Debian's chromium, headless; docs/drift.md, 'HTML
+# view'): the page runs its own check (#selftest: no script error, the feature table sorts both
+# ways, a feature's panel has its plots) and says the result in the DOM, which --dump-dom prints;
+# the console must show no error; and a screenshot of the page is taken
+# (<out>/drift_report.png: look at it; it is not committed).
+#   check_html_report.sh FPOKIT_BINARY FIXTURES_DIR OUT_DIR
+# Exits 77 (ctest: skipped, with this message) when no chromium is installed; .ci/run installs it.
+set -euo pipefail
+fpokit=$1 fixtures=$2 out=$3
+browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+if [ -z "$browser" ]; then
+  echo "skipped: no chromium to check the HTML page in (apt-get install chromium; .ci/run installs it)" >&2
+  exit 77
+fi
+rm -rf "$out"
+mkdir -p "$out"
+d="$fixtures/drift"
+"$fpokit" --quiet drift --base "$d/base" --aligned "$d/planted" --sae "$d/sae" --data "$d/corpus.jsonl" \
+  --context-size 32 --tokens 1240 --bootstrap 0 --out "$out/drift.h5" --html "$out/drift.html" >/dev/null
+# A fresh profile per run; no sandbox (CI runs as root); a virtual time budget lets the page's
+# script finish before the DOM is dumped.
+flags=(--headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run --no-default-browser-check
+  --user-data-dir="$out/profile" --virtual-time-budget=10000 --enable-logging=stderr --v=0)
+dom=$(timeout 120 "$browser" "${flags[@]}" --dump-dom "file://$out/drift.html#selftest" 2>"$out/console.log")
+result=$(grep -o '<div id="selftest">[^<]*' <<<"$dom" | sed 's/^<div id="selftest">//' || true)
+echo "page self-check: ${result:-(none)}"
+if [[ $result != pass* ]]; then
+  echo "FAILED: the page's self-check did not pass (console: $out/console.log)" >&2
+  grep -i "console" "$out/console.log" >&2 || true
+  exit 1
+fi
+if grep -E "CONSOLE.*(Uncaught|Error)" "$out/console.log" >&2; then
+  echo "FAILED: the page logged errors to the console ($out/console.log)" >&2
+  exit 1
+fi
+timeout 120 "$browser" "${flags[@]}" --window-size=1400,2200 --screenshot="$out/drift_report.png" \
+  "file://$out/drift.html" 2>>"$out/console.log" >/dev/null
+size=$(stat -c %s "$out/drift_report.png" 2>/dev/null || echo 0)
+echo "screenshot: $out/drift_report.png ($size bytes)"
+# A page with its tables and plots drawn compresses to far more than a blank one (~10 kB).
+if [ "$size" -lt 40000 ]; then
+  echo "FAILED: the screenshot is missing or nearly blank ($size bytes)" >&2
+  exit 1
+fi
