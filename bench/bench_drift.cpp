@@ -19,6 +19,7 @@
 
 #include "fpokit/analysis/drift/drift_run.h"
 #include "fpokit/analysis/drift/drift_timeline_recorder.h"
+#include "fpokit/core/io/atomic_output.h"
 #include "fpokit/lm/model/hooks.h"
 #include "fpokit/lm/model/load_model.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
@@ -154,7 +155,7 @@ int main(int argc, char** argv) {
   t.context_size = o.context_size;
   t.batch_size = o.batch_size;
   const auto timeline_dir = std::filesystem::temp_directory_path() / "fpokit-bench-drift-timeline";
-  std::filesystem::remove_all(timeline_dir);
+  core::remove_tree(timeline_dir);  // not remove_all: core/io/atomic_output.h
   std::filesystem::create_directories(timeline_dir);
   analysis::DriftTimelineRecorder recorder(t, model_dir, timeline_dir);
   t0 = Clock::now();
@@ -164,7 +165,7 @@ int main(int argc, char** argv) {
   recorder.observe(*model, 1, 1);
   const double snapshot_s = std::chrono::duration<double>(Clock::now() - t0).count();
   const auto snapshot_tokens = recorder.timeline().settings.analysed_tokens;
-  std::filesystem::remove_all(timeline_dir);
+  core::remove_tree(timeline_dir);  // not remove_all: core/io/atomic_output.h
   // Scale the ideal to the tokens the timed part of drift's pass covered.
   const double ideal_per_token = ideal_s / static_cast<double>(tokens);
   const double issue_per_token = (ideal_s + hook_s) / static_cast<double>(tokens);
