@@ -16,26 +16,46 @@ fi
 rm -rf "$out"
 mkdir -p "$out"
 d="$fixtures/drift"
-"$fpokit" --quiet drift --base "$d/base" --aligned "$d/planted" --sae "$d/sae" --data "$d/corpus.jsonl" \
-  --context-size 32 --tokens 1240 --bootstrap 0 --out "$out/drift.h5" --html "$out/drift.html" >/dev/null
+common=(--sae "$d/sae" --data "$d/corpus.jsonl" --context-size 32 --tokens 1240 --bootstrap 0)
+# Two pages: base vs the planted model, and base vs a short DPO run that recorded a drift
+# timeline (the page's timeline plots).
+"$fpokit" --quiet drift --base "$d/base" --aligned "$d/planted" "${common[@]}" --out "$out/drift.h5" \
+  --html "$out/drift.html" >/dev/null
+"$fpokit" --quiet train --method dpo --model "$d/base" --data "$d/prefs.jsonl" --learning-rate 1e-2 --max-steps 4 \
+  --per-device-train-batch-size 4 --quiet --drift-every 2 --drift-sae "$d/sae" --drift-data "$d/corpus.jsonl" \
+  --drift-context-size 32 --drift-tokens 1240 --out "$out/run" >/dev/null
+"$fpokit" --quiet drift --base "$d/base" --aligned "$out/run" "${common[@]}" --out "$out/run.h5" \
+  --html "$out/run.html" >/dev/null
 # A fresh profile per run; no sandbox (CI runs as root); a virtual time budget lets the page's
 # script finish before the DOM is dumped.
 flags=(--headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run --no-default-browser-check
   --user-data-dir="$out/profile" --virtual-time-budget=10000 --enable-logging=stderr --v=0)
-dom=$(timeout 120 "$browser" "${flags[@]}" --dump-dom "file://$out/drift.html#selftest" 2>"$out/console.log")
-result=$(grep -o '<div id="selftest">[^<]*' <<<"$dom" | sed 's/^<div id="selftest">//' || true)
-echo "page self-check: ${result:-(none)}"
-if [[ $result != pass* ]]; then
-  echo "FAILED: the page's self-check did not pass (console: $out/console.log)" >&2
-  grep -i "console" "$out/console.log" >&2 || true
-  exit 1
-fi
-if grep -E "CONSOLE.*(Uncaught|Error)" "$out/console.log" >&2; then
-  echo "FAILED: the page logged errors to the console ($out/console.log)" >&2
-  exit 1
-fi
+check_page() {
+  local page=$1 min_plots=$2
+  local dom result console="$out/$(basename "$page" .html).console.log"
+  dom=$(timeout 120 "$browser" "${flags[@]}" --dump-dom "file://$page#selftest" 2>"$console")
+  result=$(grep -o '<div id="selftest">[^<]*' <<<"$dom" | sed 's/^<div id="selftest">//' || true)
+  echo "$(basename "$page"): page self-check: ${result:-(none)}"
+  if [[ $result != pass* ]]; then
+    echo "FAILED: the page's self-check did not pass (console: $console)" >&2
+    grep -i "console" "$console" >&2 || true
+    exit 1
+  fi
+  local plots
+  plots=$(sed -n 's/.* \([0-9]*\) plots$/\1/p' <<<"$result")
+  if [ "${plots:-0}" -lt "$min_plots" ]; then
+    echo "FAILED: $(basename "$page"): $plots plots in the feature panel, expected at least $min_plots" >&2
+    exit 1
+  fi
+  if grep -E "CONSOLE.*(Uncaught|Error)" "$console" >&2; then
+    echo "FAILED: the page logged errors to the console ($console)" >&2
+    exit 1
+  fi
+}
+check_page "$out/drift.html" 1
+check_page "$out/run.html" 2   # the activation histogram and the feature's timeline
 timeout 120 "$browser" "${flags[@]}" --window-size=1400,2200 --screenshot="$out/drift_report.png" \
-  "file://$out/drift.html" 2>>"$out/console.log" >/dev/null
+  "file://$out/run.html" 2>>"$out/run.console.log" >/dev/null
 size=$(stat -c %s "$out/drift_report.png" 2>/dev/null || echo 0)
 echo "screenshot: $out/drift_report.png ($size bytes)"
 # A page with its tables and plots drawn compresses to far more than a blank one (~10 kB).

@@ -99,6 +99,17 @@ TEST_CASE("train --drift-every killed between snapshots resumes to the uninterru
       const auto killed = run_command("FPOKIT_KILL_AT=" + point + " " + fpokit_cmd(command));
       INFO(killed.err);
       REQUIRE(killed.exit_code == kKilled);
+      if (point == "checkpoint-renamed@2") {
+        // fpokit drift on the interrupted run: its newest checkpoint (step 4) and the timeline up to it.
+        const auto report = tmp / "interrupted.h5";
+        const auto d =
+            run_command(fpokit_cmd("--quiet drift --base " + drift_file("base") + " --aligned " + quoted(out) +
+                                   " --sae " + drift_file("sae") + " --data " + drift_file("corpus.jsonl") +
+                                   " --context-size 32 --tokens 1240 --bootstrap 0 --out " + quoted(report)));
+        INFO(d.err);
+        REQUIRE(d.exit_code == 0);
+        CHECK(timeline_steps(report, "timeline") == std::vector<int64_t>{0, 3});
+      }
       const auto resumed = run_command(fpokit_cmd(command + " --resume"));
       INFO(resumed.err);
       REQUIRE(resumed.exit_code == 0);
