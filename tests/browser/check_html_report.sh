@@ -17,15 +17,18 @@ rm -rf "$out"
 mkdir -p "$out"
 d="$fixtures/drift"
 common=(--sae "$d/sae" --data "$d/corpus.jsonl" --context-size 32 --tokens 1240 --bootstrap 0)
-# Two pages: base vs the planted model, and base vs a short DPO run that recorded a drift
-# timeline (the page's timeline plots).
+# Three pages: base vs the planted model; base vs a short DPO run that recorded a drift timeline
+# (the page's timeline plots); and both at once.
 "$fpokit" --quiet drift --base "$d/base" --aligned "$d/planted" "${common[@]}" --out "$out/drift.h5" \
   --html "$out/drift.html" >/dev/null
 "$fpokit" --quiet train --method dpo --model "$d/base" --data "$d/prefs.jsonl" --learning-rate 1e-2 --max-steps 4 \
   --per-device-train-batch-size 4 --quiet --drift-every 2 --drift-sae "$d/sae" --drift-data "$d/corpus.jsonl" \
   --drift-context-size 32 --drift-tokens 1240 --out "$out/run" >/dev/null
 "$fpokit" --quiet drift --base "$d/base" --aligned "$out/run" "${common[@]}" --out "$out/run.h5" \
-  --html "$out/run.html" >/dev/null
+  --html "$out/run.html" >/dev/null 2>&1
+# And both aligned models in one report: the per-label layout, side-by-side columns.
+"$fpokit" --quiet drift --base "$d/base" --aligned "$d/planted" --aligned "$out/run" "${common[@]}" \
+  --out "$out/both.h5" --html "$out/both.html" >/dev/null 2>&1
 # A fresh profile per run; no sandbox (CI runs as root); a virtual time budget lets the page's
 # script finish before the DOM is dumped.
 flags=(--headless --no-sandbox --disable-gpu --disable-dev-shm-usage --no-first-run --no-default-browser-check
@@ -54,6 +57,7 @@ check_page() {
 }
 check_page "$out/drift.html" 1
 check_page "$out/run.html" 2   # the activation histogram and the feature's timeline
+check_page "$out/both.html" 3  # a histogram per model, the run's timeline
 timeout 120 "$browser" "${flags[@]}" --window-size=1400,2200 --screenshot="$out/drift_report.png" \
   "file://$out/run.html" 2>>"$out/run.console.log" >/dev/null
 size=$(stat -c %s "$out/drift_report.png" 2>/dev/null || echo 0)
