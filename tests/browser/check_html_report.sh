@@ -17,10 +17,10 @@ rm -rf "$out"
 mkdir -p "$out"
 d="$fixtures/drift"
 common=(--sae "$d/sae" --data "$d/corpus.jsonl" --context-size 32 --tokens 1240 --bootstrap 0)
-# Three pages: base vs the planted model; base vs a short DPO run that recorded a drift timeline
+# Three pages: base vs the planted model (with the causal check); base vs a short DPO run that recorded a drift timeline
 # (the page's timeline plots); and both at once.
-"$fpokit" --quiet drift --base "$d/base" --aligned "$d/planted" "${common[@]}" --out "$out/drift.h5" \
-  --html "$out/drift.html" >/dev/null
+"$fpokit" --quiet drift --base "$d/base" --aligned "$d/planted" "${common[@]}" --causal 2 \
+  --causal-data "$d/prefs.jsonl" --out "$out/drift.h5" --html "$out/drift.html" >/dev/null
 "$fpokit" --quiet train --method dpo --model "$d/base" --data "$d/prefs.jsonl" --learning-rate 1e-2 --max-steps 4 \
   --per-device-train-batch-size 4 --quiet --drift-every 2 --drift-sae "$d/sae" --drift-data "$d/corpus.jsonl" \
   --drift-context-size 32 --drift-tokens 1240 --out "$out/run" >/dev/null

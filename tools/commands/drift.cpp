@@ -128,6 +128,16 @@ void add_drift_command(CLI::App& app) {
   cmd->add_option("--fidelity-tokens", o.fidelity_tokens, "Tokens on which CE with the SAE spliced in is measured")
       ->capture_default_str()
       ->group("Statistics");
+  cmd->add_option("--causal", o.causal,
+                  "Causal check of each ranking's first N features and N controls: attribution to the reward "
+                  "margin, clamping in the aligned model, adding the shift to the base (0: off)")
+      ->capture_default_str()
+      ->group("Causal check");
+  cmd->add_option("--causal-data", o.causal_data, "Preference pairs for --causal (default: --data, when it has them)")
+      ->group("Causal check");
+  cmd->add_option("--causal-pairs", o.causal_pairs, "Pairs --causal measures (the first of the data)")
+      ->capture_default_str()
+      ->group("Causal check");
   cmd->add_option("--out", args->out, "Report file to write (HDF5)")->required()->group("Output");
   cmd->add_option("--html", args->html, "Also write the report as one self-contained HTML page")->group("Output");
   cmd->add_option("--html-features", args->html_options.features, "HTML: features per ranking in the table")

@@ -236,6 +236,57 @@ void write_logit_lens(hid_t parent, const AlignedDrift& a) {
   }
 }
 
+// The causal check (causal_check.h) as a dataframe indexed by feature_id.
+void write_causal(hid_t parent, const std::string& name, const CausalResult& c, const DriftOptions& o) {
+  const auto n = static_cast<int64_t>(c.features.size());
+  h5::DataFrameWriter frame(parent, name, n);
+  std::vector<int32_t> ids;
+  std::vector<int8_t> kind;
+  std::vector<std::string> rankings;
+  for (const auto& f : c.features) {
+    ids.push_back(f.feature);
+    kind.push_back(f.control ? 1 : 0);
+  }
+  frame.set_index("feature_id", ids);
+  frame.add_categorical_column("group", kind, {"top", "control"});
+  auto column = [&](const char* col, double CausalFeature::*member, const char* description) {
+    std::vector<double> v;
+    for (const auto& f : c.features) v.push_back(f.*member);
+    auto d = frame.add_column(col, v);
+    h5::write_string_attribute(d.get(), "description", description);
+  };
+  column("attribution_aligned", &CausalFeature::attribution_aligned,
+         "mean over pairs of sum over positions of activation x d(margin)/d(activation), aligned model");
+  column("attribution_base", &CausalFeature::attribution_base, "the same under the base model");
+  column("clamp_margin_change", &CausalFeature::clamp_margin_change,
+         "aligned model with the feature clamped to its base activation: change of the mean reward margin");
+  column("clamp_accuracy_change", &CausalFeature::clamp_accuracy_change,
+         "the same: change of the reward accuracy (fraction of pairs with margin > 0)");
+  column("clamp_kl", &CausalFeature::clamp_kl, "the same: KL(clamped || base) per response token, nats");
+  column("clamp_kl_removed", &CausalFeature::clamp_kl_removed,
+         "1 - clamp_kl / KL(aligned || base): the fraction of the aligned model's KL the clamp removes");
+  column("add_margin_change", &CausalFeature::add_margin_change,
+         "base model plus (mean_aligned - mean_base) x decoder row at every position: its mean reward margin");
+  column("add_accuracy_change", &CausalFeature::add_accuracy_change, "the same: its reward accuracy");
+  column("add_kl", &CausalFeature::add_kl, "the same: KL(base + shift || base) per response token, nats");
+  frame.finish();
+  const hid_t g = frame.get();
+  h5::write_string_attribute(g, "description",
+                             "Causal check of each ranking's first N features and N controls (active under both "
+                             "models, unchanged): reward margin m = [log p(y_w|x) - log p(y_l|x)] - the base's, "
+                             "completion log-probabilities summed; docs/drift.md, 'Causal check'");
+  std::vector<std::string> r;
+  for (const auto& f : c.features) r.push_back(f.rankings);
+  h5::write_string_array(g, "rankings", r);
+  h5::write_int64_attribute(g, "n", o.causal);
+  h5::write_int64_attribute(g, "pairs", c.pairs);
+  h5::write_int64_attribute(g, "response_tokens", c.response_tokens);
+  h5::write_string_attribute(g, "data", (o.causal_data.empty() ? o.data : o.causal_data).string());
+  h5::write_double_attribute(g, "margin_aligned", c.margin_aligned);
+  h5::write_double_attribute(g, "accuracy_aligned", c.accuracy_aligned);
+  h5::write_double_attribute(g, "kl_aligned", c.kl_aligned);
+}
+
 void write_model_attributes(hid_t group, const ModelSource& s, const std::string& hash) {
   h5::write_string_attribute(group, "path", s.path.string());
   h5::write_string_attribute(group, "kind", s.kind);
@@ -419,6 +470,18 @@ void write_report(const DriftResult& r, const fs::path& path) {
     write_examples(eg, a);
     write_histograms(eg, a, r.histogram_edges);
     write_logit_lens(eg, a);
+  }
+  // The causal check: /causal, or /causal/<label> with several models.
+  {
+    bool any = false;
+    for (const auto& a : r.aligned) any |= a.causal.has_value();
+    if (any && several) {
+      auto cg = h5::create_group(root, "causal");
+      for (const auto& a : r.aligned)
+        if (a.causal) write_causal(cg.get(), a.label, *a.causal, r.options);
+    } else if (any) {
+      write_causal(root, "causal", *r.aligned[0].causal, r.options);
+    }
   }
   // The training runs' drift timelines: /timeline, or /timeline/<label> with several models.
   {

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "fpokit/analysis/drift/causal_check.h"
 #include "fpokit/analysis/drift/drift_batches.h"
 #include "fpokit/analysis/drift/drift_data.h"
 #include "fpokit/analysis/drift/sae_directions.h"
@@ -120,6 +121,18 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
     throw InputError("--min-rel-delta must be in [0, 1), got " + std::to_string(o.min_rel_delta));
   if (!(o.outlier_factor > 1))
     throw InputError("--outlier-factor must be above 1, got " + std::to_string(o.outlier_factor));
+  if (o.causal < 0) throw InputError("--causal must not be negative, got " + std::to_string(o.causal));
+  if (o.causal > 0 && o.causal_pairs < 1)
+    throw InputError("--causal-pairs must be positive, got " + std::to_string(o.causal_pairs));
+  if (o.causal > 0) {
+    const auto& causal_data = o.causal_data.empty() ? o.data : o.causal_data;
+    std::error_code ec;
+    if (!fs::exists(causal_data, ec)) throw InputError(causal_data.string() + ": no such file (--causal-data)");
+    if ((o.causal_data.empty() ? (o.data_kind == "auto" ? detect_data_kind(o.data) : o.data_kind)
+                               : detect_data_kind(o.causal_data)) != "preference")
+      throw InputError("--causal measures the reward margin on preference pairs: " + causal_data.string() +
+                       " is not prompt/chosen/rejected data; give --causal-data FILE");
+  }
   if (!o.labels.empty() && o.labels.size() != o.aligned.size())
     throw InputError("--label is given " + std::to_string(o.labels.size()) + " times for " +
                      std::to_string(o.aligned.size()) + " --aligned models; give one per model or none");
@@ -213,6 +226,7 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
   const auto device = models[0].model->parameters().front().device();
   sae_module->to(device);
   sae_module->eval();
+  for (auto& p : sae_module->parameters()) p.set_requires_grad(false);
 
   // Decoder rows in raw activation space (an unfolded input scale s divides the output by s).
   const torch::Tensor directions = raw_decoder_directions(*sae_module);
@@ -463,6 +477,44 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
       core::log::warning("drift: the SAE reconstructs " + a.label + " much worse than the base (FVU " +
                          std::to_string(a.fidelity.fvu) + " vs " + std::to_string(r.base_fidelity.fvu) +
                          "): feature drift there is partly SAE error");
+  }
+
+  // The causal check of each aligned model's top features (causal_check.h).
+  if (o.causal > 0) {
+    std::optional<DriftData> own;
+    if (!o.causal_data.empty()) {
+      DriftDataOptions c = data_options;
+      c.kind = "preference";
+      c.tokens = std::numeric_limits<int64_t>::max() / 4;
+      own = read_drift_data(o.causal_data, *tokenizer, o.base, c);
+    }
+    const DriftData& causal_data = own ? *own : data;
+    for (size_t i = 0; i < r.aligned.size(); ++i) {
+      auto& a = r.aligned[i];
+      CausalInputs in;
+      in.base = models[0].model.get();
+      in.aligned = models[i + 1].model.get();
+      in.sae = sae_module.get();
+      in.hook = hook;
+      in.data = &causal_data;
+      in.features = ranking_union(a.rankings, o.causal);
+      for (const int32_t f : in.features) {
+        std::string names;
+        for (const auto& rk : a.rankings)
+          for (int64_t p = 0; p < std::min<int64_t>(o.causal, static_cast<int64_t>(rk.features.size())); ++p)
+            if (rk.features[static_cast<size_t>(p)] == f)
+              names += (names.empty() ? "" : " ") + rk.name + "#" + std::to_string(p + 1);
+        in.feature_rankings.push_back(names);
+      }
+      const auto& all = a.splits[0];
+      in.controls =
+          draw_control_features(all.stats.freq_base, all.stats.freq_aligned, all.tags, in.features, o.causal, o.seed);
+      in.delta_mean = all.stats.delta_mean;
+      core::log::info("drift: causal check of " + a.label + ": " + std::to_string(in.features.size()) +
+                      " features and " + std::to_string(in.controls.size()) + " controls on " +
+                      std::to_string(std::min<int64_t>(o.causal_pairs, causal_data.units)) + " pairs");
+      a.causal = run_causal_check(in, CausalOptions{.n = o.causal, .pairs = o.causal_pairs, .seed = o.seed});
+    }
   }
 
   // Contexts of the selected features: re-run only the sequences holding their top activations.

@@ -267,6 +267,29 @@ json read_aligned(hid_t root, const std::string& label, bool several, const Html
     }
     a["selected"] = selected;
   }
+  // The causal check (--causal): per feature, and the aligned model's own margin and KL.
+  const std::string causal = several ? "causal/" + label : "causal";
+  if (h5::has_link(root, "causal") && (!several || h5::has_link(open_path(root, "causal").get(), label))) {
+    auto cg = open_path(root, causal);
+    const auto cid = h5::read_int64_array(cg.get(), "feature_id");
+    const auto group = read_enum_or_int8(cg.get(), "group/codes");
+    const auto ranks = h5::read_string_array(cg.get(), "rankings");
+    json rows = json::array();
+    std::map<std::string, std::vector<double>> cols;
+    for (const char* c : {"attribution_aligned", "attribution_base", "clamp_margin_change", "clamp_accuracy_change",
+                          "clamp_kl", "clamp_kl_removed", "add_margin_change", "add_accuracy_change", "add_kl"})
+      cols[c] = h5::read_double_array(cg.get(), c);
+    for (size_t i = 0; i < cid.size(); ++i) {
+      json row = {{"feature", cid[i]}, {"control", group[i] == 1}, {"rankings", i < ranks.size() ? ranks[i] : ""}};
+      for (const auto& [name, values] : cols) row[name] = r4(values[i]);
+      rows.push_back(row);
+    }
+    a["causal"] = {{"pairs", h5::read_int64_attribute(cg.get(), "pairs").value_or(0)},
+                   {"margin_aligned", r4(h5::read_double_attribute(cg.get(), "margin_aligned").value_or(NAN))},
+                   {"accuracy_aligned", r4(h5::read_double_attribute(cg.get(), "accuracy_aligned").value_or(NAN))},
+                   {"kl_aligned", r4(h5::read_double_attribute(cg.get(), "kl_aligned").value_or(NAN))},
+                   {"features", rows}};
+  }
   // The training run's timeline: per snapshot, the selected features' delta_mean and delta_write.
   const std::string tl = several ? "timeline/" + label : "timeline";
   if (h5::has_link(root, "timeline") && (!several || h5::has_link(open_path(root, "timeline").get(), label))) {

@@ -38,7 +38,13 @@ struct DriftOptions {
   double min_rel_delta = 1e-4;
   double outlier_factor = 10.0;    // a position whose base residual norm exceeds this × median is an outlier
   int64_t fidelity_tokens = 8192;  // tokens on which CE with the SAE spliced in is measured
-  bool force = false;              // replace an existing report
+  // Causal check (causal_check.h): the first `causal` features of every ranking and as many
+  // controls, on the first `causal_pairs` pairs of `causal_data` (default: `data`, when it is
+  // preference data).
+  int64_t causal = 0;
+  std::filesystem::path causal_data;
+  int64_t causal_pairs = 64;
+  bool force = false;  // replace an existing report
 };
 
 }  // namespace fpokit::analysis

@@ -11,7 +11,7 @@
 namespace fpokit::analysis {
 
 inline constexpr const char* kDriftSchema = "fpokit-feature-drift";
-inline constexpr const char* kDriftSchemaVersion = "1.1.0";  // 1.1: /selected/histograms, /timeline
+inline constexpr const char* kDriftSchemaVersion = "1.1.0";  // 1.1: /selected/histograms, /causal, /timeline
 
 // Throws InputError when `path` exists and !overwrite (a finished report is never replaced by
 // accident), or when it cannot be written.

@@ -8,6 +8,7 @@
 
 #include <Eigen/Core>
 
+#include "fpokit/analysis/drift/causal_check.h"
 #include "fpokit/analysis/drift/drift_options.h"
 #include "fpokit/analysis/drift/drift_timeline.h"
 #include "fpokit/analysis/drift/logit_lens.h"
@@ -73,6 +74,8 @@ struct AlignedDrift {
   LogitLensTable lens_base, lens_aligned;  // rows follow examples.features
   // The training run's drift timeline (source.timeline), up to the analysed checkpoint's step.
   std::optional<DriftTimeline> timeline;
+  // --causal N: the causal check of the top features and the controls.
+  std::optional<CausalResult> causal;
 };
 
 struct DriftResult {
