@@ -17,6 +17,8 @@
 #include <CLI/CLI.hpp>
 #include <torch/torch.h>
 
+#include "fpokit/analysis/drift/causal_check.h"
+#include "fpokit/analysis/drift/drift_data.h"
 #include "fpokit/analysis/drift/drift_run.h"
 #include "fpokit/analysis/drift/drift_timeline_recorder.h"
 #include "fpokit/core/io/atomic_output.h"
@@ -36,6 +38,8 @@ int main(int argc, char** argv) {
   std::string model_dir, data, sae_dir;
   int64_t d_sae = 4096, aligned = 1;
   int threads = 0;
+  std::string prefs;
+  int64_t causal_n = 0, causal_pairs = 16;
   app.add_option("--model", model_dir, "Base model (also used as every aligned model: the cost is the same)")
       ->required();
   app.add_option("--data", data)->required();
@@ -50,6 +54,9 @@ int main(int argc, char** argv) {
   app.add_option("--device", o.device);
   app.add_option("--dtype", o.dtype);
   app.add_option("--threads", threads);
+  app.add_option("--prefs", prefs, "Preference JSONL: also time the causal check (--causal N) on it");
+  app.add_option("--causal", causal_n, "Causal check: top features (and as many controls)");
+  app.add_option("--causal-pairs", causal_pairs, "Causal check: pairs");
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) torch::set_num_threads(threads);
   auto model = lm::load_model(model_dir, {lm::parse_device(o.device), lm::parse_dtype(o.dtype)});
@@ -166,6 +173,32 @@ int main(int argc, char** argv) {
   const double snapshot_s = std::chrono::duration<double>(Clock::now() - t0).count();
   const auto snapshot_tokens = recorder.timeline().settings.analysed_tokens;
   core::remove_tree(timeline_dir);  // not remove_all: core/io/atomic_output.h
+  // The causal check (fpokit drift --causal N) on preference pairs, the model standing in for both
+  // the base and the aligned model (the cost is the same): N features and N controls.
+  double causal_s = 0;
+  int64_t causal_tokens = 0, causal_done_pairs = 0;
+  if (!prefs.empty() && causal_n > 0) {
+    for (auto& p : model->parameters()) p.set_requires_grad(false);
+    for (auto& p : sae_module->parameters()) p.set_requires_grad(false);
+    analysis::DriftDataOptions dd;
+    dd.kind = "preference";
+    dd.tokens = int64_t{1} << 40;
+    const auto pdata = analysis::read_drift_data(prefs, *tok, model_dir, dd);
+    analysis::CausalInputs in;
+    in.base = model.get();
+    in.aligned = model.get();
+    in.sae = sae_module.get();
+    in.hook = hook;
+    in.data = &pdata;
+    for (int32_t f = 0; f < causal_n; ++f) in.features.push_back(f);
+    for (int32_t f = 0; f < causal_n; ++f) in.controls.push_back(static_cast<int32_t>(causal_n + f));
+    in.delta_mean = Eigen::VectorXd::Constant(sae_module->config().d_sae, 0.1);
+    t0 = Clock::now();
+    const auto cr = analysis::run_causal_check(in, {.n = causal_n, .pairs = causal_pairs});
+    causal_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    causal_tokens = cr.response_tokens;
+    causal_done_pairs = cr.pairs;
+  }
   // Scale the ideal to the tokens the timed part of drift's pass covered.
   const double ideal_per_token = ideal_s / static_cast<double>(tokens);
   const double issue_per_token = (ideal_s + hook_s) / static_cast<double>(tokens);
@@ -179,5 +212,9 @@ int main(int argc, char** argv) {
             << ", \"ratio_vs_issue_sum\": " << issue_per_token / drift_per_token
             << ", \"timeline_start_s\": " << start_s << ", \"snapshot_tok_s\": " << snapshot_tokens / snapshot_s
             << ", \"drift_over_snapshot_time\": " << (snapshot_tokens / snapshot_s) * drift_per_token
+            << ", \"causal_n\": " << causal_n << ", \"causal_pairs\": " << causal_done_pairs
+            << ", \"causal_tokens\": " << causal_tokens << ", \"causal_s\": " << causal_s
+            << ", \"causal_over_drift_same_tokens\": "
+            << (causal_tokens > 0 ? causal_s / (static_cast<double>(causal_tokens) * drift_per_token) : 0.0)
             << ", \"max_rss_mib\": " << usage.ru_maxrss / 1024.0 << "}\n";
 }
