@@ -249,15 +249,16 @@ void DriftTimelineRecorder::take_snapshot(lm::CausalLMImpl& policy, int64_t step
   int64_t resid_count = 0;
   const auto device = policy.parameters().front().device();
   auto encode = [&](const torch::Tensor& x) { return sae_->encode(sae_->normalize_input(x)); };
+  // The SAE's fit on the starting model is measured once, with the first snapshot.
+  const bool measure_base = timeline_.snapshots.empty();
   for (size_t i = 0; i < batches_.size(); ++i) {
     const auto x_all = activations(policy, i);
     const auto idx = analysed_index_[i].to(device);
     const auto x = x_all.index_select(0, idx);
     const auto x_base = base_rows_[i].to(device);
     const auto f = encode(x), f_base = encode(x_base);
-    const bool first = step == 0 || timeline_.snapshots.empty();
     policy_fit.add(x, sae_->denormalize_output(sae_->decode(f), x), f);
-    if (first) base_fit.add(x_base, sae_->denormalize_output(sae_->decode(f_base), x_base), f_base);
+    if (measure_base) base_fit.add(x_base, sae_->denormalize_output(sae_->decode(f_base), x_base), f_base);
     resid_sum += (x - x_base).to(torch::kFloat64).sum(0).cpu();
     resid_count += x.size(0);
     // Dense [positions, d_sae] rows with the analysed ones filled: the accumulator counts every

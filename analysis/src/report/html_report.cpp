@@ -193,7 +193,6 @@ json read_aligned(hid_t root, const std::string& label, bool several, const Html
     std::vector<int64_t> shape;
     const auto group = h5::read_int64_array(sg.get(), "examples/group", &shape);
     const int64_t n_ex = shape.size() == 2 ? shape[1] : 0;
-    const auto center = h5::read_int64_array(sg.get(), "examples/center");
     std::vector<int64_t> tshape;
     const auto tokens = h5::read_int64_array(sg.get(), "examples/token_ids", &tshape);
     const int64_t W = tshape.size() == 3 ? tshape[2] : 0;
@@ -218,7 +217,6 @@ json read_aligned(hid_t root, const std::string& label, bool several, const Html
         examples.push_back({{"group", group[k]}, {"tokens", toks}, {"base", ab}, {"aligned", aa}});
       }
       f["examples"] = examples;
-      (void)center;
       selected[std::to_string(sel[j])] = f;
     }
     if (h5::has_link(sg.get(), "histograms")) {
