@@ -55,20 +55,24 @@ TEST_CASE("bad file: shorter than the 8-byte header length", "[safetensors][erro
 TEST_CASE("bad file: truncated data section", "[safetensors][errors]") {
   const auto bytes = valid_bytes();
   // bool.values occupies [371, 377]: cutting 10 bytes leaves a 367-byte data section.
-  expect_rejected(bytes.substr(0, bytes.size() - 10), "tensor 'bool.values': data_offsets [371, 377] exceed the data section (367 bytes; truncated file?)");
+  expect_rejected(bytes.substr(0, bytes.size() - 10),
+                  "tensor 'bool.values': data_offsets [371, 377] exceed the data section (367 bytes; truncated file?)");
 }
 
 TEST_CASE("bad file: truncated inside the header", "[safetensors][errors]") {
-  expect_rejected(valid_bytes().substr(0, 100), "header length 1360 exceeds the file size (100 bytes; truncated file?)");
+  expect_rejected(valid_bytes().substr(0, 100),
+                  "header length 1360 exceeds the file size (100 bytes; truncated file?)");
 }
 
 TEST_CASE("bad file: header length beyond the file", "[safetensors][errors]") {
   const auto bytes = valid_bytes();
-  expect_rejected(with_header_size(bytes, bytes.size() - 7), "exceeds the file size (" + std::to_string(bytes.size()) + " bytes");
+  expect_rejected(with_header_size(bytes, bytes.size() - 7),
+                  "exceeds the file size (" + std::to_string(bytes.size()) + " bytes");
 }
 
 TEST_CASE("bad file: header length over 100 MB", "[safetensors][errors]") {
-  expect_rejected(with_header_size(valid_bytes(), 100'000'001), "header length 100000001 exceeds the limit of 100000000 bytes");
+  expect_rejected(with_header_size(valid_bytes(), 100'000'001),
+                  "header length 100000001 exceeds the limit of 100000000 bytes");
   expect_rejected(with_header_size(valid_bytes(), ~uint64_t(0)), "exceeds the limit of 100000000 bytes");
 }
 
@@ -130,7 +134,9 @@ TEST_CASE("bad file: fields of the wrong JSON type", "[safetensors][errors]") {
 TEST_CASE("bad file: unknown dtype", "[safetensors][errors]") {
   auto raw = valid_raw();
   raw.header["u8.values"]["dtype"] = "F8_E4M3";
-  expect_rejected(raw.bytes(), "tensor 'u8.values': unsupported dtype 'F8_E4M3' (supported: F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
+  expect_rejected(
+      raw.bytes(),
+      "tensor 'u8.values': unsupported dtype 'F8_E4M3' (supported: F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL)");
 }
 
 TEST_CASE("bad file: negative shape dimension", "[safetensors][errors]") {
@@ -160,11 +166,13 @@ TEST_CASE("bad file: overlapping data_offsets", "[safetensors][errors]") {
 TEST_CASE("bad file: span size does not match shape and dtype", "[safetensors][errors]") {
   auto raw = valid_raw();
   raw.header["model.embed_tokens.weight"]["shape"] = {5, 4};
-  expect_rejected(raw.bytes(),
-                  "tensor 'model.embed_tokens.weight': data_offsets [140, 200] span 60 bytes, but shape [5, 4] of F32 needs 80");
+  expect_rejected(
+      raw.bytes(),
+      "tensor 'model.embed_tokens.weight': data_offsets [140, 200] span 60 bytes, but shape [5, 4] of F32 needs 80");
   raw = valid_raw();
   raw.header["scalar.f32"]["dtype"] = "F64";
-  expect_rejected(raw.bytes(), "tensor 'scalar.f32': data_offsets [200, 204] span 4 bytes, but shape [] of F64 needs 8");
+  expect_rejected(raw.bytes(),
+                  "tensor 'scalar.f32': data_offsets [200, 204] span 4 bytes, but shape [] of F64 needs 8");
 }
 
 TEST_CASE("bad file: shape whose byte size overflows", "[safetensors][errors]") {
@@ -216,10 +224,28 @@ TEST_CASE("bad file: a control character in a tensor name stays on one line in t
   expect_rejected(raw.bytes(), "tensor 'line\\x0abreak': unsupported dtype 'X'");
 }
 
+TEST_CASE("bad file: a BOOL element that is neither 0 nor 1 is refused when the tensor is read",
+          "[safetensors][errors]") {
+  // Found by fuzz_safetensors: a shifted header made bool.values' bytes arbitrary; a C++ bool of 2 is
+  // undefined behaviour (a copy kept the byte, another kernel need not), so view() and load() refuse it.
+  auto raw = valid_raw();
+  raw.data[371 + 4] = 2;  // bool.values is [371, 377]; element 4
+  TempDir tmp;
+  test::write_bytes(tmp / "bad.safetensors", raw.bytes());
+  const lm::SafetensorsFile file(tmp / "bad.safetensors");  // the header is fine; the bytes are read lazily
+  const std::string problem = "tensor 'bool.values' (BOOL) holds byte 2 at element 4; a BOOL element must be 0 or 1";
+  CHECK_THROWS_MATCHES(
+      file.load("bool.values"), CheckpointError,
+      Catch::Matchers::Message((tmp / "bad.safetensors").string() + ": " + problem + " (the file is damaged)"));
+  CHECK_THROWS_AS(file.view(file.info("bool.values")), CheckpointError);
+  CHECK(file.load("u8.values").numel() == 7);  // other tensors of the file still load
+}
+
 TEST_CASE("bad file: missing file or a directory", "[safetensors][errors]") {
   TempDir tmp;
-  CHECK_THROWS_MATCHES(lm::SafetensorsFile(tmp / "nope.safetensors"), CheckpointError,
-                       Catch::Matchers::Message((tmp / "nope.safetensors").string() + ": cannot open: No such file or directory"));
+  CHECK_THROWS_MATCHES(
+      lm::SafetensorsFile(tmp / "nope.safetensors"), CheckpointError,
+      Catch::Matchers::Message((tmp / "nope.safetensors").string() + ": cannot open: No such file or directory"));
   CHECK_THROWS_WITH(lm::SafetensorsFile(tmp.path()), Contains(tmp.path().string()) && Contains("not a regular file"));
 }
 
@@ -262,6 +288,6 @@ TEST_CASE("fuzz: random byte flips in the header never crash the reader", "[safe
   }
   INFO("parsed " << parsed << ", rejected " << rejected);
   CHECK(parsed + rejected == 500);
-  CHECK(parsed > 0);    // some flips hit names or padding and leave a valid file
+  CHECK(parsed > 0);  // some flips hit names or padding and leave a valid file
   CHECK(rejected > 0);
 }

@@ -416,6 +416,18 @@ torch::Tensor SafetensorsFile::view(const TensorInfo& info) const {
   const auto options = torch::TensorOptions().dtype(to_scalar_type(info.dtype));
   const std::size_t itemsize = dtype_size(info.dtype);
   if (info.begin == info.end) return torch::empty(info.shape, options);
+  // A C++ bool holds 0 or 1; any other byte is undefined behaviour in every kernel that reads it
+  // (a copy may keep it, a comparison may not), so a corrupt BOOL tensor is refused here.
+  if (info.dtype == DType::BOOL) {
+    const auto* first = reinterpret_cast<const unsigned char*>(bytes);
+    for (std::size_t i = 0; i < info.end - info.begin; ++i) {
+      if (first[i] > 1) {
+        throw CheckpointError(path_.string() + ": tensor " + quote_name(info.name) + " (BOOL) holds byte " +
+                              std::to_string(first[i]) + " at element " + std::to_string(i) +
+                              "; a BOOL element must be 0 or 1 (the file is damaged)");
+      }
+    }
+  }
   // Files written by the Python library keep every tensor aligned to its item size (8-byte
   // padded header, tensors sorted by item size); a file laid out otherwise gets an aligned copy,
   // since LibTorch kernels assume natural alignment.
