@@ -9,10 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fpokit/core/errors.h"
 #include "fpokit/fpo/data/chat_template.h"
 #include "fpokit/fpo/data/preference_dataset.h"
 #include "fpokit/fpo/data/preference_tokenizer.h"
-#include "fpokit/core/errors.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "test_support.h"
 
@@ -94,9 +94,13 @@ TEST_CASE("chat templates render known strings exactly", "[fpo][data]") {
   CHECK(ChatTemplate(ChatTemplateKind::kChatml).end_of_turn() == "<|im_end|>");
   CHECK(ChatTemplate(ChatTemplateKind::kPlain).end_of_turn().empty());
 
-  CHECK_THAT(input_error([] { ChatTemplate(ChatTemplateKind::kGemma).render({{"user", "a"}, {"user", "b"}}, true); }),
+  CHECK_THAT(input_error([] {
+               ChatTemplate(ChatTemplateKind::kGemma).render({{"user", "a"}, {"user", "b"}}, true);
+             }),
              Catch::Contains("alternating"));
-  CHECK_THAT(input_error([] { ChatTemplate(ChatTemplateKind::kChatml).render({{"tool", "a"}}, true); }),
+  CHECK_THAT(input_error([] {
+               ChatTemplate(ChatTemplateKind::kChatml).render({{"tool", "a"}}, true);
+             }),
              Catch::Contains("\"tool\""));
   CHECK(parse_chat_template("llama-3") == ChatTemplateKind::kLlama3);
   CHECK(chat_template_name(ChatTemplateKind::kGemma) == "gemma");
@@ -125,8 +129,8 @@ TEST_CASE("chat templates match transformers apply_chat_template", "[fpo][data]"
 }
 
 TEST_CASE("detect_chat_template recognises templates by their markers", "[fpo][data]") {
-  for (const char* dir : {"tokenizers/gpt2", "tokenizers/llama3", "tokenizers/qwen2", "tokenizers/llama2-sp",
-                          "tokenizers/gemma-sp"})
+  for (const char* dir :
+       {"tokenizers/gpt2", "tokenizers/llama3", "tokenizers/qwen2", "tokenizers/llama2-sp", "tokenizers/gemma-sp"})
     CHECK_FALSE(detect_chat_template(fixture(dir)));  // the fixture tokenizers carry no template
 
   TempDir dir;
@@ -165,11 +169,13 @@ TEST_CASE("read_preference_jsonl reads standard and conversational rows", "[fpo]
                              {"chosen", {{"role", "assistant"}, {"content", "A"}}},
                              {"rejected", {{{"role", "assistant"}, {"content", "B"}}}}};
   // ultrafeedback_binarized: a string prompt and lists that repeat it.
-  const json ultrafeedback{{"prompt", "Q"},
-                           {"chosen", {{{"role", "user"}, {"content", "Q"}}, {{"role", "assistant"}, {"content", "A"}}}},
-                           {"rejected", {{{"role", "user"}, {"content", "Q"}}, {{"role", "assistant"}, {"content", "B"}}}},
-                           {"score_chosen", 8.0}};
-  const json prompt_list_string_replies{{"prompt", {{{"role", "user"}, {"content", "Q"}}}}, {"chosen", "A"}, {"rejected", "B"}};
+  const json ultrafeedback{
+      {"prompt", "Q"},
+      {"chosen", {{{"role", "user"}, {"content", "Q"}}, {{"role", "assistant"}, {"content", "A"}}}},
+      {"rejected", {{{"role", "user"}, {"content", "Q"}}, {{"role", "assistant"}, {"content", "B"}}}},
+      {"score_chosen", 8.0}};
+  const json prompt_list_string_replies{
+      {"prompt", {{{"role", "user"}, {"content", "Q"}}}}, {"chosen", "A"}, {"rejected", "B"}};
   write_file(dir / "p.jsonl", standard.dump() + "\n\n" + implicit.dump() + "\r\n" + explicit_prompt.dump() + "\n" +
                                   ultrafeedback.dump() + "\n" + prompt_list_string_replies.dump() + "\n");
 
@@ -217,13 +223,12 @@ TEST_CASE("read_preference_jsonl reads standard and conversational rows", "[fpo]
 
 TEST_CASE("read_kto_jsonl reads prompt completion and label", "[fpo][data]") {
   TempDir dir;
-  write_file(dir / "k.jsonl",
-             json{{"prompt", "Hi"}, {"completion", " there"}, {"label", true}}.dump() + "\n" +
-                 json{{"prompt", {{{"role", "user"}, {"content", "Hi"}}}},
-                      {"completion", {{{"role", "assistant"}, {"content", "Go away"}}}},
-                      {"label", false}}
-                     .dump() +
-                 "\n");
+  write_file(dir / "k.jsonl", json{{"prompt", "Hi"}, {"completion", " there"}, {"label", true}}.dump() + "\n" +
+                                  json{{"prompt", {{{"role", "user"}, {"content", "Hi"}}}},
+                                       {"completion", {{{"role", "assistant"}, {"content", "Go away"}}}},
+                                       {"label", false}}
+                                      .dump() +
+                                  "\n");
   const auto raw = read_kto_jsonl(dir / "k.jsonl", {ChatTemplate(ChatTemplateKind::kZephyr)});
   REQUIRE(raw.size() == 2);
   CHECK(raw[0].prompt.text == "<|user|>\nHi</s>\n<|assistant|>\n");
@@ -238,14 +243,59 @@ TEST_CASE("read_kto_jsonl reads prompt completion and label", "[fpo][data]") {
              Catch::Contains("bad.jsonl:1") && Catch::Contains("label"));
 }
 
+TEST_CASE("read_sft_jsonl reads plain-text rows and preference rows", "[fpo][data]") {
+  TempDir dir;
+  write_file(dir / "s.jsonl", json{{"text", "Once upon a time"}}.dump() + "\n" +
+                                  json{{"prompt", "Q:"}, {"chosen", " yes"}, {"rejected", " no"}}.dump() + "\n");
+  const auto rows = read_sft_jsonl(dir / "s.jsonl");
+  REQUIRE(rows.size() == 2);
+  // A text row: no prompt (the tokenizer adds only its BOS), the text is the whole target.
+  CHECK(rows[0].prompt.text.empty());
+  CHECK(rows[0].chosen == "Once upon a time");
+  CHECK(rows[0].end_of_turn.empty());
+  CHECK(rows[0].line == 1);
+  CHECK(rows[1].prompt.text == "Q:");
+  CHECK(rows[1].chosen == " yes");
+  CHECK(rows[1].line == 2);
+
+  // Tokenised like a causal-LM batch: BOS, the text's tokens, EOS; every token after BOS a target.
+  const auto llama = fpokit::lm::Tokenizer::from_directory(fpokit::test::fixture("../../models/tiny-llama"));
+  const auto data = tokenize_preference_data({rows[0]}, *llama, {});
+  REQUIRE(data.pairs.size() == 1);
+  auto expected_ids = llama->encode("Once upon a time", true);
+  expected_ids.push_back(llama->eos_ids().at(0));
+  CHECK(data.pairs[0].chosen.input_ids == expected_ids);
+  std::vector<int64_t> expected_mask(expected_ids.size(), 1);
+  expected_mask[0] = 0;
+  CHECK(data.pairs[0].chosen.completion_mask == expected_mask);
+
+  const auto error_for = [&](const std::string& line) {
+    write_file(dir / "bad.jsonl", line + "\n");
+    return input_error([&] { read_sft_jsonl(dir / "bad.jsonl"); });
+  };
+  CHECK_THAT(error_for(R"({"text": 3})"),
+             Catch::Contains("bad.jsonl:1") && Catch::Contains("text") && Catch::Contains("number"));
+  CHECK_THAT(error_for(R"({"text": ""})"), Catch::Contains("bad.jsonl:1") && Catch::Contains("text is empty"));
+  CHECK_THAT(error_for(R"({"prompt": "p", "chosen": "a"})"),
+             Catch::Contains("bad.jsonl:1") && Catch::Contains("rejected"));
+  // A text row is not a preference row: the preference reader still refuses it.
+  write_file(dir / "t.jsonl", R"({"text": "hello"})"
+                              "\n");
+  CHECK_THAT(input_error([&] { read_preference_jsonl(dir / "t.jsonl"); }), Catch::Contains("t.jsonl:1"));
+}
+
 TEST_CASE("bad preference rows raise InputError naming file line and field", "[fpo][data]") {
   TempDir dir;
   const auto error_for = [&](const std::string& second_line) {
-    write_file(dir / "d.jsonl", R"({"prompt": "p", "chosen": "a", "rejected": "b"})" "\n" + second_line + "\n");
+    write_file(dir / "d.jsonl", R"({"prompt": "p", "chosen": "a", "rejected": "b"})"
+                                "\n" +
+                                    second_line + "\n");
     return input_error([&] { read_preference_jsonl(dir / "d.jsonl", {ChatTemplate(ChatTemplateKind::kChatml)}); });
   };
-  CHECK_THAT(error_for(R"({"prompt": "p", "chosen": "a"})"), Catch::Contains("d.jsonl:2") && Catch::Contains("rejected"));
-  CHECK_THAT(error_for(R"({"chosen": "a", "rejected": "b"})"), Catch::Contains("d.jsonl:2") && Catch::Contains("prompt"));
+  CHECK_THAT(error_for(R"({"prompt": "p", "chosen": "a"})"),
+             Catch::Contains("d.jsonl:2") && Catch::Contains("rejected"));
+  CHECK_THAT(error_for(R"({"chosen": "a", "rejected": "b"})"),
+             Catch::Contains("d.jsonl:2") && Catch::Contains("prompt"));
   CHECK_THAT(error_for(R"({"prompt": "p", "chosen": 3, "rejected": "b"})"),
              Catch::Contains("d.jsonl:2") && Catch::Contains("chosen") && Catch::Contains("number"));
   CHECK_THAT(error_for(R"({"prompt": "p", "chosen": "", "rejected": "b"})"),
@@ -253,15 +303,20 @@ TEST_CASE("bad preference rows raise InputError naming file line and field", "[f
   CHECK_THAT(error_for(R"({"prompt": "p", "chosen": "a", "rejected": "b")"),
              Catch::Contains("d.jsonl:2") && Catch::Contains("not valid JSON"));
   CHECK_THAT(error_for(R"(["p", "a", "b"])"), Catch::Contains("d.jsonl:2") && Catch::Contains("object"));
-  CHECK_THAT(error_for(R"({"prompt": [{"role": "user", "content": "q"}], "chosen": {"role": "assistant"}, "rejected": "b"})"),
-             Catch::Contains("d.jsonl:2") && Catch::Contains("chosen") && Catch::Contains("content"));
-  CHECK_THAT(error_for(R"({"prompt": [{"role": "user", "content": "q"}], "chosen": {"role": "assistant", "content": ""}, "rejected": "b"})"),
-             Catch::Contains("d.jsonl:2") && Catch::Contains("empty"));
-  CHECK_THAT(error_for(R"({"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],)"
-                       R"( "rejected": [{"role": "user", "content": "other"}, {"role": "assistant", "content": "b"}]})"),
+  CHECK_THAT(
+      error_for(R"({"prompt": [{"role": "user", "content": "q"}], "chosen": {"role": "assistant"}, "rejected": "b"})"),
+      Catch::Contains("d.jsonl:2") && Catch::Contains("chosen") && Catch::Contains("content"));
+  CHECK_THAT(
+      error_for(
+          R"({"prompt": [{"role": "user", "content": "q"}], "chosen": {"role": "assistant", "content": ""}, "rejected": "b"})"),
+      Catch::Contains("d.jsonl:2") && Catch::Contains("empty"));
+  CHECK_THAT(error_for(
+                 R"({"chosen": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],)"
+                 R"( "rejected": [{"role": "user", "content": "other"}, {"role": "assistant", "content": "b"}]})"),
              Catch::Contains("d.jsonl:2") && Catch::Contains("share"));
-  CHECK_THAT(error_for(R"({"chosen": [{"role": "user", "content": "q"}], "rejected": [{"role": "user", "content": "q"}]})"),
-             Catch::Contains("d.jsonl:2") && Catch::Contains("assistant"));
+  CHECK_THAT(
+      error_for(R"({"chosen": [{"role": "user", "content": "q"}], "rejected": [{"role": "user", "content": "q"}]})"),
+      Catch::Contains("d.jsonl:2") && Catch::Contains("assistant"));
   CHECK_THAT(error_for(R"({"prompt": [{"role": "robot", "content": "q"}], "chosen": "a", "rejected": "b"})"),
              Catch::Contains("d.jsonl:2") && Catch::Contains("robot"));
   CHECK_THROWS_AS(read_preference_jsonl(dir / "missing.jsonl"), fpokit::InputError);
@@ -373,8 +428,10 @@ TEST_CASE("EOS is appended once and BOS is never doubled", "[fpo][data]") {
   }
   // Through the llama-3 template, end to end.
   TempDir dir;
-  write_file(dir / "c.jsonl", R"({"prompt": "Hello", "chosen": "world", "rejected": "there"})" "\n");
-  const auto rows = read_preference_jsonl(dir / "c.jsonl", {ChatTemplate(ChatTemplateKind::kLlama3, chat_template_tokens(*llama))});
+  write_file(dir / "c.jsonl", R"({"prompt": "Hello", "chosen": "world", "rejected": "there"})"
+                              "\n");
+  const auto rows =
+      read_preference_jsonl(dir / "c.jsonl", {ChatTemplate(ChatTemplateKind::kLlama3, chat_template_tokens(*llama))});
   const auto t = pl.tokenize(rows.at(0), 0);
   REQUIRE(t);
   CHECK(t->chosen.input_ids[0] == bos);
@@ -440,7 +497,8 @@ TEST_CASE("truncation keeps the prompt end or start and counts every cut and dro
 
 TEST_CASE("KTO examples tokenise to one sequence each", "[fpo][data]") {
   const auto tok = load_tokenizer("tokenizers/qwen2");
-  KtoExample good{{"<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", false}, "Hello<|im_end|>", true, "<|im_end|>", 1};
+  KtoExample good{
+      {"<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n", false}, "Hello<|im_end|>", true, "<|im_end|>", 1};
   KtoExample bad{{"Hi", false}, " go away", false, "", 2};
   const auto data = tokenize_kto_data({good, bad}, *tok);
   REQUIRE(data.examples.size() == 2);
@@ -455,7 +513,8 @@ TEST_CASE("KTO examples tokenise to one sequence each", "[fpo][data]") {
     return ids;
   }());
   CHECK(data.examples[1].prompt_length == static_cast<int64_t>(tok->encode("Hi", false).size()));
-  const auto batch = collate_sequences({&data.examples[0].sequence, &data.examples[1].sequence}, padding_token_id(*tok));
+  const auto batch =
+      collate_sequences({&data.examples[0].sequence, &data.examples[1].sequence}, padding_token_id(*tok));
   const auto T = std::max(data.examples[0].sequence.input_ids.size(), s.input_ids.size());
   CHECK(batch.input_ids.size(0) == 2);
   CHECK(batch.input_ids.size(1) == static_cast<int64_t>(T));
@@ -469,9 +528,12 @@ TEST_CASE("collate_preference_pairs stacks chosen then rejected right-padded", "
   CHECK(batch.input_ids.scalar_type() == torch::kInt64);
   CHECK(batch.attention_mask.scalar_type() == torch::kInt64);
   CHECK(batch.completion_mask.scalar_type() == torch::kInt64);
-  const auto ids = torch::tensor({1, 2, 3, 4, 99, 7, 8, 99, 99, 99, 1, 2, 5, 99, 99, 7, 9, 9, 9, 9}, torch::kInt64).view({4, 5});
-  const auto att = torch::tensor({1, 1, 1, 1, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1}, torch::kInt64).view({4, 5});
-  const auto cm = torch::tensor({0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1}, torch::kInt64).view({4, 5});
+  const auto ids =
+      torch::tensor({1, 2, 3, 4, 99, 7, 8, 99, 99, 99, 1, 2, 5, 99, 99, 7, 9, 9, 9, 9}, torch::kInt64).view({4, 5});
+  const auto att =
+      torch::tensor({1, 1, 1, 1, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1}, torch::kInt64).view({4, 5});
+  const auto cm =
+      torch::tensor({0, 0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 1, 1, 1}, torch::kInt64).view({4, 5});
   CHECK(torch::equal(batch.input_ids, ids));
   CHECK(torch::equal(batch.attention_mask, att));
   CHECK(torch::equal(batch.completion_mask, cm));

@@ -372,3 +372,42 @@ TEST_CASE("LoRA runs take the base with adapters off as reference and train only
     if (method == Method::Tdpo1) CHECK(steps.back().at("kl/chosen") > 0.0);
   }
 }
+
+TEST_CASE("SFT on text rows: the chosen side alone is forwarded and the loss is the causal-LM cross-entropy",
+          "[fpo][trainer]") {
+  ThreadLimit threads;
+  torch::NoGradGuard no_grad;
+  // Text rows as read_sft_jsonl makes them: a one-token prompt (the BOS), the text on both sides.
+  auto pairs = synthetic_pairs(6);
+  for (auto& p : pairs) {
+    p.chosen.completion_mask.assign(p.chosen.completion_mask.size(), 1);
+    p.chosen.completion_mask[0] = 0;
+    p.rejected = p.chosen;
+  }
+  std::vector<const TokenizedPair*> ptrs;
+  for (const auto& p : pairs) ptrs.push_back(&p);
+  const auto batch = collate_pairs(ptrs, 0);
+  auto model = lm::load_model(tiny_model(), {torch::kCPU, torch::kFloat32});
+
+  const auto both = forward_pairs(*model, batch);
+  const auto chosen_only = forward_pairs(*model, batch, nullptr, {}, false, false, /*chosen_only=*/true);
+  CHECK(chosen_only.chosen.token_logps.size(0) == 6);
+  CHECK(torch::allclose(chosen_only.chosen.sum, both.chosen.sum, 1e-5, 1e-5));
+  CHECK(torch::equal(chosen_only.rejected.sum, chosen_only.chosen.sum));  // one forward serves both sides
+
+  // The loss: every token after the first, predicted from the ones before, averaged over tokens.
+  const auto B = batch.pairs();
+  const auto ids = batch.input_ids.narrow(0, 0, B);
+  const auto mask = batch.attention_mask.narrow(0, 0, B);
+  const auto logits = model->forward({ids, mask});
+  const auto logp =
+      torch::log_softmax(logits.slice(1, 0, -1), -1).gather(-1, ids.slice(1, 1).unsqueeze(-1)).squeeze(-1);
+  const auto m = mask.slice(1, 1).to(torch::kFloat32);
+  const double expected = -(logp * m).sum().item<double>() / m.sum().item<double>();
+
+  auto o = test::constant_lr_options(Method::Sft, 1e-3, 1, 6);
+  PreferenceTrainer evaluator(PreferenceTrainer::EvaluationOnly{}, o,
+                              lm::load_model(tiny_model(), {torch::kCPU, torch::kFloat32}), pairs);
+  const auto metrics = evaluator.evaluate();
+  CHECK(metrics.at("eval_loss") == Approx(expected).epsilon(1e-5));
+}

@@ -211,6 +211,24 @@ std::vector<PreferenceExample> read_preference_jsonl(const std::filesystem::path
   return out;
 }
 
+std::vector<PreferenceExample> read_sft_jsonl(const std::filesystem::path& path, const PreferenceDataOptions& options) {
+  std::vector<PreferenceExample> out;
+  for_each_row(path, [&](const json& row, const std::string& where, int64_t line) {
+    const auto text = row.find("text");
+    if (text == row.end() || row.contains("chosen")) {
+      auto r = render_row(row, {"chosen", "rejected"}, options, where);
+      out.push_back({std::move(r.prompt), std::move(r.completions[0]), std::move(r.completions[1]),
+                     std::move(r.end_of_turn), line});
+      return;
+    }
+    if (!text->is_string()) throw InputError(where + ": field text must be a string, got " + text->type_name());
+    if (text->get_ref<const std::string&>().empty())
+      throw InputError(where + ": field text is empty; a language-modelling row needs text");
+    out.push_back({PromptText{}, text->get<std::string>(), text->get<std::string>(), "", line});
+  });
+  return out;
+}
+
 std::vector<KtoExample> read_kto_jsonl(const std::filesystem::path& path, const PreferenceDataOptions& options) {
   std::vector<KtoExample> out;
   for_each_row(path, [&](const json& row, const std::string& where, int64_t line) {

@@ -80,7 +80,7 @@ PreferenceEvalResult evaluate_preference_data(PreferenceEvalOptions o) {
 
   const auto tokenizer = lm::Tokenizer::from_directory(o.model_dir);
   const auto data_options = preference_data_options(o.chat_template, o.model_dir, *tokenizer);
-  auto data = load_pairs(o.data, traits.unpaired_labels, data_options, *tokenizer, o.tokenization, o.batch_size, "");
+  auto data = load_pairs(o.data, o.method, data_options, *tokenizer, o.tokenization, o.batch_size, "");
   const auto device = lm::parse_device(o.device);
   const lm::LoadOptions load{device, lm::parse_dtype(o.dtype)};
   check_pairs_fit(data.pairs, lm::load_model_config(o.model_dir));

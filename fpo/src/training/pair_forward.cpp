@@ -12,15 +12,22 @@ PairBatch PairBatch::to(const torch::Device& device) const {
 }
 
 PairForward forward_pairs(lm::CausalLMImpl& model, const PairBatch& batch, const FeatureProbe* probe,
-                          const torch::Tensor& reference_logits, bool keep_logits, bool chosen_sequence_nll) {
+                          const torch::Tensor& reference_logits, bool keep_logits, bool chosen_sequence_nll,
+                          bool chosen_only) {
   const int64_t B = batch.pairs();
+  const auto rows = [&](const torch::Tensor& t) { return chosen_only ? t.narrow(0, 0, B) : t; };
+  const auto input_ids = rows(batch.input_ids);
+  const auto attention_mask = rows(batch.attention_mask);
+  const auto completion_mask = rows(batch.completion_mask);
+  const int64_t rejected_start = chosen_only ? 0 : B;
   lm::Hooks hooks;
   torch::Tensor activation;
   if (probe != nullptr && probe->sae != nullptr)
     hooks.on_read(probe->hook, [&](const lm::HookName&, const torch::Tensor& a) { activation = a; });
-  const auto logits = model.forward({batch.input_ids, batch.attention_mask}, hooks.empty() ? nullptr : &hooks);
+  const auto logits = model.forward({input_ids, attention_mask}, hooks.empty() ? nullptr : &hooks);
   // Labels are the input ids; sequence_logps shifts them and masks everything but the completion.
-  const auto all = sequence_logps(logits, batch.input_ids, batch.completion_mask, reference_logits);
+  const auto all = sequence_logps(logits, input_ids, completion_mask,
+                                  reference_logits.defined() ? rows(reference_logits) : reference_logits);
   auto half = [&](int64_t start) {
     SequenceLogps s;
     s.token_logps = all.token_logps.narrow(0, start, B);
@@ -33,7 +40,7 @@ PairForward forward_pairs(lm::CausalLMImpl& model, const PairBatch& batch, const
   };
   PairForward out;
   out.chosen = half(0);
-  out.rejected = half(B);
+  out.rejected = half(rejected_start);
   if (keep_logits) out.logits = logits;
   if (chosen_sequence_nll) {
     // A second log_softmax over the chosen half (ORPO only); pad positions are excluded by the mask.
@@ -52,15 +59,15 @@ PairForward forward_pairs(lm::CausalLMImpl& model, const PairBatch& batch, const
       return (per_position.narrow(0, start, B) * mh).sum() / (mh.sum() * static_cast<double>(V));
     };
     out.mean_logits_chosen = mean_of(0);
-    out.mean_logits_rejected = mean_of(B);
+    out.mean_logits_rejected = mean_of(rejected_start);
   }
   if (activation.defined()) {
     const auto& sae = *probe->sae;
     const auto x = activation.to(torch::kFloat32);
     const auto features = sae.encode(sae.normalize_input(x));  // [2B, T, F]
-    const auto pooled = pool_features(features, batch.completion_mask, probe->variant);
+    const auto pooled = pool_features(features, completion_mask, probe->variant);
     out.pooled_chosen = pooled.narrow(0, 0, B);
-    out.pooled_rejected = pooled.narrow(0, B, B);
+    out.pooled_rejected = pooled.narrow(0, rejected_start, B);
   }
   return out;
 }

@@ -1,5 +1,6 @@
 #include "fpokit/fpo/training/preference_trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <optional>
@@ -306,6 +307,12 @@ PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int
   // Forwards under autocast; the losses run in the dtypes forward_pairs returns, and the backward
   // (the caller's) outside autocast.
   const bool fpo = options_.method == Method::Fpo;
+  // SFT on text rows (read_sft_jsonl: the same sequence on both sides) forwards one side only; SFT
+  // on preference rows forwards both, since TRL logs the rejected side's log-probs too.
+  const bool chosen_only =
+      options_.method == Method::Sft && std::all_of(pairs.begin(), pairs.end(), [](const TokenizedPair* p) {
+        return p->rejected.input_ids == p->chosen.input_ids;
+      });
   const bool orpo_sequence_nll = options_.method == Method::Orpo && options_.loss.orpo.nll == OrpoNll::Sequence;
   // The online reference: TDPO's logits (its token KL), or the released FPO code's whole forward
   // (log-probs and pooled features on this very batch).
@@ -320,7 +327,7 @@ PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int
       else reference_logits = reference_model_->forward({batch.input_ids, batch.attention_mask});
     }
     return forward_pairs(*policy_, batch, fpo ? &probe_ : nullptr, reference_logits, /*keep_logits=*/false,
-                         orpo_sequence_nll);
+                         orpo_sequence_nll, chosen_only);
   }();
   PreferenceInputs in;
   in.policy_chosen = f.chosen;
@@ -371,7 +378,10 @@ PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int
     in.reference_rejected = select_rows(reference_examples, bad_rows);
   }
   BatchLoss out{
-      preference_loss(options_.method, in, options_.loss), {}, {}, batch.attention_mask.sum().item<int64_t>()};
+      preference_loss(options_.method, in, options_.loss),
+      {},
+      {},
+      (chosen_only ? batch.attention_mask.narrow(0, 0, batch.pairs()) : batch.attention_mask).sum().item<int64_t>()};
   if (options_.method != Method::Kto) {
     out.mean_logits_chosen = f.mean_logits_chosen;
     out.mean_logits_rejected = f.mean_logits_rejected;

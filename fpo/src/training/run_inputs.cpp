@@ -22,11 +22,12 @@ PreferenceDataOptions preference_data_options(std::string& name, const std::stri
   return options;
 }
 
-LoadedPairs load_pairs(const std::string& path, bool kto, const PreferenceDataOptions& data_options,
+LoadedPairs load_pairs(const std::string& path, Method method, const PreferenceDataOptions& data_options,
                        const lm::Tokenizer& tokenizer, const PreferenceTokenizerOptions& tokenization,
                        int64_t kto_block, const std::string& what) {
   LoadedPairs out;
   PreferenceDataStats stats;
+  const bool kto = method_traits(method).unpaired_labels;
   if (kto) {
     auto data = tokenize_kto_data(read_kto_jsonl(path, data_options), tokenizer, tokenization);
     if (!data.examples.empty()) {
@@ -36,7 +37,9 @@ LoadedPairs load_pairs(const std::string& path, bool kto, const PreferenceDataOp
     }
     stats = data.stats;
   } else {
-    auto data = tokenize_preference_data(read_preference_jsonl(path, data_options), tokenizer, tokenization);
+    auto examples =
+        method == Method::Sft ? read_sft_jsonl(path, data_options) : read_preference_jsonl(path, data_options);
+    auto data = tokenize_preference_data(std::move(examples), tokenizer, tokenization);
     out.pairs = std::move(data.pairs);
     stats = data.stats;
   }

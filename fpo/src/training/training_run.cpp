@@ -99,11 +99,11 @@ bool run_preference_training(PreferenceRunOptions o) {
   // sequence) pairs (kto_pairs.h), so the rest of the run is the same for every method.
   const bool kto = traits.unpaired_labels;
   auto train_data =
-      load_pairs(o.data, kto, data_options, *tokenizer, o.tokenization, o.trainer.per_device_train_batch_size, "");
+      load_pairs(o.data, method, data_options, *tokenizer, o.tokenization, o.trainer.per_device_train_batch_size, "");
   LoadedPairs eval_data;
   if (!o.eval_data.empty() && o.eval_split > 0) throw InputError("give --eval-data or --eval-split, not both");
   if (!o.eval_data.empty()) {
-    eval_data = load_pairs(o.eval_data, kto, data_options, *tokenizer, o.tokenization,
+    eval_data = load_pairs(o.eval_data, method, data_options, *tokenizer, o.tokenization,
                            o.trainer.per_device_train_batch_size, "eval ");
   } else if (o.eval_split > 0) {
     eval_data = split_off(train_data, o.eval_split, o.trainer.seed);
@@ -225,12 +225,14 @@ bool run_preference_training(PreferenceRunOptions o) {
                        (acc != m.values.end() ? ", reward accuracy " + std::to_string(acc->second) : std::string()));
       return;
     }
+    const auto value = [&](const char* name) { return m.values.count(name) ? m.values.at(name) : 0.0; };
     char buf[160];
-    std::snprintf(buf, sizeof buf, "loss %.4f acc %.2f margin %.3f lr %.2e",
-                  m.values.count("loss") ? m.values.at("loss") : 0.0,
-                  m.values.count("rewards/accuracies") ? m.values.at("rewards/accuracies") : 0.0,
-                  m.values.count("rewards/margins") ? m.values.at("rewards/margins") : 0.0,
-                  m.values.count("lr") ? m.values.at("lr") : 0.0);
+    if (m.values.count("rewards/accuracies")) {
+      std::snprintf(buf, sizeof buf, "loss %.4f acc %.2f margin %.3f lr %.2e", value("loss"),
+                    value("rewards/accuracies"), value("rewards/margins"), value("lr"));
+    } else {  // SFT has no reward: the loss is the per-token cross-entropy
+      std::snprintf(buf, sizeof buf, "loss %.4f lr %.2e", value("loss"), value("lr"));
+    }
     if (o.progress) progress.update(m.step, buf, true);
   });
   progress.finish();

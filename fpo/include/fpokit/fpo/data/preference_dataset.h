@@ -71,6 +71,12 @@ struct KtoExample {
 // and rejected conversations that differ before their last message.
 std::vector<PreferenceExample> read_preference_jsonl(const std::filesystem::path& path,
                                                      const PreferenceDataOptions& options = {});
+// --method sft: a row is plain text, {"text": "..."} (language modelling: every token after the BOS
+// is a target; no chat template applies), or a preference row, whose chosen completion is the
+// target. A text row becomes an example with an empty prompt and the text on both sides (the
+// trainer forwards the chosen side only for SFT).
+std::vector<PreferenceExample> read_sft_jsonl(const std::filesystem::path& path,
+                                              const PreferenceDataOptions& options = {});
 std::vector<KtoExample> read_kto_jsonl(const std::filesystem::path& path, const PreferenceDataOptions& options = {});
 
 }  // namespace fpokit::fpo

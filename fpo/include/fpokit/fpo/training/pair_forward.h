@@ -45,6 +45,8 @@ struct PairForward {
 // reference_logits [2B, T, V] (optional) fills SequenceLogps::kl (TDPO).
 PairForward forward_pairs(lm::CausalLMImpl& model, const PairBatch& batch, const FeatureProbe* probe = nullptr,
                           const torch::Tensor& reference_logits = {}, bool keep_logits = false,
-                          bool chosen_sequence_nll = false);
+                          bool chosen_sequence_nll = false, bool chosen_only = false);
+// chosen_only (SFT, whose loss reads the chosen side alone): forwards the B chosen rows only and
+// returns them as both sides, half the compute of the pair.
 
 }  // namespace fpokit::fpo

@@ -30,10 +30,11 @@ struct LoadedPairs {
 PreferenceDataOptions preference_data_options(std::string& name, const std::string& model_dir,
                                               const lm::Tokenizer& tokenizer);
 
-// Reads and tokenises `path`: chosen/rejected pairs, or (kto) prompt/completion/label rows turned
-// into (example, KL sequence) pairs in blocks of `kto_block`. Logs the data statistics prefixed by
-// `what` ("", "eval "); InputError when nothing usable is left.
-LoadedPairs load_pairs(const std::string& path, bool kto, const PreferenceDataOptions& data_options,
+// Reads and tokenises `path` as `method` reads it: chosen/rejected pairs; for sft, plain-text rows
+// too (read_sft_jsonl); for kto, prompt/completion/label rows turned into (example, KL sequence)
+// pairs in blocks of `kto_block`. Logs the data statistics prefixed by `what` ("", "eval ");
+// InputError when nothing usable is left.
+LoadedPairs load_pairs(const std::string& path, Method method, const PreferenceDataOptions& data_options,
                        const lm::Tokenizer& tokenizer, const PreferenceTokenizerOptions& tokenization,
                        int64_t kto_block, const std::string& what);
 
