@@ -13,6 +13,7 @@
 #include "fpokit/fpo/data/chat_template.h"
 #include "fpokit/fpo/data/preference_dataset.h"
 #include "fpokit/fpo/data/preference_tokenizer.h"
+#include "fpokit/fpo/training/run_inputs.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "test_support.h"
 
@@ -282,6 +283,38 @@ TEST_CASE("read_sft_jsonl reads plain-text rows and preference rows", "[fpo][dat
   write_file(dir / "t.jsonl", R"({"text": "hello"})"
                               "\n");
   CHECK_THAT(input_error([&] { read_preference_jsonl(dir / "t.jsonl"); }), Catch::Contains("t.jsonl:1"));
+}
+
+TEST_CASE("load_packed_text packs plain text as SAELens does, one language-modelling row each", "[fpo][data]") {
+  TempDir dir;
+  std::string rows;
+  for (int i = 0; i < 12; ++i)
+    rows += json{{"text", "The fox " + std::to_string(i) + " runs to the river."}}.dump() + "\n";
+  write_file(dir / "c.jsonl", rows);
+  const auto llama = fpokit::lm::Tokenizer::from_directory(fpokit::test::fixture("../../models/tiny-llama"));
+  const auto packed = load_packed_text((dir / "c.jsonl").string(), *llama, 16, "");
+  // The stream: BOS, then each document's tokens followed by BOS; every row starts with BOS and
+  // carries the next 15 tokens; the partial last row is dropped.
+  std::vector<int64_t> stream{*llama->bos_id()};
+  for (int i = 0; i < 12; ++i) {
+    const auto ids = llama->encode("The fox " + std::to_string(i) + " runs to the river.", false);
+    stream.insert(stream.end(), ids.begin(), ids.end());
+    stream.push_back(*llama->bos_id());
+  }
+  const size_t expected_rows = (stream.size() - 1) / 15;
+  REQUIRE(packed.pairs.size() == expected_rows);
+  size_t at = 1;
+  for (const auto& p : packed.pairs) {
+    REQUIRE(p.chosen.input_ids.size() == 16);
+    CHECK(p.chosen.input_ids[0] == *llama->bos_id());
+    CHECK(std::equal(p.chosen.input_ids.begin() + 1, p.chosen.input_ids.end(), stream.begin() + static_cast<long>(at)));
+    at += 15;
+    CHECK(p.chosen.completion_mask[0] == 0);
+    CHECK(std::count(p.chosen.completion_mask.begin(), p.chosen.completion_mask.end(), 1) == 15);
+    CHECK(p.rejected.input_ids == p.chosen.input_ids);  // one sequence, forwarded once by the trainer
+  }
+  CHECK_THAT(input_error([&] { load_packed_text((dir / "c.jsonl").string(), *llama, 4096, ""); }),
+             Catch::Contains("c.jsonl") && Catch::Contains("fewer than 4096 tokens"));
 }
 
 TEST_CASE("bad preference rows raise InputError naming file line and field", "[fpo][data]") {

@@ -54,6 +54,10 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
   cmd.add_option("--chat-template", r.chat_template, "chatml|llama-3|gemma|zephyr|plain (default: detected)")
       ->group("Data");
   cmd.add_option("--max-length", a.max_length, "Prompt + completion tokens")->capture_default_str()->group("Data");
+  cmd.add_flag(
+         "--packing", r.packing,
+         "sft on plain text: pack the {\"text\"} rows into rows of --max-length tokens, as SAELens packs a corpus")
+      ->group("Data");
   cmd.add_option("--max-prompt-length", a.max_prompt_length, "Prompt tokens")->capture_default_str()->group("Data");
   cmd.add_option("--truncation-mode", a.truncation_mode, "keep_end|keep_start (prompts)")
       ->capture_default_str()

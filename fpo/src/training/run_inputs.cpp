@@ -6,6 +6,8 @@
 #include "fpokit/fpo/data/kto_pairs.h"
 #include "fpokit/lm/model/hooks.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
+#include "fpokit/sae/data/context_packer.h"
+#include "fpokit/sae/data/text_dataset.h"
 #include "fpokit/sae/io/sae_io.h"
 
 namespace fpokit::fpo {
@@ -47,6 +49,34 @@ LoadedPairs load_pairs(const std::string& path, Method method, const PreferenceD
   if (out.pairs.empty())
     throw InputError("no usable " + std::string(kto ? "examples" : "pairs") + " in " + path + " (" + stats.summary() +
                      ")");
+  return out;
+}
+
+LoadedPairs load_packed_text(const std::string& path, const lm::Tokenizer& tokenizer, int64_t row_length,
+                             const std::string& what) {
+  sae::TextDataset dataset(path);
+  sae::ContextPacker packer(dataset, tokenizer, row_length);
+  LoadedPairs out;
+  int64_t tokens = 0;
+  for (;;) {
+    const int64_t line = packer.position().line + 1;  // the line the row starts in
+    auto row = packer.next_row();
+    if (!row) break;
+    TokenizedPair p;
+    p.chosen.completion_mask.assign(row->size(), 1);
+    p.chosen.completion_mask[0] = 0;  // the row-start separator is context, never a target
+    p.chosen.input_ids = std::move(*row);
+    p.rejected = p.chosen;  // one sequence: the trainer forwards it once (chosen_only)
+    p.prompt_length = 1;
+    p.line = line;
+    tokens += static_cast<int64_t>(p.chosen.input_ids.size());
+    out.pairs.push_back(std::move(p));
+  }
+  core::log::info(what + "data: " + std::to_string(out.pairs.size()) + " packed rows of " + std::to_string(row_length) +
+                  " tokens (" + std::to_string(tokens) + " tokens; the partial last row is dropped)");
+  if (out.pairs.empty())
+    throw InputError(path + ": holds fewer than " + std::to_string(row_length) +
+                     " tokens, not one packed row (--packing): give more text or a smaller --max-length");
   return out;
 }
 

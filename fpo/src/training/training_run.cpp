@@ -98,13 +98,19 @@ bool run_preference_training(PreferenceRunOptions o) {
   // KTO reads unpaired prompt/completion/label rows; its examples travel as (example, KL
   // sequence) pairs (kto_pairs.h), so the rest of the run is the same for every method.
   const bool kto = traits.unpaired_labels;
-  auto train_data =
-      load_pairs(o.data, method, data_options, *tokenizer, o.tokenization, o.trainer.per_device_train_batch_size, "");
+  if (o.packing && method != Method::Sft)
+    throw InputError("--packing packs plain text for language modelling: it applies to --method sft only, not " +
+                     std::string(traits.name));
+  const auto read_data = [&](const std::string& path, const std::string& what) {
+    if (o.packing) return load_packed_text(path, *tokenizer, o.tokenization.max_length.value_or(1024), what);
+    return load_pairs(path, method, data_options, *tokenizer, o.tokenization, o.trainer.per_device_train_batch_size,
+                      what);
+  };
+  auto train_data = read_data(o.data, "");
   LoadedPairs eval_data;
   if (!o.eval_data.empty() && o.eval_split > 0) throw InputError("give --eval-data or --eval-split, not both");
   if (!o.eval_data.empty()) {
-    eval_data = load_pairs(o.eval_data, method, data_options, *tokenizer, o.tokenization,
-                           o.trainer.per_device_train_batch_size, "eval ");
+    eval_data = read_data(o.eval_data, "eval ");
   } else if (o.eval_split > 0) {
     eval_data = split_off(train_data, o.eval_split, o.trainer.seed);
     core::log::info("eval: " + std::to_string(eval_data.pairs.size()) + " of the " +
@@ -158,6 +164,7 @@ bool run_preference_training(PreferenceRunOptions o) {
                             {"model_content", content_hash(o.model_dir, false)}};
   if (!o.eval_data.empty()) o.trainer.run_identity["eval_data_content"] = content_hash(o.eval_data);
   if (o.eval_split > 0) o.trainer.run_identity["eval_split"] = o.eval_split;
+  if (o.packing) o.trainer.run_identity["packing"] = true;
   if (traits.needs_reference && !o.ref_model_dir.empty())
     o.trainer.run_identity["ref_model_content"] = content_hash(o.ref_model_dir, false);
   if (is_fpo) {

@@ -38,6 +38,13 @@ LoadedPairs load_pairs(const std::string& path, Method method, const PreferenceD
                        const lm::Tokenizer& tokenizer, const PreferenceTokenizerOptions& tokenization,
                        int64_t kto_block, const std::string& what);
 
+// --packing (sft on plain text): the documents of `path` packed into rows of `row_length` tokens
+// exactly as SAELens and `fpokit sae train` pack a corpus (sae::ContextPacker: each document
+// followed by BOS, every row starting with BOS; the partial last row is dropped). Each row is one
+// language-modelling sequence: every token after the row's first is a target.
+LoadedPairs load_packed_text(const std::string& path, const lm::Tokenizer& tokenizer, int64_t row_length,
+                             const std::string& what);
+
 // InputError when a sequence that --max-length lets through is longer than the model's
 // max_position_embeddings (naming the data line).
 void check_pairs_fit(const std::vector<TokenizedPair>& pairs, const lm::ModelConfig& config);

@@ -28,6 +28,9 @@ struct PreferenceRunOptions {
   std::string ref_model_dir;  // empty: the starting model
   std::string data;
   std::string chat_template;  // empty: detect from the tokenizer config (conversational data)
+  // sft only: pack the plain-text rows of data (and eval_data) into rows of tokenization.max_length
+  // tokens, as SAELens packs a corpus (run_inputs.h, load_packed_text), instead of one row each.
+  bool packing = false;
   std::string device = "cpu";
   std::string dtype = "auto";
   PreferenceTokenizerOptions tokenization;
