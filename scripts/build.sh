@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up (scripts/setup.sh), configures and builds fpokit into $FPOKIT_BUILD_DIR (default build/).
-# Extra arguments go to the CMake configure step (e.g. -DFPOKIT_CUDA=ON).
+# Extra arguments go to the CMake configure step (e.g. -DFPOKIT_CUDA=ON). FPOKIT_BUILD_TARGETS
+# (space-separated, default: all) builds only those targets, e.g. "fpokit" for the demo.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 python=$("$root/scripts/setup.sh" | tail -n 1)
@@ -11,5 +12,6 @@ export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=1 CCACHE_SLOPPINESS=pch_defines,t
 generator=()
 [ -f "$build/CMakeCache.txt" ] || generator=(-G Ninja)
 cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DFPOKIT_PYTHON="$python" "$@" >&2
-cmake --build "$build" -j"$(nproc)" >&2
+read -r -a targets <<<"${FPOKIT_BUILD_TARGETS:-all}"
+cmake --build "$build" -j"$(nproc)" --target "${targets[@]}" >&2
 echo "$build"

@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# Setup, build, then the main job on the bundled tiny model (random weights: the text is noise,
-# the pipeline is real — tokenizer, model, KV-cache generation).
+# The README's first command: set up, build only the fpokit binary (not the tests and benchmarks),
+# and run `fpokit demo` on the embedded default (examples/demo; docs/demo.md). Arguments go to
+# `fpokit demo` (e.g. --quick, --out DIR, --device cuda, --force to run again in runs/demo).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=$("$root/scripts/build.sh" | tail -n 1)
-"$build/tools/fpokit" generate --model "$root/models/tiny-llama" --prompt "The quick brown fox" \
-  --max-new-tokens 24 --temperature 0.8 --top-p 0.95 --seed 7
+build=$(FPOKIT_BUILD_TARGETS=fpokit "$root/scripts/build.sh" | tail -n 1)
+has_out=0
+for a in "$@"; do [ "$a" = --out ] && has_out=1; done
+out=()
+[ "$has_out" = 1 ] || out=(--out "$root/runs/demo")
+"$build/tools/fpokit" demo "${out[@]}" "$@"

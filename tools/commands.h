@@ -16,6 +16,7 @@ void add_train_command(CLI::App& app);
 void add_eval_prefs_command(CLI::App& app);
 void add_drift_command(CLI::App& app);
 void add_report_command(CLI::App& app);
+void add_demo_command(CLI::App& app);
 // `fpokit help [--markdown]`: the root's help, or docs/cli.md generated from every command's options.
 void add_help_command(CLI::App& app);
 // docs/cli.md: every command, its options by group, with type, default and description.

@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   fpokit::cli::add_eval_prefs_command(app);
   fpokit::cli::add_drift_command(app);
   fpokit::cli::add_report_command(app);
+  fpokit::cli::add_demo_command(app);
   fpokit::cli::add_help_command(app);  // last: it documents the commands added before it
   fpokit::cli::require_finite_numbers(app);
   try {
