@@ -139,7 +139,7 @@ void train_stage(const DemoOptions& o, const DemoFiles& files, const fs::path& t
   auto& t = r.trainer;
   t.method = m.method;
   t.loss = m.loss;
-  t.learning_rate = m.learning_rate;
+  t.learning_rate = budget.learning_rate;
   t.lr_scheduler_type = core::LrScheduler::Constant;
   t.max_steps = budget.steps;
   t.per_device_train_batch_size = budget.batch_size;
@@ -311,6 +311,7 @@ json run_demo(const DemoOptions& options) {
                   {"budget",
                    {{"steps", budget.steps},
                     {"batch_size", budget.batch_size},
+                    {"learning_rate", budget.learning_rate},
                     {"max_length", budget.max_length},
                     {"drift_tokens", budget.drift_tokens},
                     {"sample_prompts", budget.sample_prompts},
@@ -336,13 +337,14 @@ json run_demo(const DemoOptions& options) {
   json runs = json::array();
   for (const auto& m : methods) {
     core::log::info("demo 2/5: training " + m.name + " (" + m.strength + ", learning rate " +
-                    (std::ostringstream() << m.learning_rate).str() + ", " + std::to_string(budget.steps) + " steps)");
+                    (std::ostringstream() << budget.learning_rate).str() + ", " + std::to_string(budget.steps) +
+                    " steps)");
     Stopwatch run_clock;
     train_stage(o, files, train_pairs, budget, sae_dir, m);
     runs.push_back({{"name", m.name},
                     {"method", std::string(fpo::method_name(m.method))},
                     {"settings", m.strength},
-                    {"learning_rate", m.learning_rate},
+                    {"learning_rate", budget.learning_rate},
                     {"train_seconds", run_clock.lap()},
                     {"model", fs::absolute(o.out / m.name / "model").string()}});
   }

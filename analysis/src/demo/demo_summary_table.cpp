@@ -54,7 +54,8 @@ std::string demo_summary_table(const json& s) {
       << (sae.value("retrained", false) ? ", retrained" : "") << "): FVU " << fixed(sae.at("fvu"), 4) << ", L0 "
       << fixed(sae.at("l0"), 1) << ", CE loss recovered " << fixed(sae.at("ce_loss_recovered"), 3) << "\n";
   out << "every method: " << budget.at("steps").get<int64_t>() << " steps of " << budget.at("batch_size").get<int64_t>()
-      << " pairs, reference = the base model; held-out pairs and prompts never trained on\n\n";
+      << " pairs at learning rate " << budget.at("learning_rate").get<double>()
+      << ", reference = the base model; held-out pairs and prompts never trained on\n\n";
 
   out << pad("model", 7) << pad("settings", 28) << pad("acc", 6) << pad("margin", 9) << pad("acc@dpo", 8)
       << pad("margin@dpo", 11) << pad("KL/token", 10) << pad("feat. MSE", 11) << pad("polite", 8) << "train s\n";

@@ -15,7 +15,6 @@ namespace fpokit::analysis {
 struct DemoMethodSettings {
   std::string name;  // the run's folder and label: dpo, simpo, tdpo2, fpo
   fpo::Method method;
-  double learning_rate = 0;
   fpo::PreferenceLossOptions loss;
   std::string strength;  // the method's strength options in words, for the summary
 };
@@ -24,6 +23,7 @@ struct DemoMethodSettings {
 struct DemoBudget {
   int64_t steps = 0;  // optimizer steps per method
   int64_t batch_size = 0;
+  double learning_rate = 0;     // constant, the same for every method
   int64_t max_length = 128;     // prompt + completion tokens
   int64_t drift_tokens = 0;     // held-out corpus tokens the drift report analyses
   int64_t drift_bootstrap = 0;  // bootstrap replicates of the drift report
