@@ -31,16 +31,19 @@ Preference optimisation teaches a model which of two answers people prefer, and 
 """
 
 
-def train_tokenizer(path):
+def train_llama3_tokenizer(texts, vocab_size, path):
+    """A Llama-3-style tokenizer (byte-level BPE, the Llama-3 pre-tokenizer regex, BOS
+    <|begin_of_text|> added, EOS <|end_of_text|>) trained on `texts`, saved in HF format to `path`.
+    examples/demo/make_demo_init.py makes the demo model's tokenizer with it too."""
     tok = Tokenizer(models.BPE(ignore_merges=True))
     tok.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated", invert=False),
         pre_tokenizers.ByteLevel(add_prefix_space=False, trim_offsets=True, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
     specials = ["<|begin_of_text|>", "<|end_of_text|>"]
-    trainer = trainers.BpeTrainer(vocab_size=512, special_tokens=specials,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator([TEXT] * 4, trainer)
+    tok.train_from_iterator(texts, trainer)
     tok.post_processor = processors.TemplateProcessing(
         single="<|begin_of_text|> $A", pair="<|begin_of_text|> $A <|begin_of_text|> $B",
         special_tokens=[("<|begin_of_text|>", tok.token_to_id("<|begin_of_text|>"))])
@@ -48,6 +51,10 @@ def train_tokenizer(path):
                                                 eos_token="<|end_of_text|>")
     fast.save_pretrained(path)
     return fast
+
+
+def train_tokenizer(path):
+    return train_llama3_tokenizer([TEXT] * 4, 512, path)
 
 
 def main():

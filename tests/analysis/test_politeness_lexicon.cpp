@@ -63,3 +63,13 @@ TEST_CASE("the demo refuses a folder without its files before writing anything",
                     Catch::Contains("missing from the demo folder") && Catch::Contains("--demo-dir"));
   CHECK_FALSE(std::filesystem::exists(o.out));
 }
+
+TEST_CASE("the demo refuses an --out that is a file in one line, before any work", "[analysis][demo]") {
+  test::TempDir tmp;
+  std::ofstream(tmp / "file") << "x";
+  analysis::DemoOptions o;
+  o.demo_dir = test::repo_file("examples/demo");
+  o.out = tmp / "file";
+  CHECK_THROWS_AS(analysis::run_demo(o), InputError);
+  CHECK_THROWS_WITH(analysis::run_demo(o), Catch::Contains("--out") && Catch::Contains("is a file, not a folder"));
+}

@@ -17,7 +17,8 @@ using test::read_bytes;
 using test::run_command;
 using test::TempDir;
 
-TEST_CASE("demo --quick: every method learns the preference, FPO stays closest in its features", "[cli][demo]") {
+TEST_CASE("demo --quick: every method learns the preference, FPO moves its features less than DPO and SimPO",
+          "[cli][demo]") {
   TempDir tmp;
   const auto out = tmp / "demo";
   const auto r = run_command(fpokit_cmd("demo --quick --quiet --out " + quoted(out)));
@@ -49,7 +50,8 @@ TEST_CASE("demo --quick: every method learns the preference, FPO stays closest i
   // Among the top shifted features, one speaks the contrast (logit lens or its top tokens).
   CHECK(contrast_feature);
 
-  // The drift report and its HTML view exist and are whole.
+  // The drift report and its HTML view exist and are whole (the view was rendered from the report,
+  // so the report opened).
   CHECK(read_bytes(out / "drift.h5").substr(1, 3) == "HDF");
   CHECK_THAT(read_bytes(out / "drift.html"), Catch::Contains("</html>"));
   std::ifstream samples(out / "samples.jsonl");

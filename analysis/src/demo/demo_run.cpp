@@ -40,6 +40,10 @@ using nlohmann::json;
 
 namespace {
 
+// The run folders inside the demo's --out (the SAE, each method) belong to the demo: a demo killed
+// part way is run again over them. A finished demo is protected by its summary.json instead.
+constexpr bool kOwnFolder = true;
+
 // The embedded default's files, all required before anything runs.
 struct DemoFiles {
   fs::path base, sae, corpus, corpus_heldout, prefs_train, prefs_heldout, lexicon;
@@ -101,7 +105,7 @@ json sae_stage(const DemoOptions& o, const DemoFiles& files, const DemoBudget& b
     t.trainer.total_tokens = budget.sae_retrain_tokens;
     t.trainer.lr = 5e-4;
     t.out = o.out / "sae";
-    t.overwrite_output_dir = o.force;
+    t.overwrite_output_dir = kOwnFolder;
     t.progress = o.progress;
     sae::run_sae_training(t);
     sae_dir = t.out / kDemoHook;
@@ -148,7 +152,7 @@ void train_stage(const DemoOptions& o, const DemoFiles& files, const fs::path& t
   t.seed = budget.seed;
   if (m.method == fpo::Method::Fpo) r.sae = sae_dir.string();
   r.out = o.out / m.name;
-  r.overwrite_output_dir = o.force;
+  r.overwrite_output_dir = kOwnFolder;
   r.progress = o.progress;
   if (!fpo::run_preference_training(r)) throw std::logic_error("demo: a training run stopped early");
 }
@@ -156,9 +160,8 @@ void train_stage(const DemoOptions& o, const DemoFiles& files, const fs::path& t
 // Held-out measurements of one model against the base as the reference: its own reward (m; none
 // for the base), DPO's at β 0.1, FPO's feature distance D and (base only) the mean per-token
 // log-prob preference. An evaluation a model's own already covers is not run twice.
-json eval_stage(const DemoOptions& o, const DemoFiles& files, const fs::path& sae_dir, const fs::path& model,
-                const DemoMethodSettings* m) {
-  const auto budget = demo_budget(o.quick);
+json eval_stage(const DemoOptions& o, const DemoFiles& files, const DemoBudget& budget, const fs::path& sae_dir,
+                const fs::path& model, const DemoMethodSettings* m) {
   const auto evaluate = [&](fpo::Method method, const fpo::PreferenceLossOptions& loss) {
     fpo::PreferenceEvalOptions e;
     e.model_dir = model.string();
@@ -301,6 +304,9 @@ json run_demo(const DemoOptions& options) {
     throw InputError(o.out.string() +
                      ": holds a finished demo (summary.json); give --force to run it again there, or "
                      "another --out");
+  // A file or an unwritable folder: one line, before any work. The contents of an unfinished
+  // demo's folder are no reason to refuse (kOwnFolder).
+  core::check_output_location(o.out, core::OutputKind::Directory, {.resume = false, .overwrite = true}, "--out");
   fs::create_directories(o.out);
   const auto budget = demo_budget(o.quick);
   const auto methods = demo_method_settings();
@@ -352,9 +358,9 @@ json run_demo(const DemoOptions& options) {
 
   // 3. Held-out evaluation against the base.
   core::log::info("demo 3/5: held-out evaluation of the base and the " + std::to_string(methods.size()) + " runs");
-  summary["base"] = eval_stage(o, files, sae_dir, files.base, nullptr);
+  summary["base"] = eval_stage(o, files, budget, sae_dir, files.base, nullptr);
   for (size_t i = 0; i < methods.size(); ++i)
-    runs[i]["heldout"] = eval_stage(o, files, sae_dir, o.out / methods[i].name / "model", &methods[i]);
+    runs[i]["heldout"] = eval_stage(o, files, budget, sae_dir, o.out / methods[i].name / "model", &methods[i]);
   stages["eval"] = clock.lap();
 
   // 4. The drift report.
