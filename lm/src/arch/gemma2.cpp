@@ -149,7 +149,7 @@ class Gemma2ForCausalLM : public CausalLMImpl {
 
   bool is_ignorable_checkpoint_tensor(const std::string& name) const override {
     return CausalLMImpl::is_ignorable_checkpoint_tensor(name) ||
-           name.size() > 9 && name.compare(name.size() - 9, 9, ".inv_freq") == 0;
+           (name.size() > 9 && name.compare(name.size() - 9, 9, ".inv_freq") == 0);
   }
 
  private:
