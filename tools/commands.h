@@ -22,6 +22,13 @@ void add_help_command(CLI::App& app);
 // docs/cli.md: every command, its options by group, with type, default and description.
 std::string markdown_reference(const CLI::App& root);
 
+// Ends `cmd`'s --help (and its section of docs/cli.md) with `example`: one command line that runs
+// on the embedded default (examples/demo), copied from README.md's "Every command, on the embedded
+// default", whose test (tests/cli/test_readme_commands.cpp) runs it and checks that it is there.
+void add_example_on_default(CLI::App* cmd, const std::string& example);
+// The example a command was given, "" when none.
+std::string example_on_default(const CLI::App& cmd);
+
 // The command line as typed (shell-quoted where needed), for provenance in output files.
 const std::string& command_line();
 // `fpokit sae train|eval|encode`, each in tools/commands/sae_<name>.cpp.

@@ -187,27 +187,3 @@ TEST_CASE("fpokit help --markdown documents every command and option", "[cli][vo
   // `fpokit help` alone is the root's --help.
   CHECK(run_command(fpokit_cmd("help")).out == run_command(fpokit_cmd("--help")).out);
 }
-
-TEST_CASE("the README's tokenize examples print what the README shows", "[cli][readme]") {
-  // Each `fpokit tokenize --model models/tiny-llama ...` line of the README is followed by a
-  // comment line with its output; run them from the repository root and compare.
-  std::ifstream readme(repo_file("README.md"));
-  std::string line, command;
-  int checked = 0;
-  while (std::getline(readme, line)) {
-    if (!command.empty()) {
-      REQUIRE(line.rfind("# ", 0) == 0);
-      const auto shown = line.substr(2, line.find("  ") - 2);  // up to the explanation after two spaces
-      const auto r = run_command("cd " + quoted(repo_file("")) + " && " + quoted(test::fpokit_binary()) + " " +
-                                 command.substr(std::string("fpokit ").size()));
-      INFO(command << "\n" << r.err);
-      CHECK(r.exit_code == 0);
-      CHECK(r.out == shown + "\n");
-      ++checked;
-      command.clear();
-    } else if (line.rfind("fpokit tokenize --model models/tiny-llama", 0) == 0) {
-      command = line;
-    }
-  }
-  CHECK(checked == 2);
-}

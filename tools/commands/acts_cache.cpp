@@ -52,6 +52,9 @@ void add_acts_command(CLI::App& app) {
   acts->require_subcommand(1);
   auto args = std::make_shared<ActsCacheArgs>();
   auto* cmd = acts->add_subcommand("cache", "Harvest activations at hooks into an HDF5 file (streaming)");
+  add_example_on_default(cmd,
+                         "fpokit acts cache --model examples/demo/model --data examples/demo/corpus.jsonl --hook "
+                         "blocks.1.hook_resid_post --context-size 128 --tokens 65536 --out runs/tour/acts.h5");
   args->model.add_to(*cmd);
   cmd->add_option("--hook", args->hooks, "Hook(s), e.g. blocks.6.hook_resid_post")->required()->group("Model");
   cmd->add_option("--data", args->data, "Text corpus: .jsonl or plain text")->required()->group("Data");

@@ -21,6 +21,7 @@ void add_demo_command(CLI::App& app) {
   auto a = std::make_shared<DemoArgs>();
   auto* cmd = app.add_subcommand(
       "demo", "The whole mission on the embedded default: SAE, DPO/SimPO/TDPO2/FPO, drift report, samples, summary");
+  add_example_on_default(cmd, "fpokit demo --quick --out runs/demo-quick");
   cmd->add_flag("--quick", a->options.quick, "Fewer steps, tokens and samples (about 3 minutes on 2 CPU cores)")
       ->group("Run");
   cmd->add_option("--out", a->out, "Output folder")->capture_default_str()->group("Run");

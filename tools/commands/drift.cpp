@@ -62,6 +62,11 @@ void add_drift_command(CLI::App& app) {
   auto args = std::make_shared<DriftArgs>();
   auto& o = args->options;
   auto* cmd = app.add_subcommand("drift", "Report which SAE features shift between a base and aligned models (HDF5)");
+  add_example_on_default(cmd,
+                         "fpokit drift --base examples/demo/model --aligned runs/tour/dpo --aligned runs/tour/fpo "
+                         "--sae examples/demo/sae/blocks.1.hook_resid_post --data examples/demo/corpus_heldout.jsonl "
+                         "--tokens 16384 --causal 5 --causal-data examples/demo/prefs_heldout.jsonl --causal-pairs 16 "
+                         "--out runs/tour/drift.h5 --html runs/tour/drift.html");
   cmd->add_option("--base", args->base, "Base model: an HF model directory")->required()->group("Models");
   cmd->add_option("--aligned", args->aligned,
                   "Aligned model(s): HF directory, fpokit train output folder, LoRA adapter folder or a run's "

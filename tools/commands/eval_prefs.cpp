@@ -55,6 +55,9 @@ void add_eval_prefs_command(CLI::App& app) {
   auto& e = args->eval;
   auto* cmd = app.add_subcommand(
       "eval-prefs", "Reward accuracy and margins of a trained model on held-out pairs, with its method's own reward");
+  add_example_on_default(cmd,
+                         "fpokit eval-prefs --method dpo --model runs/tour/dpo/model --ref-model examples/demo/model "
+                         "--data examples/demo/prefs_heldout.jsonl --out runs/tour/dpo_heldout.json");
   args->model.add_to(*cmd, {.group = "Models"});
   cmd->add_option("--ref-model", e.ref_model_dir,
                   "Reference model directory (the model before training); methods with a reference")

@@ -65,6 +65,9 @@ void add_forward_command(CLI::App& app) {
   auto args = std::make_shared<ForwardArgs>();
   auto* cmd = app.add_subcommand(
       "forward", "Write logits and residual-stream activations of a batch of token ids (float32 safetensors)");
+  add_example_on_default(cmd,
+                         "fpokit forward --model examples/demo/model --input-ids runs/tour/ids.json --hook "
+                         "blocks.1.hook_resid_post --out runs/tour/forward.safetensors");
   args->model.add_to(*cmd);
   cmd->add_option("--adapter", args->adapter, "PEFT LoRA adapter on top of --model (e.g. <train out>/adapter)")
       ->group("Model");

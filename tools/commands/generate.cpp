@@ -100,6 +100,9 @@ void run_generate(const GenerateArgs& args) {
 void add_generate_command(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   auto* cmd = app.add_subcommand("generate", "Continue a prompt (greedy, or sampled with --temperature)");
+  add_example_on_default(cmd,
+                         "fpokit generate --model examples/demo/model --prompt \"Review of the kettle, 5 stars:\" "
+                         "--max-new-tokens 24 --temperature 1 --seed 1");
   args->model.add_to(*cmd);
   cmd->add_option("--prompt", args->prompt, "prompt text")->required()->group("Input");
   cmd->add_flag("--no-special-tokens", args->no_special_tokens, "do not add BOS/EOS to the prompt")->group("Input");

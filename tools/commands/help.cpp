@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <string_view>
 
 #include "commands.h"
 
@@ -74,6 +75,8 @@ void write_options(std::ostream& out, const CLI::App& cmd) {
 void write_command(std::ostream& out, const CLI::App& cmd) {
   const auto subcommands = cmd.get_subcommands([](const CLI::App*) { return true; });
   out << "\n## " << full_name(cmd) << "\n\n" << cell(cmd.get_description()) << "\n";
+  if (const auto example = example_on_default(cmd); !example.empty())
+    out << "\nOn the embedded default (`examples/demo`):\n\n```sh\n" << example << "\n```\n";
   if (subcommands.empty()) {
     write_options(out, cmd);
     return;
@@ -87,6 +90,18 @@ void write_command(std::ostream& out, const CLI::App& cmd) {
 }
 
 }  // namespace
+
+constexpr std::string_view kExampleHeading =
+    "\nOn the embedded default (examples/demo; README.md, \"Every command\"):\n  ";
+
+void add_example_on_default(CLI::App* cmd, const std::string& example) {
+  cmd->footer(std::string(kExampleHeading) + example);
+}
+
+std::string example_on_default(const CLI::App& cmd) {
+  const auto footer = cmd.get_footer();
+  return footer.rfind(kExampleHeading, 0) == 0 ? footer.substr(kExampleHeading.size()) : "";
+}
 
 std::string markdown_reference(const CLI::App& root) {
   std::ostringstream out;

@@ -22,6 +22,7 @@ struct ReportArgs {
 void add_report_command(CLI::App& app) {
   auto a = std::make_shared<ReportArgs>();
   auto* cmd = app.add_subcommand("report", "Render a drift report (HDF5) as one self-contained HTML page");
+  add_example_on_default(cmd, "fpokit report runs/tour/drift.h5 --html runs/tour/report.html");
   cmd->add_option("report", a->report, "Drift report written by fpokit drift (.h5)")->required()->group("Input");
   cmd->add_option("--html", a->html, "HTML file to write")->required()->group("Output");
   cmd->add_option("--html-features", a->options.features, "Features per ranking in the table")

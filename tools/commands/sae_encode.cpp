@@ -79,6 +79,10 @@ void run_sae_encode(SaeEncodeArgs& a) {
 void add_sae_encode_command(CLI::App& sae) {
   auto args = std::make_shared<SaeEncodeArgs>();
   auto* cmd = sae.add_subcommand("encode", "Write an SAE's feature activations (sparse CSR or dense) to safetensors");
+  add_example_on_default(
+      cmd,
+      "fpokit sae encode --sae examples/demo/sae/blocks.1.hook_resid_post --model examples/demo/model --data "
+      "examples/demo/corpus_heldout.jsonl --tokens 4096 --out runs/tour/features.safetensors");
   cmd->add_option("--sae", args->sae, "SAE folder (SAELens or sparsify) or Gemma Scope params.npz")
       ->required()
       ->group("SAE");

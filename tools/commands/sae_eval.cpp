@@ -63,6 +63,9 @@ void run_sae_eval(SaeEvalArgs& a) {
 void add_sae_eval_command(CLI::App& sae) {
   auto args = std::make_shared<SaeEvalArgs>();
   auto* cmd = sae.add_subcommand("eval", "Evaluate an SAE: L0, FVU, MSE, cosine, dead/dense, CE loss recovered, KL");
+  add_example_on_default(cmd,
+                         "fpokit sae eval --sae examples/demo/sae/blocks.1.hook_resid_post --model examples/demo/model "
+                         "--data examples/demo/corpus_heldout.jsonl --tokens 16384 --out runs/tour/sae_eval.json");
   args->model.add_to(*cmd);
   cmd->add_option("--sae", args->sae, "SAE folder (SAELens or sparsify) or Gemma Scope params.npz")
       ->required()

@@ -182,6 +182,10 @@ void run_sae_train(SaeTrainArgs& a, const CLI::App& cmd) {
 void add_sae_train_command(CLI::App& sae) {
   auto args = std::make_shared<SaeTrainArgs>();
   auto* cmd = sae.add_subcommand("train", "Train sparse autoencoders on a model's residual stream");
+  add_example_on_default(
+      cmd,
+      "fpokit sae train --model examples/demo/model --data examples/demo/corpus.jsonl --hook blocks.1.hook_resid_post "
+      "--context-size 128 --arch topk --width 1024 --k 16 --tokens 131072 --out runs/tour/sae");
   add_options(*cmd, *args);
   cmd->callback([args, cmd] { run_sae_train(*args, *cmd); });
 }

@@ -58,6 +58,7 @@ void run_tokenize(const TokenizeArgs& args) {
 void add_tokenize_command(CLI::App& app) {
   auto args = std::make_shared<TokenizeArgs>();
   auto* cmd = app.add_subcommand("tokenize", "Print the token ids of a text as a JSON list (or decode ids)");
+  add_example_on_default(cmd, "fpokit tokenize --model examples/demo/model --text \"Thank you for waiting.\"");
   // Only the tokenizer is read, so no --device/--dtype (ModelOptions).
   cmd->add_option("--model", args->model_dir, "model directory with tokenizer.json or tokenizer.model")
       ->required()

@@ -22,12 +22,15 @@ namespace {
 
 struct TrainArgs {
   // A run killed loses at most its last checkpoint interval: 500 steps by default, as HF Trainer.
-  TrainArgs() { run.trainer.save_steps = 500; }
+  TrainArgs() {
+    run.trainer.save_steps = 500;
+    lora.r = 0;  // full fine-tuning unless --lora-r
+  }
   fpo::PreferenceRunOptions run;
   std::string lr_scheduler_type = "linear";
   std::string truncation_mode = "keep_end";
   std::string optim = "adamw_torch";
-  lm::LoraOptions lora{.r = 0};
+  lm::LoraOptions lora;
   std::vector<std::string> lora_targets{"q_proj", "v_proj"};
   int64_t max_length = 1024;
   int64_t max_prompt_length = 512;
@@ -236,6 +239,9 @@ void add_train_command(CLI::App& app) {
   auto args = std::make_shared<TrainArgs>();
   auto* cmd = app.add_subcommand("train",
                                  "Preference-optimise a model: FPO, DPO/IPO/hinge/robust, SimPO, TDPO, KTO, ORPO, SFT");
+  add_example_on_default(cmd,
+                         "fpokit train --method dpo --model examples/demo/model --data examples/demo/prefs_train.jsonl "
+                         "--learning-rate 3e-5 --lr-scheduler-type constant --max-steps 16 --out runs/tour/dpo");
   add_options(*cmd, *args);
   cmd->callback([args, cmd] { run_train(*args, *cmd); });
 }
