@@ -33,11 +33,24 @@ std::string pad(std::string s, size_t width) {
   return s;
 }
 
+// A token as the table shows it: quoted, with line breaks and tabs written as \n and \t so that a
+// row stays one line.
+std::string shown_token(const std::string& token) {
+  std::string out = "'";
+  for (const char c : token) {
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\r') out += "\\r";
+    else out += c;
+  }
+  return out + "'";
+}
+
 std::string list(const json& tokens) {
   std::string out;
   for (const auto& t : tokens) {
     if (!out.empty()) out += " ";
-    out += "'" + t.get<std::string>() + "'";
+    out += shown_token(t.get<std::string>());
   }
   return out.empty() ? "-" : out;
 }
