@@ -47,5 +47,8 @@ fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/sanitizers/libhdf5.lsan.supp:print_suppressions=0}
+# FPOKIT_SANITIZE_EXCLUDE=REGEX leaves tests out (ctest -E), as scripts/test.sh does for the end-to-end runs.
+exclude=()
+[ -z "${FPOKIT_SANITIZE_EXCLUDE:-}" ] || exclude=(-E "$FPOKIT_SANITIZE_EXCLUDE")
 nice -n 10 ctest --test-dir "$build" --output-on-failure --label-exclude cuda -j"${FPOKIT_SANITIZE_TEST_JOBS:-2}" \
-  -R "${FPOKIT_SANITIZE_TESTS:-$regex}"
+  -R "${FPOKIT_SANITIZE_TESTS:-$regex}" "${exclude[@]}"
