@@ -52,8 +52,9 @@ case ${FPOKIT_CI_SANITIZE:-auto} in
       elif [ "$sanitize_rc" -ne 0 ]; then
         exit "$sanitize_rc"
       else
-        # Two end-to-end runs are left out here: `demo --quick` (12 minutes under the sanitizers) and
-        # the README's commands (each a path the other CLI tests cover); scripts/sanitize.sh runs them.
+        # Three end-to-end runs are left out here: the two `demo --quick` tests (12 minutes each under
+        # the sanitizers) and the README's commands (each a path the other CLI tests cover);
+        # scripts/sanitize.sh runs them.
         FPOKIT_SANITIZE_EXCLUDE='demo --quick|README.s sh blocks' FPOKIT_SANITIZE_STEP=test \
           "$root/scripts/sanitize.sh" "${sanitize_suites[@]}"
       fi
