@@ -51,6 +51,16 @@ TEST_CASE("a sparsify cfg.json that is not an object or has mistyped fields is a
   check_config_error(load,
                      folder_with_cfg(tmp, fixture, "sae.safetensors", R"({"transcode": "no", "d_in": 16, "k": 4})"),
                      "mistyped field");
+  // Numbers that are not integers in int64's range: a float such as 4.3e93 was cast with undefined
+  // behaviour; an expansion factor that overflows the width is refused before it is multiplied.
+  check_config_error(load, folder_with_cfg(tmp, fixture, "sae.safetensors", R"({"d_in": 4.33333e93, "k": 4})"),
+                     "field 'd_in' must be an integer");
+  check_config_error(load, folder_with_cfg(tmp, fixture, "sae.safetensors", R"({"d_in": 16, "k": 4.5})"),
+                     "field 'k' must be an integer");
+  check_config_error(load,
+                     folder_with_cfg(tmp, fixture, "sae.safetensors",
+                                     R"({"d_in": 16, "k": 4, "expansion_factor": 9000000000000000000})"),
+                     "expansion_factor");
   // The fixture's own cfg.json still loads.
   const auto dir =
       folder_with_cfg(tmp, fixture, "sae.safetensors", test::read_bytes(test::fixture(fixture + "/cfg.json")));

@@ -69,6 +69,14 @@ TEST_CASE("SaeConfig reads pre-6.0 flat configs and rejects bad ones", "[sae][co
                     Contains("x/cfg.json") && Contains("d_sae"));
   CHECK_THROWS_WITH(SaeConfig::from_saelens_json(nlohmann::json::parse(R"({"d_in": "8", "d_sae": 2})"), "c.json"),
                     Contains("d_in") && Contains("wrong type"));
+  // A float out of int64's range was a cast with undefined behaviour (found by fuzz_sae_cfg); a
+  // whole float (Python's 64.0) is the integer it spells.
+  CHECK_THROWS_WITH(SaeConfig::from_saelens_json(nlohmann::json::parse(R"({"d_in": 4.33333e93, "d_sae": 2})"),
+                                                 "c.json"),
+                    Contains("c.json") && Contains("\"d_in\"") && Contains("wrong type"));
+  CHECK_THROWS_WITH(SaeConfig::from_saelens_json(nlohmann::json::parse(R"({"d_in": 8, "d_sae": 2.5})"), "c.json"),
+                    Contains("\"d_sae\"") && Contains("integer"));
+  CHECK(SaeConfig::from_saelens_json(nlohmann::json::parse(R"({"d_in": 8.0, "d_sae": 24})"), "c.json").d_in == 8);
   CHECK_THROWS_WITH(SaeConfig::from_saelens_json(
                         nlohmann::json::parse(R"({"d_in": 8, "d_sae": 24, "architecture": "topk"})"), "c.json"),
                     Contains("\"k\""));

@@ -9,6 +9,7 @@
 
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/json_file.h"
+#include "fpokit/core/io/json_integer.h"
 #include "fpokit/core/train/checkpoint_folder.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
 #include "fpokit/lm/model/lora.h"
@@ -128,10 +129,11 @@ FpoSelectionRecord read_fpo_selection(const fs::path& file) {
   try {
     r.sae = j.value("sae", "");
     r.hook = j.value("hook", "");
-    r.top_k = j.at("top_k").get<int64_t>();
+    r.top_k = core::json_integer_field(j, "top_k", file.string());
     r.variant = j.value("variant", "");
-    r.selections = j.at("selections").get<int64_t>();
-    r.counts = j.at("counts").get<std::vector<int64_t>>();
+    r.selections = core::json_integer_field(j, "selections", file.string());
+    if (!j.contains("counts")) throw ConfigError(file.string() + ": missing field 'counts'");
+    r.counts = core::json_integer_list(j.at("counts"), file.string(), "counts");
   } catch (const nlohmann::json::exception& e) {
     throw InputError(file.string() + ": not an fpo_selection.json (top_k, selections, counts): " + e.what());
   }
@@ -197,8 +199,9 @@ ModelSource classify_model_source(const fs::path& path) {
       FpoSelectionRecord r;
       r.file = state_file;
       try {
-        r.counts = state.at("fpo_selection_counts").get<std::vector<int64_t>>();
-        r.selections = state.at("fpo_selections").get<int64_t>();
+        r.counts =
+            core::json_integer_list(state.at("fpo_selection_counts"), state_file.string(), "fpo_selection_counts");
+        r.selections = core::json_integer_field(state, "fpo_selections", state_file.string());
       } catch (const nlohmann::json::exception& e) {
         throw InputError(state_file.string() + ": fpo_selection_counts / fpo_selections: " + e.what());
       }

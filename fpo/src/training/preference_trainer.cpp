@@ -14,6 +14,7 @@
 
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/io/json_integer.h"
 #include "fpokit/core/train/checkpoint_folder.h"
 #include "fpokit/core/train/gradient_clipping.h"
 #include "fpokit/core/train/optimizer_state.h"
@@ -590,12 +591,12 @@ void PreferenceTrainer::resume() {
     core::check_optimizer_state(*optimizer_);
   });
   checkpoint.read_part(core::CheckpointFolder::kStateFile, [&] {
-    step_ = state.at("step").get<int64_t>();
-    window_steps_ = state.at("log_window").at("steps").get<int64_t>();
+    step_ = core::json_state_integer(state, "step");
+    window_steps_ = core::json_state_integer(state.at("log_window"), "steps");
     window_.values = state.at("log_window").at("sums").get<std::map<std::string, double>>();
     if (state.contains("fpo_selection_counts")) {
-      selection_.counts = torch::tensor(state["fpo_selection_counts"].get<std::vector<int64_t>>(), torch::kInt64);
-      selection_.selections = state.at("fpo_selections").get<int64_t>();
+      selection_.counts = torch::tensor(core::json_state_integer_list(state, "fpo_selection_counts"), torch::kInt64);
+      selection_.selections = core::json_state_integer(state, "fpo_selections");
     }
   });
 }

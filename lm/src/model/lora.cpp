@@ -13,6 +13,7 @@
 
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/io/json_integer.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
 #include "fpokit/lm/model/layers.h"
 
@@ -158,7 +159,7 @@ LoraAdapters LoraAdapters::load_peft(CausalLMImpl& model, const std::filesystem:
   if (c.contains("layers_to_transform") && !c["layers_to_transform"].is_null()) refuse("layers_to_transform");
   LoraOptions options;
   try {
-    options.r = c.at("r").get<int64_t>();
+    options.r = core::json_integer_field(c, "r", config_path.string());
     options.alpha = c.at("lora_alpha").get<double>();
     options.dropout = c.value("lora_dropout", 0.0);
     options.use_rslora = c.value("use_rslora", false);

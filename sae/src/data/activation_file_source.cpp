@@ -1,6 +1,7 @@
 #include "fpokit/sae/data/activation_file_source.h"
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/json_integer.h"
 
 namespace fpokit::sae {
 
@@ -36,7 +37,7 @@ std::optional<ActivationRows> ActivationFileSource::next() {
 }
 
 void ActivationFileSource::seek(const nlohmann::json& position) {
-  const auto row = position.at("row").get<int64_t>();
+  const auto row = core::json_state_integer(position, "row");
   if (row < 0 || row > reader_->num_rows())
     throw InputError("checkpoint position row " + std::to_string(row) + " is outside activation file " +
                      path_.string() + " (" + std::to_string(reader_->num_rows()) + " rows); was it replaced?");

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/json_integer.h"
 #include "fpokit/core/log/log.h"
 #include "fpokit/lm/model/hooks.h"
 #include "fpokit/lm/model/load_model.h"
@@ -112,9 +113,9 @@ nlohmann::json HarvestingSource::position() const {
 }
 
 void HarvestingSource::seek(const nlohmann::json& position) {
-  packer_.seek({position.at("offset").get<int64_t>(), position.at("line").get<int64_t>(),
-                position.at("token_offset").get<int64_t>()});
-  rows_read_ = position.at("rows").get<int64_t>();
+  packer_.seek({core::json_state_integer(position, "offset"), core::json_state_integer(position, "line"),
+                core::json_state_integer(position, "token_offset")});
+  rows_read_ = core::json_state_integer(position, "rows");
 }
 
 std::string HarvestingSource::describe() const {

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/json_integer.h"
 #include "fpokit/core/log/log.h"
 
 namespace fpokit::sae {
@@ -77,9 +78,9 @@ nlohmann::json MixingBuffer::state() const {
 }
 
 void MixingBuffer::restore(const nlohmann::json& state) {
-  epoch_ = state.at("epoch").get<int64_t>();
-  window_ = state.at("window").get<int64_t>();
-  const auto served = state.at("served").get<int64_t>();
+  epoch_ = core::json_state_integer(state, "epoch");
+  window_ = core::json_state_integer(state, "window");
+  const auto served = core::json_state_integer(state, "served");
   if (window_ < 0) return;  // nothing had been drawn yet
   source_.seek(state.at("window_start"));
   --window_;  // fill() advances it to the saved window again

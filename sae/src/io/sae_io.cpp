@@ -10,6 +10,7 @@
 
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/io/json_integer.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
 #include "fpokit/sae/io/npz.h"
 
@@ -181,14 +182,17 @@ SparseAutoencoder load_sparsify(const fs::path& dir) {
   SaeConfig cfg;
   cfg.architecture = Architecture::TopK;
   cfg.apply_b_dec_to_input = true;
-  try {
-    cfg.d_in = j.at("d_in").get<int64_t>();
-    cfg.k = j.at("k").get<int64_t>();
-    const int64_t num_latents = j.value("num_latents", int64_t{0});
-    cfg.d_sae = num_latents > 0 ? num_latents : cfg.d_in * j.value("expansion_factor", int64_t{32});
-  } catch (const json::exception& e) {
-    throw ConfigError(cwhere + ": missing or mistyped field (d_in, k): " + e.what());
-  }
+  cfg.d_in = core::json_integer_field(j, "d_in", cwhere);
+  cfg.k = core::json_integer_field(j, "k", cwhere);
+  const int64_t num_latents =
+      j.contains("num_latents") && !j["num_latents"].is_null() ? core::json_integer_field(j, "num_latents", cwhere) : 0;
+  const int64_t expansion_factor = j.contains("expansion_factor") && !j["expansion_factor"].is_null()
+                                       ? core::json_integer_field(j, "expansion_factor", cwhere)
+                                       : 32;
+  if (num_latents <= 0 && (expansion_factor <= 0 || cfg.d_in <= 0 || expansion_factor > (int64_t{1} << 40) / cfg.d_in))
+    throw ConfigError(cwhere + ": field 'expansion_factor' (" + std::to_string(expansion_factor) +
+                      ") times d_in must be a positive width; or set num_latents");
+  cfg.d_sae = num_latents > 0 ? num_latents : cfg.d_in * expansion_factor;
   // The folder name is the hookpoint: layers.N is the output of block N.
   fs::path folder = fs::absolute(dir).lexically_normal();
   if (folder.filename().empty()) folder = folder.parent_path();  // "layers.3/"

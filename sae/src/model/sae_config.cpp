@@ -1,10 +1,12 @@
 #include "fpokit/sae/model/sae_config.h"
 
 #include <cmath>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/json_integer.h"
 
 namespace fpokit::sae {
 
@@ -137,6 +139,14 @@ T get_field(const json& obj, const char* key, std::string_view where, const T& f
     if (required) throw ConfigError(std::string(where) + ": missing field \"" + key + "\"");
     return fallback;
   }
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    // Not get<T>(): it casts a float such as 4.3e93 to int64 with undefined behaviour.
+    const auto value = core::json_to_int64(*it);
+    if (!value)
+      throw ConfigError(std::string(where) + ": field \"" + key +
+                        "\" has the wrong type (an integer is required, got " + it->dump() + ")");
+    return static_cast<T>(*value);
+  }
   try {
     return it->get<T>();
   } catch (const json::exception&) {
@@ -198,7 +208,7 @@ SaeConfig SaeConfig::from_saelens_json(const json& j, std::string_view where) {
   } else if (c.architecture == Architecture::BatchTopK) {
     c.k = j.contains("k")             ? get_field<int64_t>(j, "k", where, 0, true)
           : meta.contains("fpokit_k") ? get_field<int64_t>(meta, "fpokit_k", where, 0, true)
-                                      : static_cast<int64_t>(get_field<double>(details, "k", where, 0.0, true));
+                                      : get_field<int64_t>(details, "k", where, 0, true);
   }
   c.apply_b_dec_to_input = get_field<bool>(j, "apply_b_dec_to_input", where, true, false);
   try {

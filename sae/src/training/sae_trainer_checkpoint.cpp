@@ -7,6 +7,7 @@
 
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/io/json_integer.h"
 #include "fpokit/core/train/checkpoint_folder.h"
 #include "fpokit/core/train/optimizer_state.h"
 #include "fpokit/lm/checkpoint/safetensors.h"
@@ -80,8 +81,8 @@ void SaeTrainer::resume() {
     });
   }
   checkpoint.read_part(core::CheckpointFolder::kStateFile, [&] {
-    step_ = state.at("step").get<int64_t>();
-    tokens_ = state.at("tokens").get<int64_t>();
+    step_ = core::json_state_integer(state, "step");
+    tokens_ = core::json_state_integer(state, "tokens");
     buffer_.restore(state.at("buffer"));
   });
 }
