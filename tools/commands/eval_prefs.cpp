@@ -77,6 +77,11 @@ void add_eval_prefs_command(CLI::App& app) {
       ->capture_default_str()
       ->group("Data");
   cmd->add_option("--batch-size", e.batch_size, "Pairs per forward")->capture_default_str()->group("Data");
+  cmd->add_option("--logits-chunk-size", e.logits_chunk_size,
+                  "Positions per chunk of the log-prob head (no [pairs, seq, vocab] logits); 0: full logits")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str()
+      ->group("Data");
   args->methods.add_method_option(*cmd, "Loss");
   args->methods.add_loss_options(*cmd, e.loss);
   cmd->add_option("--out", args->out, "Write the results as JSON")->group("Output");

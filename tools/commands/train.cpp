@@ -87,6 +87,12 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
   cmd.add_flag("--gradient-checkpointing", t.gradient_checkpointing,
                "Recompute each block's activations in the backward: less memory, ~1 more forward per step")
       ->group("Training");
+  cmd.add_option("--logits-chunk-size", t.logits_chunk_size,
+                 "Positions per chunk of the log-prob head: only completion positions reach the LM head, and "
+                 "no [pairs, seq, vocab] logits exist (0: full logits, the PyTorch loop's layout)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str()
+      ->group("Training");
   cmd.add_option("--max-grad-norm", t.max_grad_norm, "Gradient clipping (0: off)")
       ->capture_default_str()
       ->group("Training");

@@ -267,7 +267,8 @@ void PreferenceTrainer::precompute_reference(const lm::CausalLM& reference) {
       batch.push_back(&pairs_[i]);
     AutocastScope autocast(options_.autocast_dtype, options_.device);
     const auto f = forward_pairs(*reference, collate_pairs(batch, options_.pad_id).to(options_.device),
-                                 options_.method == Method::Fpo ? &probe_ : nullptr);
+                                 options_.method == Method::Fpo ? &probe_ : nullptr, {}, false, false, false,
+                                 LogitsChunking{options_.logits_chunk_size, {}, {}});
     cs.push_back(f.chosen.sum.cpu());
     cm.push_back(f.chosen.mean.cpu());
     cn.push_back(f.chosen.num_tokens.cpu());
@@ -321,14 +322,27 @@ PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int
   const auto f = [&] {
     AutocastScope autocast(options_.autocast_dtype, device);
     torch::Tensor reference_logits;
+    LogitsChunking chunking{options_.logits_chunk_size, {}, {}};
     if (reference_model_) {
       torch::NoGradGuard no_grad;
       AdaptersOff adapters_off(reference_model_ == policy_ ? lora_ : nullptr);
-      if (fpo) online_reference = forward_pairs(*reference_model_, batch, &probe_);
-      else reference_logits = reference_model_->forward({batch.input_ids, batch.attention_mask});
+      if (fpo) {
+        online_reference = forward_pairs(*reference_model_, batch, &probe_, {}, false, false, false, chunking);
+      } else if (chunking.chunk_size > 0) {
+        // TDPO's token KL, chunked: the reference's hidden states now, its head chunk by chunk
+        // (again in the backward, with a LoRA run's adapters off there too).
+        chunking.reference_hidden = reference_model_->hidden_states({batch.input_ids, batch.attention_mask});
+        chunking.reference_head = [reference = reference_model_.get(),
+                                   lora = reference_model_ == policy_ ? lora_ : nullptr](const torch::Tensor& h) {
+          AdaptersOff off(lora);
+          return reference->logits(h);
+        };
+      } else {
+        reference_logits = reference_model_->forward({batch.input_ids, batch.attention_mask});
+      }
     }
     return forward_pairs(*policy_, batch, fpo ? &probe_ : nullptr, reference_logits, /*keep_logits=*/false,
-                         orpo_sequence_nll, chosen_only);
+                         orpo_sequence_nll, chosen_only, chunking);
   }();
   PreferenceInputs in;
   in.policy_chosen = f.chosen;

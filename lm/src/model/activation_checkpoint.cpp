@@ -1,50 +1,14 @@
 #include "fpokit/lm/model/activation_checkpoint.h"
 
-#include <ATen/Context.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/torch.h>
 
-#include <mutex>
+#include "fpokit/lm/model/generator_states.h"
 
 namespace fpokit::lm {
 
 namespace {
-
-// The default generators' states, to replay a block's random draws in the recomputation.
-struct GeneratorStates {
-  std::vector<std::pair<at::Generator, torch::Tensor>> saved;
-
-  explicit GeneratorStates(const torch::Device& device) {
-    save(at::globalContext().defaultGenerator(torch::kCPU));
-    if (!device.is_cpu()) save(at::globalContext().defaultGenerator(device));
-  }
-  void save(at::Generator gen) {
-    std::lock_guard<std::mutex> lock(gen.mutex());
-    saved.emplace_back(gen, gen.get_state());
-  }
-  // Sets the saved states and returns the current ones (to put back afterwards).
-  GeneratorStates swap_in() const {
-    GeneratorStates now;
-    for (const auto& [gen, state] : saved) {
-      auto g = gen;
-      std::lock_guard<std::mutex> lock(g.mutex());
-      now.saved.emplace_back(g, g.get_state());
-      g.set_state(state);
-    }
-    return now;
-  }
-  void restore() const {
-    for (const auto& [gen, state] : saved) {
-      auto g = gen;
-      std::lock_guard<std::mutex> lock(g.mutex());
-      g.set_state(state);
-    }
-  }
-
- private:
-  GeneratorStates() = default;
-};
 
 struct CheckpointBackward : torch::autograd::Node {
   BlockFn block;

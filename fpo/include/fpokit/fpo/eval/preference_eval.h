@@ -18,6 +18,7 @@
 #include "fpokit/fpo/data/preference_tokenizer.h"
 #include "fpokit/fpo/losses/method.h"
 #include "fpokit/fpo/losses/preference_losses.h"
+#include "fpokit/fpo/training/preference_trainer.h"
 
 namespace fpokit::fpo {
 
@@ -33,8 +34,9 @@ struct PreferenceEvalOptions {
   Method method = Method::Dpo;
   PreferenceLossOptions loss;
   int64_t batch_size = 8;
-  std::string sae;       // fpo
-  std::string fpo_hook;  // fpo; empty: the SAE's own
+  int64_t logits_chunk_size = kDefaultLogitsChunkSize;  // PreferenceTrainerOptions::logits_chunk_size
+  std::string sae;                                      // fpo
+  std::string fpo_hook;                                 // fpo; empty: the SAE's own
 };
 
 struct PreferenceEvalResult {

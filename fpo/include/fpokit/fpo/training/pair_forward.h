@@ -10,6 +10,7 @@
 #include "fpokit/fpo/losses/preference_losses.h"
 #include "fpokit/fpo/training/sequence_logps.h"
 #include "fpokit/lm/model/causal_lm.h"
+#include "fpokit/lm/model/chunked_token_logps.h"
 #include "fpokit/lm/model/hook_name.h"
 #include "fpokit/sae/model/sparse_autoencoder.h"
 
@@ -42,10 +43,23 @@ struct PairForward {
   torch::Tensor chosen_sequence_nll;
 };
 
+// The log-prob head of forward_pairs: with chunk_size > 0, lm::chunked_token_logps on the
+// positions that predict completion tokens (and, for ORPO's NLL, the chosen rows' prompt tokens)
+// only, never [2B, T, V] logits; 0 is the full-logits path (the model's forward, then
+// sequence_logps), kept for comparison and for keep_logits.
+struct LogitsChunking {
+  int64_t chunk_size = 0;
+  // TDPO's token KL on the chunked path: the reference's head and its final hidden states
+  // [2B, T, hidden] for the same batch (reference_logits is the full path's).
+  lm::LmHeadFn reference_head;
+  torch::Tensor reference_hidden;
+};
+
 // reference_logits [2B, T, V] (optional) fills SequenceLogps::kl (TDPO).
 PairForward forward_pairs(lm::CausalLMImpl& model, const PairBatch& batch, const FeatureProbe* probe = nullptr,
                           const torch::Tensor& reference_logits = {}, bool keep_logits = false,
-                          bool chosen_sequence_nll = false, bool chosen_only = false);
+                          bool chosen_sequence_nll = false, bool chosen_only = false,
+                          const LogitsChunking& chunking = {});
 // chosen_only (SFT, whose loss reads the chosen side alone): forwards the B chosen rows only and
 // returns them as both sides, half the compute of the pair.
 

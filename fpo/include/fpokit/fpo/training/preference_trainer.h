@@ -36,6 +36,10 @@ enum class OptimizerKind { AdamW, RMSprop };
 OptimizerKind parse_optimizer(const std::string& name);  // adamw_torch | rmsprop; ConfigError otherwise
 const char* optimizer_name(OptimizerKind kind);
 
+// The chunked log-prob head's default positions per chunk: docs/BENCHMARKS.md ('Lean preference
+// step') has the measurement that chose it.
+inline constexpr int64_t kDefaultLogitsChunkSize = 256;
+
 struct PreferenceTrainerOptions {
   Method method = Method::Dpo;
   OptimizerKind optim = OptimizerKind::AdamW;
@@ -51,6 +55,10 @@ struct PreferenceTrainerOptions {
   int64_t gradient_accumulation_steps = 1;
   double max_grad_norm = 1.0;  // <= 0: no clipping
   bool gradient_checkpointing = false;
+  // Positions per chunk of the chunked log-prob head (lm/model/chunked_token_logps.h): only the
+  // positions that predict completion tokens reach the LM head, chunk by chunk, so no
+  // [2B, T, vocab] logits exist. 0: the full-logits path.
+  int64_t logits_chunk_size = kDefaultLogitsChunkSize;
   // Mixed precision: forward passes (policy and reference) under autocast to this dtype while the
   // parameters, gradients and optimizer state stay in the model's float32 (nullopt: no autocast).
   std::optional<torch::ScalarType> autocast_dtype;  // recompute each block in the backward (lm/activation_checkpoint.h)

@@ -1,0 +1,322 @@
+// The chunked log-prob head (lm/model/chunked_token_logps.h, --logits-chunk-size) against the
+// full-logits path: the same log-probs, KL, metrics and gradients (hidden states, LM head, tied
+// embeddings, soft-capped heads, LoRA), on every architecture fixture and every method, within
+// 1e-5 relative. The chunk sizes include 1 (every position alone) and one that does not divide N.
+#include <torch/torch.h>
+
+#include <catch2/catch.hpp>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "fpokit/fpo/training/preference_trainer.h"
+#include "fpokit/lm/model/chunked_token_logps.h"
+#include "fpokit/lm/model/load_model.h"
+#include "fpokit/lm/model/log_probs.h"
+#include "fpokit/lm/model/lora.h"
+#include "fpokit/sae/model/sparse_autoencoder.h"
+#include "fpo/trainer_options.h"
+#include "test_support.h"
+
+using namespace fpokit;
+using namespace fpokit::fpo;
+
+namespace {
+
+const std::vector<std::string> kArchitectures = {"gemma2-legacy",      "gemma2-swa-softcap", "gpt2",
+                                                 "gpt2-openai-layout", "llama-gqa",          "llama-linear-rope-bias",
+                                                 "llama3-tied",        "mistral-sliding",    "neox-sequential",
+                                                 "pythia-parallel",    "qwen2-tied"};
+
+// Within 1e-5 relative: elementwise |a - b| <= 1e-5 (|b| + max|b|) (an element near 0 of a gradient
+// summed over many positions carries the rounding of the tensor's scale, not its own), and
+// ||a - b|| <= 1e-5 ||b|| over the whole tensor.
+void check_close(const torch::Tensor& a, const torch::Tensor& b, const std::string& what) {
+  INFO(what);
+  REQUIRE(a.defined() == b.defined());
+  if (!a.defined()) return;
+  REQUIRE(a.sizes() == b.sizes());
+  const auto a64 = a.detach().to(torch::kFloat64), b64 = b.detach().to(torch::kFloat64);
+  const auto diff = (a64 - b64).abs();
+  const double scale = b64.numel() > 0 ? b64.abs().max().item<double>() : 0.0;
+  INFO("max |a - b| = " << (diff.numel() > 0 ? diff.max().item<double>() : 0.0) << ", max |b| = " << scale);
+  if (diff.numel() == 0) return;
+  CHECK((diff - 1e-5 * (b64.abs() + scale)).max().item<double>() <= 0.0);
+  CHECK(diff.norm().item<double>() <= 1e-5 * b64.norm().item<double>() + 1e-12);
+}
+
+std::vector<TokenizedPair> random_pairs(int n, int64_t vocab, uint64_t seed) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  std::vector<TokenizedPair> out;
+  for (int i = 0; i < n; ++i) {
+    const int64_t prompt_len = 2 + i % 4;
+    TokenizedPair p;
+    const auto prompt = torch::randint(3, vocab, {prompt_len}, gen);
+    for (int64_t t = 0; t < prompt_len; ++t) {
+      p.chosen.input_ids.push_back(prompt[t].item<int64_t>());
+      p.chosen.completion_mask.push_back(0);
+    }
+    p.rejected = p.chosen;
+    for (auto* side : {&p.chosen, &p.rejected}) {
+      const int64_t len = 1 + (i + (side == &p.chosen ? 1 : 2)) % 4;
+      const auto completion = torch::randint(3, vocab, {len}, gen);
+      for (int64_t t = 0; t < len; ++t) {
+        side->input_ids.push_back(completion[t].item<int64_t>());
+        side->completion_mask.push_back(1);
+      }
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+PairBatch batch_of(const std::vector<TokenizedPair>& pairs) {
+  std::vector<const TokenizedPair*> ptrs;
+  for (const auto& p : pairs) ptrs.push_back(&p);
+  return collate_pairs(ptrs, 0);
+}
+
+sae::SparseAutoencoder probe_sae(int64_t d_in) {
+  sae::SaeConfig c;
+  c.architecture = sae::Architecture::TopK;
+  c.d_in = d_in;
+  c.d_sae = 2 * d_in;
+  c.k = 8;
+  c.hook_name = "blocks.1.hook_resid_post";
+  sae::SparseAutoencoder s(c);
+  sae::initialize_weights(*s, sae::default_init_options(c.architecture, 3));
+  s->eval();
+  return s;
+}
+
+// Every quantity the losses read, weighted by fixed random numbers into one scalar, so that its
+// gradient exercises each output's backward.
+torch::Tensor weighted_outputs(const PairForward& f) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(11);
+  torch::Tensor total = torch::zeros({}, torch::kFloat32);
+  const auto add = [&](const torch::Tensor& t) {
+    if (!t.defined()) return;
+    total = total + (t.to(torch::kFloat32) * torch::randn(t.sizes(), gen)).sum();
+  };
+  for (const auto* s : {&f.chosen, &f.rejected}) {
+    add(s->sum);
+    add(s->mean);
+    add(s->kl);
+    add(s->token_logps);
+  }
+  add(f.pooled_chosen);
+  add(f.pooled_rejected);
+  add(f.chosen_sequence_nll);
+  return total;
+}
+
+struct Outcome {
+  PairForward forward;
+  std::map<std::string, torch::Tensor> grads;
+};
+
+enum class Extra { None, OrpoNll, TdpoKl, FpoProbe, Lora };
+
+Outcome run_forward(const std::string& arch, int64_t chunk_size, Extra extra) {
+  const auto dir = test::fixture("models/" + arch);
+  auto model = lm::load_model(dir, {torch::kCPU, torch::kFloat32});
+  model->train();
+  std::optional<lm::LoraAdapters> lora;
+  if (extra == Extra::Lora) {
+    lm::LoraOptions o;
+    o.r = 4;
+    o.targets.clear();
+    o.target_regex = ".*";  // every Linear and Conv1D, the untied LM head included
+    o.seed = 7;
+    lora = lm::LoraAdapters::attach(*model, o);
+    torch::NoGradGuard g;  // PEFT starts B at zero; move it so that the adapters change the output
+    for (auto& [name, t] : lora->named_parameters()) t.add_(0.05 * torch::randn_like(t));
+  }
+  auto reference = lm::load_model(dir, {torch::kCPU, torch::kFloat32});
+  {
+    torch::NoGradGuard g;  // a reference that differs from the policy, so that the KL is not 0
+    for (auto& p : reference->parameters()) p.add_(0.02 * torch::randn_like(p));
+  }
+  reference->eval();
+  const auto pairs = random_pairs(5, model->config().vocab_size, 17);
+  const auto batch = batch_of(pairs);
+  const auto probe_module = probe_sae(model->config().hidden_size);
+  const FeatureProbe probe{probe_module.get(), lm::HookName::parse("blocks.1.hook_resid_post"), FpoVariant::Paper};
+
+  LogitsChunking chunking{chunk_size, {}, {}};
+  torch::Tensor reference_logits;
+  if (extra == Extra::TdpoKl) {
+    torch::NoGradGuard g;
+    if (chunk_size > 0) {
+      chunking.reference_hidden = reference->hidden_states({batch.input_ids, batch.attention_mask});
+      chunking.reference_head = [r = reference.get()](const torch::Tensor& h) { return r->logits(h); };
+    } else {
+      reference_logits = reference->forward({batch.input_ids, batch.attention_mask});
+    }
+  }
+  Outcome out;
+  torch::manual_seed(3);
+  out.forward = forward_pairs(*model, batch, extra == Extra::FpoProbe ? &probe : nullptr, reference_logits, false,
+                              extra == Extra::OrpoNll, false, chunking);
+  weighted_outputs(out.forward).backward();
+  for (const auto& p : model->named_parameters())
+    if (p.value().grad().defined()) out.grads[p.key()] = p.value().grad().clone();
+  if (lora) {  // the adapters are the only trainable weights; the base stays frozen
+    CHECK(out.grads.empty());
+    for (const auto& [name, t] : lora->named_parameters())
+      if (t.grad().defined()) out.grads[name] = t.grad().clone();
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("chunked_token_logps equals log_softmax and gather on the full logits, with gradients", "[fpo][chunked]") {
+  torch::manual_seed(0);
+  for (const double cap : {0.0, 2.5}) {
+    for (const auto dtype : {torch::kFloat32, torch::kFloat64}) {
+      const int64_t N = 13, H = 6, V = 37;
+      const auto weight = torch::randn({V, H}, torch::dtype(dtype)).requires_grad_(true);
+      const auto ref_weight = torch::randn({V, H}, torch::dtype(dtype));
+      const auto head = [&](const torch::Tensor& w) {
+        return [&w, cap](const torch::Tensor& h) {
+          auto z = torch::matmul(h, w.t());
+          return cap > 0 ? torch::tanh(z / cap) * cap : z;
+        };
+      };
+      const auto hidden = torch::randn({N, H}, torch::dtype(dtype)).requires_grad_(true);
+      const auto ref_hidden = torch::randn({N, H}, torch::dtype(dtype));
+      const auto targets = torch::randint(0, V, {N});
+      const auto g_logps = torch::randn({N}, torch::dtype(dtype));
+      const auto g_kl = torch::randn({N}, torch::dtype(dtype));
+
+      // The full path: logits [N, V], log_softmax, gather, KL.
+      const auto logp = lm::log_probs(head(weight)(hidden));
+      const auto full_logps = lm::gather_log_probs(logp, targets);
+      const auto full_kl = lm::kl_divergence(lm::log_probs(head(ref_weight)(ref_hidden)), logp);
+      const auto full_sums = torch::sum(head(weight)(hidden).detach(), {-1}, false, torch::kFloat32);
+      torch::autograd::backward({full_logps, full_kl}, {g_logps, g_kl});
+      const auto full_grad_hidden = hidden.grad().clone(), full_grad_weight = weight.grad().clone();
+
+      for (const int64_t chunk : {1, 4, 13, 100}) {
+        DYNAMIC_SECTION("cap " << cap << " dtype " << dtype << " chunk " << chunk) {
+          hidden.mutable_grad().reset();
+          weight.mutable_grad().reset();
+          lm::TokenLogpsRequest r;
+          r.head = head(weight);
+          r.hidden = hidden;
+          r.targets = targets;
+          r.chunk_size = chunk;
+          r.reference_head = head(ref_weight);
+          r.reference_hidden = ref_hidden;
+          const auto got = lm::chunked_token_logps(r);
+          CHECK(got.logps.scalar_type() == lm::log_prob_dtype(dtype));
+          check_close(got.logps, full_logps, "log-probs");
+          check_close(got.kl, full_kl, "KL");
+          check_close(got.logit_sums, full_sums, "logit sums");
+          torch::autograd::backward({got.logps, got.kl}, {g_logps, g_kl});
+          check_close(hidden.grad(), full_grad_hidden, "hidden gradient");
+          check_close(weight.grad(), full_grad_weight, "head gradient (from the inner backward)");
+          // Without gradient (the reference pass, evaluation): the same values, no graph.
+          torch::NoGradGuard no_grad;
+          const auto plain = lm::chunked_token_logps(r);
+          CHECK_FALSE(plain.logps.requires_grad());
+          check_close(plain.logps, full_logps, "no-grad log-probs");
+        }
+      }
+    }
+  }
+  lm::TokenLogpsRequest bad;
+  bad.head = [](const torch::Tensor& h) { return h; };
+  bad.hidden = torch::zeros({2, 3});
+  bad.targets = torch::zeros({2}, torch::kInt64);
+  bad.chunk_size = 0;
+  CHECK_THROWS_AS(lm::chunked_token_logps(bad), std::invalid_argument);
+  bad.chunk_size = 1;
+  bad.targets = torch::zeros({3}, torch::kInt64);
+  CHECK_THROWS_AS(lm::chunked_token_logps(bad), std::invalid_argument);
+}
+
+TEST_CASE("forward_pairs chunked equals the full-logits path on every architecture", "[fpo][chunked]") {
+  const std::vector<std::pair<Extra, const char*>> extras = {{Extra::None, "log-probs"},
+                                                             {Extra::OrpoNll, "ORPO NLL"},
+                                                             {Extra::TdpoKl, "TDPO KL"},
+                                                             {Extra::FpoProbe, "FPO features"},
+                                                             {Extra::Lora, "LoRA everywhere"}};
+  for (const auto& arch : kArchitectures) {
+    for (const auto& [extra, extra_name] : extras) {
+      DYNAMIC_SECTION(arch << ": " << extra_name) {
+        const auto full = run_forward(arch, 0, extra);
+        for (const int64_t chunk : {1, 7}) {
+          INFO("chunk " << chunk);
+          const auto got = run_forward(arch, chunk, extra);
+          for (const auto& [side, a, b] : {std::tuple{"chosen", &got.forward.chosen, &full.forward.chosen},
+                                           std::tuple{"rejected", &got.forward.rejected, &full.forward.rejected}}) {
+            INFO(side);
+            check_close(a->token_logps, b->token_logps, "token log-probs");
+            check_close(a->sum, b->sum, "sum");
+            check_close(a->mean, b->mean, "mean");
+            check_close(a->num_tokens, b->num_tokens, "num_tokens");
+            check_close(a->kl, b->kl, "kl");
+          }
+          check_close(got.forward.mean_logits_chosen, full.forward.mean_logits_chosen, "logits/chosen");
+          check_close(got.forward.mean_logits_rejected, full.forward.mean_logits_rejected, "logits/rejected");
+          check_close(got.forward.chosen_sequence_nll, full.forward.chosen_sequence_nll, "ORPO NLL");
+          check_close(got.forward.pooled_chosen, full.forward.pooled_chosen, "pooled features");
+          REQUIRE(got.grads.size() == full.grads.size());
+          REQUIRE_FALSE(got.grads.empty());
+          for (const auto& [name, g] : full.grads) {
+            REQUIRE(got.grads.count(name) == 1);
+            check_close(got.grads.at(name), g, "gradient of " + name);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("every method trains the same with the chunked head as with full logits", "[fpo][chunked]") {
+  const auto sae_module = test::random_fixture_sae();
+  for (const auto method : {Method::Dpo, Method::Ipo, Method::Hinge, Method::Robust, Method::Simpo, Method::Tdpo1,
+                            Method::Tdpo2, Method::Kto, Method::Orpo, Method::Sft, Method::Fpo}) {
+    DYNAMIC_SECTION(method_name(method)) {
+      const auto run = [&](int64_t chunk) {
+        auto o = test::constant_lr_options(method, 0.5, 3, 4);
+        o.logits_chunk_size = chunk;
+        // AdamW with an epsilon far above |g|: a step proportional to the gradient, not Adam's
+        // usual ~sign(g), which would turn rounding noise around g = 0 into whole steps.
+        o.adam_epsilon = 1.0;
+        o.loss.fpo.top_k = 16;
+        FeatureProbe probe;
+        if (method == Method::Fpo)
+          probe = {sae_module.get(), lm::HookName::parse("blocks.1.hook_resid_post"), FpoVariant::Paper};
+        const auto dir = test::fixture("models/llama-gqa");
+        auto policy = lm::load_model(dir, {torch::kCPU, torch::kFloat32});
+        PreferenceTrainer t(o, policy, random_pairs(8, 300, 23), probe);
+        if (method == Method::Kto) t.use_kto_labels({1, 0, 1, 1, 0, 1, 0, 0});
+        t.precompute_reference(lm::load_model(dir, {torch::kCPU, torch::kFloat32}));
+        std::vector<std::map<std::string, double>> logged;
+        t.train([&](const StepMetrics& m) { logged.push_back(m.values); });
+        return std::make_pair(logged, policy);
+      };
+      const auto [full_log, full_policy] = run(0);
+      const auto [chunked_log, chunked_policy] = run(5);
+      REQUIRE(chunked_log.size() == full_log.size());
+      for (size_t s = 0; s < full_log.size(); ++s) {
+        for (const auto& [name, value] : full_log[s]) {
+          if (name.find("/s") != std::string::npos || name.find("time") != std::string::npos) continue;  // timings
+          INFO("step " << s + 1 << " " << name);
+          REQUIRE(chunked_log[s].count(name) == 1);
+          // The margin: rewards are β·(log π − log π_ref), small differences of log-probs near −10
+          // whose rounding (1e-7 of a log-prob) is all of their own last digits.
+          CHECK(chunked_log[s].at(name) == Approx(value).epsilon(1e-5).margin(1e-6));
+        }
+      }
+      const auto a = chunked_policy->named_parameters(), b = full_policy->named_parameters();
+      for (const auto& p : b) check_close(a[p.key()], p.value(), "trained " + p.key());
+    }
+  }
+}
