@@ -79,10 +79,11 @@ int main(int argc, char** argv) {
   std::string model_dir, device_name = "cpu", dtype_name = "float32", method_name = "dpo", fpo_hook;
   int64_t pairs = 4, prompt = 64, completion = 64, warmup = 1, steps = 5, threads = 0, k = 64, fpo_top_k = 50;
   int64_t sae_width = 0, lora_r = 0;
+  int64_t logits_chunk_size = fpokit::fpo::kDefaultLogitsChunkSize;
   bool gradient_checkpointing = false;
   uint64_t seed = 0;
   app.add_option("--model", model_dir)->required();
-  app.add_option("--method", method_name, "dpo, simpo, tdpo1, fpo (any method `fpokit train` takes)");
+  app.add_option("--method", method_name, "dpo, simpo, tdpo1, fpo, kto (any method `fpokit train` takes)");
   app.add_option("--device", device_name);
   app.add_option("--dtype", dtype_name);
   app.add_option("--pairs", pairs, "preference pairs per batch (the data holds exactly one batch)");
@@ -97,6 +98,8 @@ int main(int argc, char** argv) {
   app.add_option("--fpo-hook", fpo_hook, "FPO: hook the SAE reads (default: the middle layer's hook_resid_post)");
   app.add_option("--seed", seed);
   app.add_flag("--gradient-checkpointing", gradient_checkpointing, "as fpokit train --gradient-checkpointing");
+  app.add_option("--logits-chunk-size", logits_chunk_size,
+                 "positions per chunk of the log-prob head (0: full [2·pairs, seq, vocab] logits)");
   app.add_option("--lora-r", lora_r, "LoRA rank on q_proj,k_proj,v_proj,o_proj (0: full fine-tuning)");
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
@@ -159,6 +162,7 @@ int main(int argc, char** argv) {
   options.seed = seed;
   options.autocast_dtype = autocast;
   options.gradient_checkpointing = gradient_checkpointing;
+  options.logits_chunk_size = logits_chunk_size;
   std::optional<lm::LoraAdapters> adapters;
   if (lora_r > 0) {
     lm::LoraOptions lo;
@@ -167,14 +171,22 @@ int main(int argc, char** argv) {
     lo.targets = {"q_proj", "k_proj", "v_proj", "o_proj"};
     adapters = lm::LoraAdapters::attach(*policy, lo);
   }
-  fpo::PreferenceTrainer trainer(options, policy,
-                                 synthetic_pairs(pairs, prompt, completion, config.vocab_size, seed), probe);
+  fpo::PreferenceTrainer trainer(options, policy, synthetic_pairs(pairs, prompt, completion, config.vocab_size, seed),
+                                 probe);
   if (adapters) trainer.use_lora(&*adapters);
+  if (method == fpo::Method::Kto) {
+    // Each pair is a KTO row (the chosen side the example, the rejected side its KL sequence, as
+    // kto_training_pairs lays them out); even rows desirable, odd rows undesirable (peer_train.py
+    // labels them the same way).
+    std::vector<uint8_t> desirable(static_cast<size_t>(pairs));
+    for (size_t i = 0; i < desirable.size(); ++i) desirable[i] = i % 2 == 0;
+    trainer.use_kto_labels(desirable);
+  }
 
   // The offline reference pass, as `fpokit train` does it: a second copy of the model, one pass,
   // then dropped (TDPO keeps it for its online per-token KL).
-  const bool needs_reference = method != fpo::Method::Simpo && method != fpo::Method::Orpo &&
-                               method != fpo::Method::Sft;
+  const bool needs_reference =
+      method != fpo::Method::Simpo && method != fpo::Method::Orpo && method != fpo::Method::Sft;
   double reference_seconds = 0.0;
   if (needs_reference) {
     auto t0 = Clock::now();
@@ -215,6 +227,7 @@ int main(int argc, char** argv) {
                         {"dtype", dtype_name},
                         {"mixed_precision", autocast.has_value()},
                         {"gradient_checkpointing", gradient_checkpointing},
+                        {"logits_chunk_size", logits_chunk_size},
                         {"lora_r", lora_r},
                         {"threads", torch::get_num_threads()},
                         {"pairs", pairs},

@@ -10,6 +10,11 @@ import transformers
 PRESETS = {
     "small": ("LlamaConfig", dict(vocab_size=8192, hidden_size=512, intermediate_size=1376, num_hidden_layers=6,
                                   num_attention_heads=8, num_key_value_heads=4, max_position_embeddings=2048)),
+    # The small model with Llama 3's 128,256-token vocabulary: where the logits, not the trunk,
+    # dominate a preference step's memory (the lean-step benchmark, docs/BENCHMARKS.md).
+    "small-128k": ("LlamaConfig", dict(vocab_size=128256, hidden_size=512, intermediate_size=1376,
+                                       num_hidden_layers=6, num_attention_heads=8, num_key_value_heads=4,
+                                       max_position_embeddings=2048)),
     "llama-3.2-1b": ("LlamaConfig", dict(vocab_size=128256, hidden_size=2048, intermediate_size=8192,
                                          num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=8,
                                          head_dim=64, max_position_embeddings=131072, tie_word_embeddings=True,

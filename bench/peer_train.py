@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 import transformers
 
-METHODS = ("dpo", "simpo", "tdpo1", "fpo")
+METHODS = ("dpo", "simpo", "tdpo1", "fpo", "kto")
 
 
 def synthetic_batch(pairs, prompt, completion, vocab, seed):
@@ -235,6 +235,16 @@ def main():
             kw, kl = pi["kl"][w], pi["kl"][l]
             loss = -F.logsigmoid(beta * ((mw - ml) - (kl - kw))).mean()
             cr, rr = beta * (mw + kw), beta * (ml + kl)
+        elif method == "kto":
+            # TRL's KTO (λ_D = λ_U = 1): the first half holds the examples, the second their KL
+            # sequences (fpokit's kto_training_pairs layout); even rows desirable, odd undesirable.
+            beta = 0.1
+            z0 = (pi["sum"][l] - ref["sum"][l]).mean().clamp(min=0).detach()
+            ratio = pi["sum"][w] - ref["sum"][w]
+            desirable = torch.arange(B, device=ratio.device) % 2 == 0
+            loss = torch.where(desirable, 1 - torch.sigmoid(beta * (ratio - z0)),
+                               1 - torch.sigmoid(beta * (z0 - ratio))).mean()
+            cr, rr = beta * ratio, beta * (pi["sum"][l] - ref["sum"][l])
         else:  # fpo
             beta, alpha = 0.1, 0.5
             d_w = feature_mse(pi["pooled"][w], ref["pooled"][w], args.fpo_top_k)

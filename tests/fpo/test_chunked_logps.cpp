@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 
 #include "fpokit/fpo/training/preference_trainer.h"
 #include "fpokit/lm/model/chunked_token_logps.h"
@@ -319,4 +320,56 @@ TEST_CASE("every method trains the same with the chunked head as with full logit
       for (const auto& p : b) check_close(a[p.key()], p.value(), "trained " + p.key());
     }
   }
+}
+
+TEST_CASE("the chunked backward replays the forward's autocast state and random draws", "[fpo][chunked]") {
+  torch::manual_seed(1);
+  const int64_t N = 10, H = 8, V = 29;
+  const auto weight = torch::randn({V, H}).requires_grad_(true);
+  const auto hidden = torch::randn({N, H}).requires_grad_(true);
+  const auto targets = torch::randint(0, V, {N});
+  const auto g = torch::randn({N});
+  // A head with dropout (a LoRA head's), recording whether autocast was on at each call.
+  std::vector<bool> autocast_seen;
+  const auto head = [&](const torch::Tensor& h) {
+    autocast_seen.push_back(at::autocast::is_autocast_enabled(torch::kCPU));
+    return torch::matmul(torch::dropout(h, 0.5, /*train=*/true), weight.t());
+  };
+  // What the chunked path must equal: the same chunks, drawn in the same order, with a full graph.
+  torch::manual_seed(42);
+  std::vector<torch::Tensor> parts;
+  for (int64_t start = 0; start < N; start += 4)
+    parts.push_back(lm::gather_log_probs(lm::log_probs(head(hidden.narrow(0, start, std::min<int64_t>(4, N - start)))),
+                                         targets.narrow(0, start, std::min<int64_t>(4, N - start))));
+  torch::cat(parts).backward(g);
+  const auto want_hidden = hidden.grad().clone(), want_weight = weight.grad().clone();
+  hidden.mutable_grad().reset();
+  weight.mutable_grad().reset();
+  autocast_seen.clear();
+
+  torch::manual_seed(42);
+  lm::TokenLogpsRequest r;
+  r.head = head;
+  r.hidden = hidden;
+  r.targets = targets;
+  r.chunk_size = 4;
+  torch::Tensor logps;
+  {
+    // Autocast on (to float32, so that the numbers stay comparable) in the forward only.
+    at::autocast::set_autocast_dtype(torch::kCPU, torch::kFloat32);
+    at::autocast::set_autocast_enabled(torch::kCPU, true);
+    logps = lm::chunked_token_logps(r).logps;
+    at::autocast::set_autocast_enabled(torch::kCPU, false);
+    at::autocast::set_autocast_dtype(torch::kCPU, torch::kBFloat16);
+  }
+  (void)torch::rand({3});  // the generator moves on before the backward, which must not care
+  auto cpu_generator = at::detail::getDefaultCPUGenerator();
+  const auto before_backward = cpu_generator.get_state();
+  logps.backward(g);
+  REQUIRE(autocast_seen.size() == 6);  // three chunks, then the same three again in the backward
+  for (const bool on : autocast_seen) CHECK(on);
+  CHECK_FALSE(at::autocast::is_autocast_enabled(torch::kCPU));  // the backward put it back
+  check_close(hidden.grad(), want_hidden, "hidden gradient under replayed dropout");
+  check_close(weight.grad(), want_weight, "head gradient under replayed dropout");
+  CHECK(torch::equal(cpu_generator.get_state(), before_backward));  // and leaves the generator as it was
 }
