@@ -100,22 +100,34 @@ class GPT2LMHeadModel : public CausalLMImpl {
     const auto& ids = input.input_ids;
     const int64_t t = ids.size(1);
     const int64_t past = cache ? cache->length() : 0;
-    if (past + t > config_.max_position_embeddings) {
+    const bool packed = input.packed(cache);
+    if (!packed && past + t > config_.max_position_embeddings) {
       throw InputError("GPT-2 input of " + std::to_string(past + t) + " positions exceeds n_positions (" +
                        std::to_string(config_.max_position_embeddings) + ") in " + config_.source.string());
     }
     // Learned absolute positions; with a cache they continue from the cached length, as HF's
     // position_ids = arange(past, past + t).
-    const auto positions = torch::arange(past, past + t, torch::TensorOptions(torch::kInt64).device(ids.device()));
-    auto h = transformer_->wte(ids) + transformer_->wpe(positions).unsqueeze(0);
-    const auto mask = make_attention_mask(t, past, input.attention_mask, 0, h.device());
+    const auto positions =
+        packed ? input.position_ids
+               : torch::arange(past, past + t, torch::TensorOptions(torch::kInt64).device(ids.device())).unsqueeze(0);
+    if (packed && positions.numel() > 0 && positions.max().item<int64_t>() >= config_.max_position_embeddings)
+      throw InputError("GPT-2 input with position " + std::to_string(positions.max().item<int64_t>()) +
+                       " exceeds n_positions (" + std::to_string(config_.max_position_embeddings) + ") in " +
+                       config_.source.string());
+    auto h = transformer_->wte(ids) + transformer_->wpe(positions);
+    const auto mask = packed
+                          ? make_packed_attention_mask(input.position_ids, input.segment_ids, input.attention_mask, 0)
+                          : make_attention_mask(t, past, input.attention_mask, 0, h.device());
     for (int64_t i = 0; i < config_.num_layers; ++i) {
       auto& block = transformer_->blocks[static_cast<size_t>(i)];
       if (hooks) h = hooks->apply(i, HookPoint::ResidPre, h);
-      // Captured by value: a checkpointed block runs again in the backward, after forward returned.
+      // Captured by value: a checkpointed block runs again in the backward, after forward returned
+      // and `hooks` may be gone, so the body reaches the hooks only for a hook at hook_resid_mid,
+      // which run_block never checkpoints.
+      Hooks* const mid_hooks = hooks && hooks->has(i, HookPoint::ResidMid) ? hooks : nullptr;
       h = run_block(i, h, hooks, cache, [=](torch::Tensor x) mutable {
         x = x + block->attn->forward(block->ln_1(x), mask, cache, i);
-        if (hooks) x = hooks->apply(i, HookPoint::ResidMid, x);
+        if (mid_hooks) x = mid_hooks->apply(i, HookPoint::ResidMid, x);
         return x + block->mlp(block->ln_2(x));
       });
       if (hooks) {

@@ -99,20 +99,27 @@ class GPTNeoXForCausalLM : public CausalLMImpl {
     const int64_t past = cache ? cache->length() : 0;
     auto h = gpt_neox_->embed_in(ids);
     // Tensors, not a structured binding: the block lambda captures them, which clang before 16 refuses.
-    const auto cos_sin = rope_.cos_sin(past, t, h.scalar_type(), h.device());
+    const bool packed = input.packed(cache);
+    const auto cos_sin = packed ? rope_.cos_sin_at(input.position_ids, h.scalar_type())
+                                : rope_.cos_sin(past, t, h.scalar_type(), h.device());
     const torch::Tensor cos = cos_sin.first, sin = cos_sin.second;
-    const auto mask = make_attention_mask(t, past, input.attention_mask, 0, h.device());
+    const auto mask = packed
+                          ? make_packed_attention_mask(input.position_ids, input.segment_ids, input.attention_mask, 0)
+                          : make_attention_mask(t, past, input.attention_mask, 0, h.device());
     const bool parallel = config_.use_parallel_residual;
     for (int64_t i = 0; i < config_.num_layers; ++i) {
       auto& layer = gpt_neox_->blocks[static_cast<size_t>(i)];
       if (hooks) h = hooks->apply(i, HookPoint::ResidPre, h);
-      // Captured by value: a checkpointed block runs again in the backward, after forward returned.
+      // Captured by value: a checkpointed block runs again in the backward, after forward returned
+      // and `hooks` may be gone, so the body reaches the hooks only for a hook at hook_resid_mid,
+      // which run_block never checkpoints.
+      Hooks* const mid_hooks = hooks && hooks->has(i, HookPoint::ResidMid) ? hooks : nullptr;
       h = run_block(i, h, hooks, cache, [=, this](torch::Tensor x) mutable {
         const auto attn = layer->attention->forward(layer->input_layernorm(x), rope_, cos, sin, mask, cache, i);
         // Parallel: both branches read the block input; summed in HF's order (mlp + attn + x).
         if (parallel) return layer->mlp(layer->post_attention_layernorm(x)) + attn + x;
         x = attn + x;
-        if (hooks) x = hooks->apply(i, HookPoint::ResidMid, x);
+        if (mid_hooks) x = mid_hooks->apply(i, HookPoint::ResidMid, x);
         return layer->mlp(layer->post_attention_layernorm(x)) + x;
       });
       if (hooks) {

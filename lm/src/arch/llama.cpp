@@ -119,21 +119,28 @@ class LlamaForCausalLM : public CausalLMImpl {
     const int64_t past = cache ? cache->length() : 0;
     auto h = model_->embed_tokens(ids);
     // Tensors, not a structured binding: the block lambda captures them, which clang before 16 refuses.
-    const auto cos_sin = rope_.cos_sin(past, t, h.scalar_type(), h.device());
+    const bool packed = input.packed(cache);
+    const auto cos_sin = packed ? rope_.cos_sin_at(input.position_ids, h.scalar_type())
+                                : rope_.cos_sin(past, t, h.scalar_type(), h.device());
     const torch::Tensor cos = cos_sin.first, sin = cos_sin.second;
-    const auto full_mask = make_attention_mask(t, past, input.attention_mask, 0, h.device());
+    const auto mask_for = [&](int64_t window) {
+      return packed ? make_packed_attention_mask(input.position_ids, input.segment_ids, input.attention_mask, window)
+                    : make_attention_mask(t, past, input.attention_mask, window, h.device());
+    };
+    const auto full_mask = mask_for(0);
     AttentionMask sliding_mask;
-    if (config_.sliding_window > 0) {
-      sliding_mask = make_attention_mask(t, past, input.attention_mask, config_.sliding_window, h.device());
-    }
+    if (config_.sliding_window > 0) sliding_mask = mask_for(config_.sliding_window);
     for (int64_t i = 0; i < config_.num_layers; ++i) {
       auto& layer = model_->blocks[static_cast<size_t>(i)];
       const auto& mask = config_.is_sliding(i) ? sliding_mask : full_mask;
       if (hooks) h = hooks->apply(i, HookPoint::ResidPre, h);
-      // Captured by value: a checkpointed block runs again in the backward, after forward returned.
+      // Captured by value: a checkpointed block runs again in the backward, after forward returned
+      // and `hooks` may be gone, so the body reaches the hooks only for a hook at hook_resid_mid,
+      // which run_block never checkpoints.
+      Hooks* const mid_hooks = hooks && hooks->has(i, HookPoint::ResidMid) ? hooks : nullptr;
       h = run_block(i, h, hooks, cache, [=, this](torch::Tensor x) mutable {
         x = x + layer->self_attn->forward(layer->input_layernorm(x), rope_, cos, sin, mask, cache, i);
-        if (hooks) x = hooks->apply(i, HookPoint::ResidMid, x);
+        if (mid_hooks) x = mid_hooks->apply(i, HookPoint::ResidMid, x);
         return x + layer->mlp(layer->post_attention_layernorm(x));
       });
       if (hooks) {

@@ -30,6 +30,21 @@ AttentionMask make_attention_mask(int64_t q_len, int64_t past_len, const torch::
   return {mask, false};
 }
 
+AttentionMask make_packed_attention_mask(const torch::Tensor& position_ids, const torch::Tensor& segment_ids,
+                                         const torch::Tensor& padding_mask, int64_t sliding_window) {
+  const int64_t seq = position_ids.size(1);
+  const auto device = position_ids.device();
+  const auto index = torch::arange(seq, torch::TensorOptions(torch::kInt64).device(device));
+  const auto q_index = index.view({1, seq, 1}), k_index = index.view({1, 1, seq});
+  const auto q_seg = segment_ids.unsqueeze(2), k_seg = segment_ids.unsqueeze(1);  // [b, q, 1], [b, 1, kv]
+  auto allowed = (k_index <= q_index).logical_and(k_seg.eq(0).logical_or(k_seg.eq(q_seg)));
+  if (sliding_window > 0)
+    allowed = allowed.logical_and(position_ids.unsqueeze(1) > position_ids.unsqueeze(2) - sliding_window);
+  if (padding_mask.defined()) allowed = allowed.logical_and(padding_mask.to(device).to(torch::kBool).unsqueeze(1));
+  allowed = allowed.logical_or(k_index == q_index);
+  return {allowed.unsqueeze(1), false};  // [b, 1, q, kv]
+}
+
 torch::Tensor attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
                         const AttentionMask& mask, double scale, double softcap) {
   const bool grouped = k.size(1) != q.size(1);

@@ -1,5 +1,7 @@
 #include "fpokit/lm/model/causal_lm.h"
 
+#include <stdexcept>
+
 #include <torch/torch.h>
 
 #include "fpokit/lm/model/hooks.h"
@@ -9,6 +11,16 @@ namespace fpokit::lm {
 torch::Tensor CausalLMImpl::forward(const ForwardInput& input, Hooks* hooks, KVCache* cache) {
   const auto hidden = hidden_states(input, hooks, cache);
   return hidden.defined() ? logits(hidden) : hidden;
+}
+
+bool ForwardInput::packed(const KVCache* cache) const {
+  if (!position_ids.defined() && !segment_ids.defined()) return false;
+  if (!position_ids.defined() || !segment_ids.defined())
+    throw std::invalid_argument("packed rows need both position_ids and segment_ids");
+  if (position_ids.sizes() != input_ids.sizes() || segment_ids.sizes() != input_ids.sizes())
+    throw std::invalid_argument("position_ids and segment_ids must have input_ids' shape [batch, seq]");
+  if (cache != nullptr) throw std::invalid_argument("packed rows cannot be used with a KV cache");
+  return true;
 }
 
 torch::Tensor CausalLMImpl::logits(const torch::Tensor& hidden) {

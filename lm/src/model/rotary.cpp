@@ -21,8 +21,7 @@ torch::Tensor llama3_inv_freq(const torch::Tensor& inv_freq, const RopeConfig& r
   const double high_freq_wavelen = old_context / rope.high_freq_factor;
   const auto wavelen = 2 * M_PI / inv_freq;
   auto scaled = torch::where(wavelen > low_freq_wavelen, inv_freq / rope.factor, inv_freq);
-  const auto smooth = (old_context / wavelen - rope.low_freq_factor) /
-                      (rope.high_freq_factor - rope.low_freq_factor);
+  const auto smooth = (old_context / wavelen - rope.low_freq_factor) / (rope.high_freq_factor - rope.low_freq_factor);
   const auto smoothed = (1 - smooth) * scaled / rope.factor + smooth * scaled;
   const auto is_medium = (wavelen >= high_freq_wavelen).logical_and(wavelen <= low_freq_wavelen);
   return torch::where(is_medium, smoothed, scaled);
@@ -48,20 +47,31 @@ torch::Tensor RotaryEmbedding::inv_freq_for(int64_t seq_end) const {
   if (rope_.scaling != RopeScaling::Dynamic || seq_end <= max_position_embeddings_) return inv_freq_;
   // transformers' _compute_dynamic_ntk_parameters with seq_len = the longest position + 1.
   const double dim = static_cast<double>(rotary_dim_);
-  const double base =
-      rope_.theta * std::pow(rope_.factor * static_cast<double>(seq_end) / static_cast<double>(max_position_embeddings_) -
-                                 (rope_.factor - 1.0),
-                             dim / (dim - 2.0));
+  const double base = rope_.theta * std::pow(rope_.factor * static_cast<double>(seq_end) /
+                                                     static_cast<double>(max_position_embeddings_) -
+                                                 (rope_.factor - 1.0),
+                                             dim / (dim - 2.0));
   return default_inv_freq(base, rotary_dim_);
 }
 
 std::pair<torch::Tensor, torch::Tensor> RotaryEmbedding::cos_sin(int64_t past, int64_t seq, torch::ScalarType dtype,
                                                                  torch::Device device) const {
   const auto inv_freq = inv_freq_for(past + seq).to(device);
-  const auto positions = torch::arange(past, past + seq, torch::TensorOptions(torch::kInt64).device(device))
-                             .to(torch::kFloat32);
+  const auto positions =
+      torch::arange(past, past + seq, torch::TensorOptions(torch::kInt64).device(device)).to(torch::kFloat32);
   const auto freqs = torch::outer(positions, inv_freq);
   const auto emb = torch::cat({freqs, freqs}, -1);
+  return {emb.cos().to(dtype), emb.sin().to(dtype)};
+}
+
+std::pair<torch::Tensor, torch::Tensor> RotaryEmbedding::cos_sin_at(const torch::Tensor& position_ids,
+                                                                    torch::ScalarType dtype) const {
+  // Dynamic NTK takes the longest position + 1, as transformers does from position_ids.
+  const int64_t end = position_ids.numel() > 0 ? position_ids.max().item<int64_t>() + 1 : 1;
+  const auto inv_freq = inv_freq_for(end).to(position_ids.device());
+  // The products outer() forms in cos_sin, element by element: the same float32 values.
+  const auto freqs = position_ids.to(torch::kFloat32).unsqueeze(-1) * inv_freq;  // [batch, seq, dim/2]
+  const auto emb = torch::cat({freqs, freqs}, -1).unsqueeze(1);                  // [batch, 1, seq, dim]
   return {emb.cos().to(dtype), emb.sin().to(dtype)};
 }
 

@@ -27,6 +27,18 @@ struct ForwardInput {
   // right-padded: padded positions never serve as keys, and their own outputs are garbage that the
   // caller ignores.
   torch::Tensor attention_mask;
+  // Packed rows, several sequences that share a prefix laid out in one row (fpo's shared prompt:
+  // [prompt | chosen | rejected]): each token's position [batch, seq] int64 and segment
+  // [batch, seq] int64, 0 for the shared prefix, which every later token sees, and k > 0 for a
+  // branch, whose tokens see the prefix and the earlier tokens of their own branch only. A token
+  // then computes what it computes in its own sequence laid out alone. Both or neither; never
+  // with a KV cache. Undefined: positions 0.. (after the cache), one segment.
+  torch::Tensor position_ids;
+  torch::Tensor segment_ids;
+
+  // Whether position_ids/segment_ids are given; std::invalid_argument when only one is, when
+  // their shapes differ from input_ids', or with a cache.
+  bool packed(const KVCache* cache) const;
 };
 
 class CausalLMImpl : public torch::nn::Module {

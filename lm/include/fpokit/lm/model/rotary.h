@@ -20,6 +20,9 @@ class RotaryEmbedding {
   // cos, sin: [seq, rotary_dim] for positions [past, past + seq), in `dtype` on `device`.
   std::pair<torch::Tensor, torch::Tensor> cos_sin(int64_t past, int64_t seq, torch::ScalarType dtype,
                                                   torch::Device device) const;
+  // cos, sin: [batch, 1, seq, rotary_dim] for per-token positions [batch, seq] (packed rows); the
+  // same values cos_sin gives at those positions.
+  std::pair<torch::Tensor, torch::Tensor> cos_sin_at(const torch::Tensor& position_ids, torch::ScalarType dtype) const;
   // x: [batch, heads, seq, head_dim] -> rotated.
   torch::Tensor apply(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin) const;
 
