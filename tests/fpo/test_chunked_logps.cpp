@@ -61,6 +61,9 @@ std::vector<TokenizedPair> random_pairs(int n, int64_t vocab, uint64_t seed) {
       p.chosen.completion_mask.push_back(0);
     }
     p.rejected = p.chosen;
+    // Every fifth pair parts a token before the prompt ends, as when a tokenizer merges across
+    // the prompt/completion boundary of one side: only the common prefix may be shared.
+    if (i % 5 == 3) p.rejected.input_ids.back() = (p.rejected.input_ids.back() + 1) % vocab;
     for (auto* side : {&p.chosen, &p.rejected}) {
       const int64_t len = 1 + (i + (side == &p.chosen ? 1 : 2)) % 4;
       const auto completion = torch::randint(3, vocab, {len}, gen);
@@ -121,7 +124,7 @@ struct Outcome {
 
 enum class Extra { None, OrpoNll, TdpoKl, FpoProbe, Lora };
 
-Outcome run_forward(const std::string& arch, int64_t chunk_size, Extra extra) {
+Outcome run_forward(const std::string& arch, int64_t chunk_size, bool share_prompt, Extra extra) {
   const auto dir = test::fixture("models/" + arch);
   auto model = lm::load_model(dir, {torch::kCPU, torch::kFloat32});
   model->train();
@@ -147,12 +150,12 @@ Outcome run_forward(const std::string& arch, int64_t chunk_size, Extra extra) {
   const auto probe_module = probe_sae(model->config().hidden_size);
   const FeatureProbe probe{probe_module.get(), lm::HookName::parse("blocks.1.hook_resid_post"), FpoVariant::Paper};
 
-  LogitsChunking chunking{chunk_size, {}, {}};
+  PairForwardOptions chunking{chunk_size, share_prompt, {}, {}};
   torch::Tensor reference_logits;
   if (extra == Extra::TdpoKl) {
     torch::NoGradGuard g;
     if (chunk_size > 0) {
-      chunking.reference_hidden = reference->hidden_states({batch.input_ids, batch.attention_mask});
+      chunking.reference_hidden = pair_hidden_states(*reference, batch, share_prompt);
       chunking.reference_head = [r = reference.get()](const torch::Tensor& h) { return r->logits(h); };
     } else {
       reference_logits = reference->forward({batch.input_ids, batch.attention_mask});
@@ -250,10 +253,10 @@ TEST_CASE("forward_pairs chunked equals the full-logits path on every architectu
   for (const auto& arch : kArchitectures) {
     for (const auto& [extra, extra_name] : extras) {
       DYNAMIC_SECTION(arch << ": " << extra_name) {
-        const auto full = run_forward(arch, 0, extra);
-        for (const int64_t chunk : {1, 7}) {
-          INFO("chunk " << chunk);
-          const auto got = run_forward(arch, chunk, extra);
+        const auto full = run_forward(arch, 0, false, extra);
+        for (const auto& [chunk, share] : {std::pair<int64_t, bool>{1, false}, {7, false}, {0, true}, {7, true}}) {
+          INFO("chunk " << chunk << (share ? ", shared prompt" : ""));
+          const auto got = run_forward(arch, chunk, share, extra);
           for (const auto& [side, a, b] : {std::tuple{"chosen", &got.forward.chosen, &full.forward.chosen},
                                            std::tuple{"rejected", &got.forward.rejected, &full.forward.rejected}}) {
             INFO(side);
@@ -284,9 +287,10 @@ TEST_CASE("every method trains the same with the chunked head as with full logit
   for (const auto method : {Method::Dpo, Method::Ipo, Method::Hinge, Method::Robust, Method::Simpo, Method::Tdpo1,
                             Method::Tdpo2, Method::Kto, Method::Orpo, Method::Sft, Method::Fpo}) {
     DYNAMIC_SECTION(method_name(method)) {
-      const auto run = [&](int64_t chunk) {
+      const auto run = [&](int64_t chunk, bool share) {
         auto o = test::constant_lr_options(method, 0.5, 3, 4);
         o.logits_chunk_size = chunk;
+        o.share_prompt = share;
         // AdamW with an epsilon far above |g|: a step proportional to the gradient, not Adam's
         // usual ~sign(g), which would turn rounding noise around g = 0 into whole steps.
         o.adam_epsilon = 1.0;
@@ -303,21 +307,24 @@ TEST_CASE("every method trains the same with the chunked head as with full logit
         t.train([&](const StepMetrics& m) { logged.push_back(m.values); });
         return std::make_pair(logged, policy);
       };
-      const auto [full_log, full_policy] = run(0);
-      const auto [chunked_log, chunked_policy] = run(5);
-      REQUIRE(chunked_log.size() == full_log.size());
-      for (size_t s = 0; s < full_log.size(); ++s) {
-        for (const auto& [name, value] : full_log[s]) {
-          if (name.find("/s") != std::string::npos || name.find("time") != std::string::npos) continue;  // timings
-          INFO("step " << s + 1 << " " << name);
-          REQUIRE(chunked_log[s].count(name) == 1);
-          // The margin: rewards are β·(log π − log π_ref), small differences of log-probs near −10
-          // whose rounding (1e-7 of a log-prob) is all of their own last digits.
-          CHECK(chunked_log[s].at(name) == Approx(value).epsilon(1e-5).margin(1e-6));
+      const auto [full_log, full_policy] = run(0, false);
+      for (const auto& [chunk, share] : {std::pair<int64_t, bool>{5, false}, {0, true}, {5, true}}) {
+        INFO("chunk " << chunk << (share ? ", shared prompt" : ""));
+        const auto [chunked_log, chunked_policy] = run(chunk, share);
+        REQUIRE(chunked_log.size() == full_log.size());
+        for (size_t s = 0; s < full_log.size(); ++s) {
+          for (const auto& [name, value] : full_log[s]) {
+            if (name.find("/s") != std::string::npos || name.find("time") != std::string::npos) continue;  // timings
+            INFO("step " << s + 1 << " " << name);
+            REQUIRE(chunked_log[s].count(name) == 1);
+            // The margin: rewards are β·(log π − log π_ref), small differences of log-probs near −10
+            // whose rounding (1e-7 of a log-prob) is all of their own last digits.
+            CHECK(chunked_log[s].at(name) == Approx(value).epsilon(1e-5).margin(1e-6));
+          }
         }
+        const auto a = chunked_policy->named_parameters(), b = full_policy->named_parameters();
+        for (const auto& p : b) check_close(a[p.key()], p.value(), "trained " + p.key());
       }
-      const auto a = chunked_policy->named_parameters(), b = full_policy->named_parameters();
-      for (const auto& p : b) check_close(a[p.key()], p.value(), "trained " + p.key());
     }
   }
 }
@@ -372,4 +379,64 @@ TEST_CASE("the chunked backward replays the forward's autocast state and random 
   check_close(hidden.grad(), want_hidden, "hidden gradient under replayed dropout");
   check_close(weight.grad(), want_weight, "head gradient under replayed dropout");
   CHECK(torch::equal(cpu_generator.get_state(), before_backward));  // and leaves the generator as it was
+}
+
+TEST_CASE("the shared prompt and the chunked head hold with LoRA, checkpointing, accumulation and autocast",
+          "[fpo][chunked]") {
+  const auto sae_module = test::random_fixture_sae();
+  for (const auto method : {Method::Dpo, Method::Tdpo1, Method::Fpo}) {
+    for (const bool bf16 : {false, true}) {
+      DYNAMIC_SECTION(method_name(method) << (bf16 ? " bf16 autocast" : " float32")) {
+        const auto run = [&](int64_t chunk, bool share) {
+          auto o = test::constant_lr_options(method, 0.5, 2, 2);
+          o.logits_chunk_size = chunk;
+          o.share_prompt = share;
+          o.adam_epsilon = 1.0;  // steps proportional to the gradient (see above)
+          o.gradient_accumulation_steps = 2;
+          o.gradient_checkpointing = true;
+          if (bf16) o.autocast_dtype = torch::kBFloat16;
+          o.loss.fpo.top_k = 16;
+          FeatureProbe probe;
+          if (method == Method::Fpo)
+            probe = {sae_module.get(), lm::HookName::parse("blocks.1.hook_resid_post"), FpoVariant::Paper};
+          auto policy = lm::load_model(test::fixture("models/llama-gqa"), {torch::kCPU, torch::kFloat32});
+          policy->set_gradient_checkpointing(true);
+          lm::LoraOptions lo;
+          lo.r = 4;
+          lo.targets = {"q_proj", "v_proj", "lm_head"};
+          // No dropout: its masks depend on the layout (a packed row draws other numbers than two
+          // rows), so the layouts agree only without it; the chunked head replays its own draws
+          // (tested above).
+          lo.seed = 3;
+          auto adapters = lm::LoraAdapters::attach(*policy, lo);
+          PreferenceTrainer t(o, policy, random_pairs(8, 300, 29), probe);
+          t.use_lora(&adapters);
+          t.precompute_reference(policy);
+          std::vector<std::map<std::string, double>> logged;
+          torch::manual_seed(9);
+          t.train([&](const StepMetrics& m) { logged.push_back(m.values); });
+          std::map<std::string, torch::Tensor> weights;
+          for (const auto& [name, w] : adapters.named_parameters()) weights[name] = w.detach().clone();
+          return std::make_pair(logged, weights);
+        };
+        const auto [base_log, base_weights] = run(0, false);
+        for (const auto& [chunk, share] : {std::pair<int64_t, bool>{0, true}, {5, true}}) {
+          INFO("chunk " << chunk << (share ? ", shared prompt" : ""));
+          const auto [log, weights] = run(chunk, share);
+          REQUIRE(log.size() == base_log.size());
+          // bf16 matmuls over a packed row and over two rows round differently in bf16's 8 bits;
+          // float32 holds to the usual 1e-5.
+          const double tolerance = bf16 ? 3e-2 : 1e-5;
+          for (size_t s = 0; s < log.size(); ++s)
+            for (const auto& [name, value] : base_log[s]) {
+              if (name.find("/s") != std::string::npos || name.find("time") != std::string::npos) continue;
+              INFO("step " << s + 1 << " " << name);
+              CHECK(log[s].at(name) == Approx(value).epsilon(tolerance).margin(bf16 ? 1e-2 : 1e-6));
+            }
+          if (!bf16)
+            for (const auto& [name, w] : base_weights) check_close(weights.at(name), w, "trained " + name);
+        }
+      }
+    }
+  }
 }

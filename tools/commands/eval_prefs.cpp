@@ -82,6 +82,10 @@ void add_eval_prefs_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str()
       ->group("Data");
+  cmd->add_option("--share-prompt", e.share_prompt,
+                  "Run each pair's common prompt once for both completions (false: two full sequences)")
+      ->capture_default_str()
+      ->group("Data");
   args->methods.add_method_option(*cmd, "Loss");
   args->methods.add_loss_options(*cmd, e.loss);
   cmd->add_option("--out", args->out, "Write the results as JSON")->group("Output");

@@ -93,6 +93,11 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str()
       ->group("Training");
+  cmd.add_option("--share-prompt", t.share_prompt,
+                 "Run each pair's common prompt once, both completions attending to it (same results as "
+                 "two full sequences for fewer tokens; false: two full sequences)")
+      ->capture_default_str()
+      ->group("Training");
   cmd.add_option("--max-grad-norm", t.max_grad_norm, "Gradient clipping (0: off)")
       ->capture_default_str()
       ->group("Training");

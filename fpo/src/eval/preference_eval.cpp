@@ -98,6 +98,7 @@ PreferenceEvalResult evaluate_preference_data(PreferenceEvalOptions o) {
   t.pad_id = padding_token_id(*tokenizer);
   t.per_device_eval_batch_size = o.batch_size;
   t.logits_chunk_size = o.logits_chunk_size;
+  t.share_prompt = o.share_prompt;
   const auto pairs = static_cast<int64_t>(data.pairs.size());
   PreferenceTrainer evaluator(PreferenceTrainer::EvaluationOnly{}, t, model, std::move(data.pairs), fpo_probe.probe);
   if (traits.unpaired_labels) evaluator.use_kto_labels(std::move(data.kto_labels));

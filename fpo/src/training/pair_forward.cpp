@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include "fpokit/fpo/training/shared_prompt.h"
 #include "fpokit/lm/model/hooks.h"
 #include "fpokit/lm/model/log_probs.h"
 
@@ -28,7 +29,7 @@ struct ChunkedSequenceScores {
 ChunkedSequenceScores chunked_sequence_scores(lm::CausalLMImpl& model, const torch::Tensor& hidden,
                                               const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                               const torch::Tensor& completion_mask, int64_t B, bool chosen_sequence_nll,
-                                              const LogitsChunking& chunking) {
+                                              const PairForwardOptions& chunking) {
   const int64_t R = hidden.size(0), T = hidden.size(1), H = hidden.size(2);
   if (T < 2)
     throw std::invalid_argument("forward_pairs: sequences need at least 2 positions to score a token, got T=" +
@@ -83,11 +84,26 @@ ChunkedSequenceScores chunked_sequence_scores(lm::CausalLMImpl& model, const tor
   return out;
 }
 
+// The trunk over `batch`, or over its shared-prompt layout, in the PairBatch layout [R, T, hidden].
+torch::Tensor trunk_hidden_states(lm::CausalLMImpl& model, const PairBatch& batch, const SharedPromptLayout* layout,
+                                  lm::Hooks* hooks) {
+  if (!layout) return model.hidden_states({batch.input_ids, batch.attention_mask}, hooks);
+  const auto packed = model.hidden_states(
+      {layout->input_ids, layout->attention_mask, layout->position_ids, layout->segment_ids}, hooks);
+  return packed.defined() ? layout->to_pair_layout(packed) : packed;
+}
+
 }  // namespace
+
+torch::Tensor pair_hidden_states(lm::CausalLMImpl& model, const PairBatch& batch, bool share_prompt, lm::Hooks* hooks) {
+  if (!share_prompt) return trunk_hidden_states(model, batch, nullptr, hooks);
+  const auto layout = shared_prompt_layout(batch);
+  return trunk_hidden_states(model, batch, &layout, hooks);
+}
 
 PairForward forward_pairs(lm::CausalLMImpl& model, const PairBatch& batch, const FeatureProbe* probe,
                           const torch::Tensor& reference_logits, bool keep_logits, bool chosen_sequence_nll,
-                          bool chosen_only, const LogitsChunking& chunking) {
+                          bool chosen_only, const PairForwardOptions& chunking) {
   if (chunking.chunk_size > 0 && (keep_logits || reference_logits.defined()))
     throw std::logic_error("forward_pairs: the chunked head keeps no logits; pass the reference's hidden states");
   const int64_t B = batch.pairs();
@@ -101,18 +117,24 @@ PairForward forward_pairs(lm::CausalLMImpl& model, const PairBatch& batch, const
   if (probe != nullptr && probe->sae != nullptr)
     hooks.on_read(probe->hook, [&](const lm::HookName&, const torch::Tensor& a) { activation = a; });
   const bool chunked = chunking.chunk_size > 0;
+  // SFT's chosen_only rows have nothing to share.
+  const bool share = chunking.share_prompt && !chosen_only;
+  std::optional<SharedPromptLayout> layout;
+  if (share) layout = shared_prompt_layout(batch);
+  const auto hidden = trunk_hidden_states(model, share ? batch : PairBatch{input_ids, attention_mask, completion_mask},
+                                          layout ? &*layout : nullptr, hooks.empty() ? nullptr : &hooks);
+  if (layout && activation.defined()) activation = layout->to_pair_layout(activation);
   torch::Tensor logits;
   SequenceLogps all;
   std::optional<ChunkedSequenceScores> chunked_scores;
   if (chunked) {
-    LogitsChunking rows_chunking = chunking;
+    PairForwardOptions rows_chunking = chunking;
     if (chunking.reference_hidden.defined()) rows_chunking.reference_hidden = rows(chunking.reference_hidden);
-    const auto hidden = model.hidden_states({input_ids, attention_mask}, hooks.empty() ? nullptr : &hooks);
     chunked_scores = chunked_sequence_scores(model, hidden, input_ids, attention_mask, completion_mask, B,
                                              chosen_sequence_nll, rows_chunking);
     all = chunked_scores->all;
   } else {
-    logits = model.forward({input_ids, attention_mask}, hooks.empty() ? nullptr : &hooks);
+    logits = model.logits(hidden);
     // Labels are the input ids; sequence_logps shifts them and masks everything but the completion.
     all = sequence_logps(logits, input_ids, completion_mask,
                          reference_logits.defined() ? rows(reference_logits) : reference_logits);

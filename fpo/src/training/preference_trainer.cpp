@@ -268,7 +268,7 @@ void PreferenceTrainer::precompute_reference(const lm::CausalLM& reference) {
     AutocastScope autocast(options_.autocast_dtype, options_.device);
     const auto f = forward_pairs(*reference, collate_pairs(batch, options_.pad_id).to(options_.device),
                                  options_.method == Method::Fpo ? &probe_ : nullptr, {}, false, false, false,
-                                 LogitsChunking{options_.logits_chunk_size, {}, {}});
+                                 PairForwardOptions{options_.logits_chunk_size, options_.share_prompt, {}, {}});
     cs.push_back(f.chosen.sum.cpu());
     cm.push_back(f.chosen.mean.cpu());
     cn.push_back(f.chosen.num_tokens.cpu());
@@ -322,7 +322,7 @@ PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int
   const auto f = [&] {
     AutocastScope autocast(options_.autocast_dtype, device);
     torch::Tensor reference_logits;
-    LogitsChunking chunking{options_.logits_chunk_size, {}, {}};
+    PairForwardOptions chunking{options_.logits_chunk_size, options_.share_prompt, {}, {}};
     if (reference_model_) {
       torch::NoGradGuard no_grad;
       AdaptersOff adapters_off(reference_model_ == policy_ ? lora_ : nullptr);
@@ -331,14 +331,15 @@ PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int
       } else if (chunking.chunk_size > 0) {
         // TDPO's token KL, chunked: the reference's hidden states now, its head chunk by chunk
         // (again in the backward, with a LoRA run's adapters off there too).
-        chunking.reference_hidden = reference_model_->hidden_states({batch.input_ids, batch.attention_mask});
+        chunking.reference_hidden = pair_hidden_states(*reference_model_, batch, chunking.share_prompt);
         chunking.reference_head = [reference = reference_model_.get(),
                                    lora = reference_model_ == policy_ ? lora_ : nullptr](const torch::Tensor& h) {
           AdaptersOff off(lora);
           return reference->logits(h);
         };
       } else {
-        reference_logits = reference_model_->forward({batch.input_ids, batch.attention_mask});
+        reference_logits =
+            reference_model_->logits(pair_hidden_states(*reference_model_, batch, chunking.share_prompt));
       }
     }
     return forward_pairs(*policy_, batch, fpo ? &probe_ : nullptr, reference_logits, /*keep_logits=*/false,

@@ -35,6 +35,7 @@ struct PreferenceEvalOptions {
   PreferenceLossOptions loss;
   int64_t batch_size = 8;
   int64_t logits_chunk_size = kDefaultLogitsChunkSize;  // PreferenceTrainerOptions::logits_chunk_size
+  bool share_prompt = true;                             // PreferenceTrainerOptions::share_prompt
   std::string sae;                                      // fpo
   std::string fpo_hook;                                 // fpo; empty: the SAE's own
 };

@@ -43,23 +43,33 @@ struct PairForward {
   torch::Tensor chosen_sequence_nll;
 };
 
-// The log-prob head of forward_pairs: with chunk_size > 0, lm::chunked_token_logps on the
-// positions that predict completion tokens (and, for ORPO's NLL, the chosen rows' prompt tokens)
-// only, never [2B, T, V] logits; 0 is the full-logits path (the model's forward, then
-// sequence_logps), kept for comparison and for keep_logits.
-struct LogitsChunking {
+// How forward_pairs runs the trunk and the head (issue 14's lean step; both are exact):
+// - chunk_size > 0: lm::chunked_token_logps on the positions that predict completion tokens (and,
+//   for ORPO's NLL, the chosen rows' prompt tokens) only, never [2B, T, V] logits; 0 is the
+//   full-logits path (the head on every position, then sequence_logps), kept for comparison and
+//   for keep_logits.
+// - share_prompt: the trunk runs each pair once over its common prefix (shared_prompt.h) instead
+//   of twice; the hidden states are then laid out as the two-sequence batch's.
+struct PairForwardOptions {
   int64_t chunk_size = 0;
+  bool share_prompt = false;
   // TDPO's token KL on the chunked path: the reference's head and its final hidden states
   // [2B, T, hidden] for the same batch (reference_logits is the full path's).
   lm::LmHeadFn reference_head;
   torch::Tensor reference_hidden;
 };
 
+// The final hidden states [2B, T, hidden] of `batch` (the PairBatch layout), through the
+// shared-prompt layout when asked: the same values for fewer trunk tokens. `hooks` see the
+// trunk's own layout (packed rows [B, L, ...] when sharing).
+torch::Tensor pair_hidden_states(lm::CausalLMImpl& model, const PairBatch& batch, bool share_prompt,
+                                 lm::Hooks* hooks = nullptr);
+
 // reference_logits [2B, T, V] (optional) fills SequenceLogps::kl (TDPO).
 PairForward forward_pairs(lm::CausalLMImpl& model, const PairBatch& batch, const FeatureProbe* probe = nullptr,
                           const torch::Tensor& reference_logits = {}, bool keep_logits = false,
                           bool chosen_sequence_nll = false, bool chosen_only = false,
-                          const LogitsChunking& chunking = {});
+                          const PairForwardOptions& chunking = {});
 // chosen_only (SFT, whose loss reads the chosen side alone): forwards the B chosen rows only and
 // returns them as both sides, half the compute of the pair.
 

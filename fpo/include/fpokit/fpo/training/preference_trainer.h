@@ -59,6 +59,9 @@ struct PreferenceTrainerOptions {
   // positions that predict completion tokens reach the LM head, chunk by chunk, so no
   // [2B, T, vocab] logits exist. 0: the full-logits path.
   int64_t logits_chunk_size = kDefaultLogitsChunkSize;
+  // One trunk pass per pair over the prompt the chosen and rejected sequences share
+  // (fpo/training/shared_prompt.h) instead of two full sequences; exact.
+  bool share_prompt = true;
   // Mixed precision: forward passes (policy and reference) under autocast to this dtype while the
   // parameters, gradients and optimizer state stay in the model's float32 (nullopt: no autocast).
   std::optional<torch::ScalarType> autocast_dtype;  // recompute each block in the backward (lm/activation_checkpoint.h)
