@@ -80,6 +80,7 @@ int main(int argc, char** argv) {
   int64_t pairs = 4, prompt = 64, completion = 64, warmup = 1, steps = 5, threads = 0, k = 64, fpo_top_k = 50;
   int64_t sae_width = 0, lora_r = 0;
   int64_t logits_chunk_size = fpokit::fpo::kDefaultLogitsChunkSize;
+  bool share_prompt = true;
   bool gradient_checkpointing = false;
   uint64_t seed = 0;
   app.add_option("--model", model_dir)->required();
@@ -100,6 +101,8 @@ int main(int argc, char** argv) {
   app.add_flag("--gradient-checkpointing", gradient_checkpointing, "as fpokit train --gradient-checkpointing");
   app.add_option("--logits-chunk-size", logits_chunk_size,
                  "positions per chunk of the log-prob head (0: full [2·pairs, seq, vocab] logits)");
+  app.add_option("--share-prompt", share_prompt,
+                 "one trunk pass per pair over the shared prompt (false: two sequences)");
   app.add_option("--lora-r", lora_r, "LoRA rank on q_proj,k_proj,v_proj,o_proj (0: full fine-tuning)");
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) torch::set_num_threads(static_cast<int>(threads));
@@ -163,6 +166,7 @@ int main(int argc, char** argv) {
   options.autocast_dtype = autocast;
   options.gradient_checkpointing = gradient_checkpointing;
   options.logits_chunk_size = logits_chunk_size;
+  options.share_prompt = share_prompt;
   std::optional<lm::LoraAdapters> adapters;
   if (lora_r > 0) {
     lm::LoraOptions lo;
@@ -228,6 +232,7 @@ int main(int argc, char** argv) {
                         {"mixed_precision", autocast.has_value()},
                         {"gradient_checkpointing", gradient_checkpointing},
                         {"logits_chunk_size", logits_chunk_size},
+                        {"share_prompt", share_prompt},
                         {"lora_r", lora_r},
                         {"threads", torch::get_num_threads()},
                         {"pairs", pairs},
