@@ -39,8 +39,6 @@ SharedPromptLayout shared_prompt_layout(const PairBatch& batch) {
     while (p < std::min(len_w[b], len_l[b]) && id[b][p] == id[B + b][p]) ++p;
     shared[b] = p;
     L = std::max(L, len_w[b] + len_l[b] - p);
-    out.packed_tokens += len_w[b] + len_l[b] - p;
-    out.pair_tokens += len_w[b] + len_l[b];
   }
   auto packed_ids = torch::zeros({B, L}, torch::kInt64);
   auto packed_mask = torch::zeros({B, L}, torch::kInt64);

@@ -29,8 +29,6 @@ struct SharedPromptLayout {
   // A tensor of the packed layout [B, L, ...] (hidden states, a hook's activations) in the
   // PairBatch layout [2B, T, ...]; differentiable (an index_select).
   torch::Tensor to_pair_layout(const torch::Tensor& packed) const;
-  // Tokens the trunk runs in this layout and in the two-sequence one (non-padding), for logs.
-  int64_t packed_tokens = 0, pair_tokens = 0;
 };
 
 // The layout of `batch` (on the batch's device). Reads the ids on the CPU (one copy).
