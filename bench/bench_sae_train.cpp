@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <c10/core/CachingDeviceAllocator.h>
 #include <nlohmann/json.hpp>
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
@@ -24,9 +25,11 @@ namespace {
 // Cycles through pre-generated batches forever (position = batch index).
 class RandomSource : public sae::ActivationSource {
  public:
-  RandomSource(int64_t d, int64_t batch, int n_batches, torch::Device device) : hooks_{"blocks.0.hook_resid_post"}, d_in_{d} {
+  RandomSource(int64_t d, int64_t batch, int n_batches, torch::Device device)
+      : hooks_{"blocks.0.hook_resid_post"}, d_in_{d} {
     torch::manual_seed(0);
-    for (int i = 0; i < n_batches; ++i) batches_.push_back(torch::randn({batch, d}, torch::TensorOptions().device(device)));
+    for (int i = 0; i < n_batches; ++i)
+      batches_.push_back(torch::randn({batch, d}, torch::TensorOptions().device(device)));
     ids_ = torch::zeros({batch}, torch::TensorOptions().dtype(torch::kInt64).device(device));
   }
   const std::vector<std::string>& hook_names() const override { return hooks_; }
@@ -126,5 +129,12 @@ int main(int argc, char** argv) {
                       {"step_ms", 1000 * seconds / steps},
                       {"threads", torch::get_num_threads()},
                       {"kernels", dense ? "dense" : "sparse"}};
+#ifdef FPOKIT_WITH_CUDA
+  if (device.is_cuda()) {
+    // Whole-run peak, as bench/peer_sae_train.py's peak_mem_bytes (torch.cuda.max_memory_allocated).
+    const auto stats = c10::getDeviceAllocator(c10::kCUDA)->getDeviceStats(device.index() < 0 ? 0 : device.index());
+    j["peak_mem_bytes"] = stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)].peak;
+  }
+#endif
   std::cout << j.dump() << std::endl;
 }

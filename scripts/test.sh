@@ -5,6 +5,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$("$root/scripts/build.sh" "$@" | tail -n 1)
 ctest --test-dir "$build" --output-on-failure --label-exclude cuda -j"$(nproc)"
+# The GPU run's script (bench/gpu/run.sh, issue 17) end to end on the CPU at tiny sizes, so that a
+# change cannot break the one call a lent GPU gets (about a minute; results in $build/gpu-dry-run).
+"$root/bench/gpu/run.sh" --dry-run --build-dir "$build" --out "$build/gpu-dry-run" >/dev/null
 # A short fuzzing pass over every reader of untrusted files (docs/reliability.md, 'Fuzzing and
 # sanitizers'), when clang++ with libFuzzer is installed (fuzz.sh exits 3 when it is not).
 fuzz_rc=0
