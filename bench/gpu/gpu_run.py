@@ -20,9 +20,9 @@ import platform
 import shlex
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -93,6 +93,7 @@ class Run:
         self.records = []
         self.env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error", PYTHONUNBUFFERED="1",
                         TOKENIZERS_PARALLELISM="false")
+        self.native_env = dict(self.env)  # + the sysroot's loader and pkg-config paths (dependencies step)
         self.python = sys.executable
         self.peers_path = None  # PYTHONPATH entry holding the peers' packages (carried wheels), if any
         self.peers_python = args.peers_python
@@ -126,14 +127,18 @@ class Run:
         return self.step_deadline - time.monotonic()
 
     def sh(self, cmd, env=None, check=True, timeout=None):
-        """Runs cmd (a list) with the step's remaining time as its limit; returns (rc, stdout)."""
+        """Runs cmd (a list) with the step's remaining time as its limit; returns (rc, stdout). Without env,
+        CMake, ctest and the build's executables get native_env, everything else (Python) env."""
+        if env is None:
+            native = Path(str(cmd[0])).name in ("cmake", "ctest") or str(cmd[0]).startswith(str(self.build))
+            env = self.native_env if native else self.env
         limit = self.time_left() if timeout is None else min(timeout, self.time_left())
         if limit <= 1:
             raise StepTimeout(f"no time left in step {self.step} for {shlex.join(map(str, cmd[:3]))} ...")
         self.log.write(f"$ {shlex.join(map(str, cmd))}\n")
         # A process group of its own, so that a timeout kills the whole tree (cmake's compilers, say).
         p = subprocess.Popen([str(c) for c in cmd], stdout=subprocess.PIPE, stderr=self.log, text=True,
-                             env=env or self.env, cwd=ROOT, start_new_session=True)
+                             env=env, cwd=ROOT, start_new_session=True)
         try:
             out, _ = p.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
@@ -227,21 +232,27 @@ def step_dependencies(r):
     """Unpacks the carried Debian sysroot and installs the carried peer wheels, all under /tmp."""
     carried = ROOT / ".devdeps"
     archive = carried / "sysroot.tar.xz"
-    if archive.exists():
+    if archive.exists() and (not r.dry or r.args.fresh_build):
         sysroot = Path(r.args.sysroot)
         stamp = sysroot / ".fpokit-sysroot"
         digest = hashlib.sha256(archive.read_bytes()).hexdigest()[:16]
         if not stamp.exists() or stamp.read_text() != digest:
             shutil.rmtree(sysroot, ignore_errors=True)
             sysroot.mkdir(parents=True)
-            r.sh(["tar", "-C", sysroot, "-xJf", archive])
+            # Python's tarfile, not tar(1): the host's image need not have xz.
+            with tarfile.open(archive, "r:xz") as tar:
+                tar.extractall(sysroot, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
             stamp.write_text(digest)
         lib = sysroot / "usr/lib/x86_64-linux-gnu"
-        r.env["LD_LIBRARY_PATH"] = os.pathsep.join(
-            filter(None, [str(lib), str(lib / "hdf5/serial"), r.env.get("LD_LIBRARY_PATH")]))
+        # Only for CMake, ctest and fpokit's executables (Run.sh): the sysroot's Debian 12 libraries
+        # (zlib, OpenSSL, libffi, ...) must not shadow the host's own for its Python and torch.
+        r.native_env["LD_LIBRARY_PATH"] = os.pathsep.join(
+            filter(None, [str(lib), str(lib / "hdf5/serial"), str(sysroot / "lib/x86_64-linux-gnu"),
+                          r.env.get("LD_LIBRARY_PATH")]))
         # pkgconf reads only the sysroot's .pc files and prefixes their -I/-L paths with the sysroot.
-        r.env["PKG_CONFIG_LIBDIR"] = os.pathsep.join([str(lib / "pkgconfig"), str(sysroot / "usr/share/pkgconfig")])
-        r.env["PKG_CONFIG_SYSROOT_DIR"] = str(sysroot)
+        r.native_env["PKG_CONFIG_LIBDIR"] = os.pathsep.join([str(lib / "pkgconfig"),
+                                                             str(sysroot / "usr/share/pkgconfig")])
+        r.native_env["PKG_CONFIG_SYSROOT_DIR"] = str(sysroot)
         r.sysroot = sysroot
         r.record(kind="dependency", what="Debian sysroot", path=str(sysroot),
                  archive_mib=round(archive.stat().st_size / 2**20, 1))
@@ -249,7 +260,8 @@ def step_dependencies(r):
         r.sysroot = None
         if not r.dry:
             raise StepFailed(".devdeps/sysroot.tar.xz was not carried: run bench/gpu/prepare.sh here and carry .devdeps")
-        r.record(kind="dependency", what="Debian sysroot", path="(the system's: --dry-run without .devdeps)")
+        r.record(kind="dependency", what="Debian sysroot",
+                 path="the system's (--dry-run" + (" without .devdeps)" if r.args.fresh_build else ")"))
 
     wheels = sorted((carried / "wheels").glob("*.whl"))
     if r.peers_python:
@@ -300,7 +312,7 @@ def check_cuda_sources_compile(r):
                 skip = True
             elif a not in ("-MD", "-MMD"):
                 out.append(a)
-        rc, _ = r.sh([*out, "-fsyntax-only", "-DFPOKIT_WITH_CUDA=1"], env=dict(r.env), check=False)
+        rc, _ = r.sh([*out, "-fsyntax-only", "-DFPOKIT_WITH_CUDA=1"], env=r.native_env, check=False)
         if rc != 0:
             raise StepFailed(f"{src.relative_to(ROOT)} does not compile with FPOKIT_WITH_CUDA defined (run.log)")
         checked.append(str(src.relative_to(ROOT)))
@@ -388,7 +400,7 @@ def step_sae(r):
     common = ["--d-in", s["d_in"], "--width", s["width"], "--k", s["k"], "--batch-tokens", s["batch_tokens"],
               "--steps", s["steps"], "--warmup", s["warmup"], "--device", dev, "--dtype", dt]
     flop_per_token = 2 * s["d_in"] * s["width"] + 8 * s["k"] * s["d_in"]
-    runs = [("fpokit", [r.bench("bench_sae_train"), "--arch", "topk", *common], r.env)]
+    runs = [("fpokit", [r.bench("bench_sae_train"), "--arch", "topk", *common], r.native_env)]
     for peer in ("torch-naive", "saelens", "sparsify"):
         py = r.python if peer == "torch-naive" else r.peers_python
         if py is None:

@@ -78,6 +78,8 @@ find "$sys/usr/lib/x86_64-linux-gnu" \( -name 'libicui18n.so*' -o -name 'libicui
   -o -name 'libicutu.so*' -o -name 'libsentencepiece_train.so*' -o -name 'libpcre2-16.so*' \
   -o -name 'libpcre2-32.so*' -o -name 'libpcre2-posix.so*' -o -name 'libhdf5_serial_*.so*' \
   -o -name 'libhdf5_serial_hl*.so*' -o -name 'libhdf5_*cpp*.so*' \) -delete
+# Links to what was left out (HDF5's Fortran and high-level libraries, say).
+find "$sys" -xtype l -delete
 mkdir -p "$out"
 rm -f "$out/sysroot.tar.xz"
 tar -C "$sys" -I 'xz -9 -T0' -cf "$out/sysroot.tar.xz.tmp" . && mv "$out/sysroot.tar.xz.tmp" "$out/sysroot.tar.xz"
