@@ -15,6 +15,7 @@
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/io/json_integer.h"
+#include "fpokit/core/memory/large_allocations.h"
 #include "fpokit/core/train/checkpoint_folder.h"
 #include "fpokit/core/train/gradient_clipping.h"
 #include "fpokit/core/train/optimizer_state.h"
@@ -116,6 +117,9 @@ PreferenceTrainer::PreferenceTrainer(PreferenceTrainerOptions options, lm::Causa
     : options_(std::move(options)), policy_(std::move(policy)), pairs_(std::move(pairs)), probe_(probe) {
   options_.validate();
   if (pairs_.empty()) throw InputError("no training pairs: the dataset is empty after tokenisation and filtering");
+  // Before the reference pass and the first step: on the CPU their large, short-lived tensors
+  // would otherwise leave ~0.5 GB of freed heap resident (core/memory/large_allocations.h).
+  if (options_.device.is_cpu()) core::map_large_allocations();
   num_train_ = static_cast<int64_t>(pairs_.size());
   if (options_.method == Method::Fpo && probe_.sae == nullptr)
     throw ConfigError("--method fpo needs an SAE (--sae DIR) to constrain features with");
