@@ -7,7 +7,6 @@
 #include <sstream>
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/autocast_mode.h>
 #include <nlohmann/json.hpp>
 #include <torch/serialize.h>
 #include <torch/torch.h>
@@ -16,6 +15,7 @@
 #include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/io/json_integer.h"
 #include "fpokit/core/memory/large_allocations.h"
+#include "fpokit/core/train/autocast_scope.h"
 #include "fpokit/core/train/checkpoint_folder.h"
 #include "fpokit/core/train/gradient_clipping.h"
 #include "fpokit/core/train/optimizer_state.h"
@@ -30,33 +30,6 @@ PairBatch collate_pairs(const std::vector<const TokenizedPair*>& pairs, int64_t 
 }
 
 namespace {
-
-// Autocast for the forward passes of a mixed-precision run; restores the previous state and drops
-// the cast-weight cache on exit (the weights change at every step).
-class AutocastScope {
- public:
-  AutocastScope(const std::optional<torch::ScalarType>& dtype, const torch::Device& device) : device_(device.type()) {
-    if (!dtype) return;
-    active_ = true;
-    was_enabled_ = at::autocast::is_autocast_enabled(device_);
-    was_dtype_ = at::autocast::get_autocast_dtype(device_);
-    at::autocast::set_autocast_dtype(device_, *dtype);
-    at::autocast::set_autocast_enabled(device_, true);
-  }
-  ~AutocastScope() {
-    if (!active_) return;
-    at::autocast::set_autocast_enabled(device_, was_enabled_);
-    at::autocast::set_autocast_dtype(device_, was_dtype_);
-    at::autocast::clear_cache();
-  }
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  c10::DeviceType device_;
-  bool active_ = false, was_enabled_ = false;
-  torch::ScalarType was_dtype_ = torch::kFloat32;
-};
 
 // Switches LoRA adapters off for its lifetime (a LoRA run's reference is its base); no-op on null.
 class AdaptersOff {
@@ -269,7 +242,7 @@ void PreferenceTrainer::precompute_reference(const lm::CausalLM& reference) {
     std::vector<const TokenizedPair*> batch;
     for (int64_t i = start; i < std::min(N, start + options_.per_device_train_batch_size); ++i)
       batch.push_back(&pairs_[i]);
-    AutocastScope autocast(options_.autocast_dtype, options_.device);
+    core::AutocastScope autocast(options_.device.type(), options_.autocast_dtype);
     const auto f = forward_pairs(*reference, collate_pairs(batch, options_.pad_id).to(options_.device),
                                  options_.method == Method::Fpo ? &probe_ : nullptr, {}, false, false, false,
                                  PairForwardOptions{options_.logits_chunk_size, options_.share_prompt, {}, {}});
@@ -324,7 +297,7 @@ PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int
   // (log-probs and pooled features on this very batch).
   std::optional<PairForward> online_reference;
   const auto f = [&] {
-    AutocastScope autocast(options_.autocast_dtype, device);
+    core::AutocastScope autocast(device.type(), options_.autocast_dtype);
     torch::Tensor reference_logits;
     PairForwardOptions chunking{options_.logits_chunk_size, options_.share_prompt, {}, {}};
     if (reference_model_) {

@@ -4,11 +4,11 @@
 #include <string>
 #include <vector>
 
-#include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/torch.h>
 
+#include "fpokit/core/train/autocast_scope.h"
 #include "fpokit/lm/model/generator_states.h"
 #include "fpokit/lm/model/log_probs.h"
 
@@ -42,55 +42,19 @@ ChunkScores score_chunk(const TokenLogpsRequest& r, const torch::Tensor& hidden,
   return out;
 }
 
-// The autocast state of the forward, put back for the recomputation (the backward runs outside
-// the caller's autocast scope) and undone after it.
-class AutocastReplay {
- public:
-  explicit AutocastReplay(c10::DeviceType device)
-      : device_(device),
-        enabled_(at::autocast::is_autocast_enabled(device)),
-        dtype_(at::autocast::get_autocast_dtype(device)) {}
-  c10::DeviceType device() const { return device_; }
-  bool enabled() const { return enabled_; }
-  torch::ScalarType dtype() const { return dtype_; }
-
- private:
-  c10::DeviceType device_;
-  bool enabled_;
-  torch::ScalarType dtype_;
-};
-
-class AutocastScope {
- public:
-  explicit AutocastScope(const AutocastReplay& replay)
-      : device_(replay.device()),
-        was_enabled_(at::autocast::is_autocast_enabled(device_)),
-        was_dtype_(at::autocast::get_autocast_dtype(device_)) {
-    at::autocast::set_autocast_dtype(device_, replay.dtype());
-    at::autocast::set_autocast_enabled(device_, replay.enabled());
-  }
-  ~AutocastScope() {
-    const bool was_on = at::autocast::is_autocast_enabled(device_);
-    at::autocast::set_autocast_enabled(device_, was_enabled_);
-    at::autocast::set_autocast_dtype(device_, was_dtype_);
-    if (was_on && !was_enabled_) at::autocast::clear_cache();
-  }
-  AutocastScope(const AutocastScope&) = delete;
-  AutocastScope& operator=(const AutocastScope&) = delete;
-
- private:
-  c10::DeviceType device_;
-  bool was_enabled_;
-  torch::ScalarType was_dtype_;
-};
-
 struct ChunkedLogpsBackward : torch::autograd::Node {
   TokenLogpsRequest request;  // hidden detached; the graph before it is reached through next_edges
-  AutocastReplay autocast;
+  // The forward's autocast state, put back for the recomputation (the backward runs outside the
+  // caller's autocast scope) and undone after it.
+  c10::DeviceType device_type;
+  core::AutocastState autocast;
   GeneratorStates generators;
 
   ChunkedLogpsBackward(TokenLogpsRequest r)
-      : request(std::move(r)), autocast(request.hidden.device().type()), generators(request.hidden.device()) {
+      : request(std::move(r)),
+        device_type(request.hidden.device().type()),
+        autocast(core::AutocastState::current(device_type)),
+        generators(request.hidden.device()) {
     request.hidden = request.hidden.detach();
   }
 
@@ -103,7 +67,7 @@ struct ChunkedLogpsBackward : torch::autograd::Node {
     const torch::Tensor grad_kl = has_kl && grads.size() > 1 ? grads[1] : torch::Tensor();
     if (!grad_logps.defined() && !grad_kl.defined()) return {torch::Tensor()};
     torch::AutoGradMode grad_on(true);
-    AutocastScope autocast_scope(autocast);
+    core::AutocastScope autocast_scope(device_type, autocast);
     const auto previous = generators.swap_in();
     auto grad_hidden = torch::zeros_like(r.hidden);
     try {

@@ -3,10 +3,10 @@
 #include <chrono>
 #include <sstream>
 
-#include <ATen/autocast_mode.h>
 #include <torch/torch.h>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/train/autocast_scope.h"
 #include "fpokit/sae/io/sae_io.h"
 #include "fpokit/sae/model/geometric_median.h"
 #include "fpokit/sae/model/sae_losses.h"
@@ -74,29 +74,6 @@ std::string_view decoder_bias_init_name(DecoderBiasInit init) {
   }
   return "zeros";
 }
-
-namespace {
-
-// Enables bf16 autocast on CUDA for the enclosing scope (the SAE's matmuls run in bf16, the loss
-// reductions and Adam's state stay in float32).
-class CudaAutocast {
- public:
-  explicit CudaAutocast(bool on) : on_(on) {
-    if (!on_) return;
-    at::autocast::set_autocast_enabled(at::kCUDA, true);
-    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
-  }
-  ~CudaAutocast() {
-    if (!on_) return;
-    at::autocast::set_autocast_enabled(at::kCUDA, false);
-    at::autocast::clear_cache();
-  }
-
- private:
-  bool on_;
-};
-
-}  // namespace
 
 SaeTrainer::SaeTrainer(TrainerOptions options, std::vector<SaeSpec> specs, ActivationSource& source, fs::path out_dir)
     : options_(std::move(options)),
@@ -203,7 +180,11 @@ bool SaeTrainer::run(const std::function<void(const TrainingProgress&)>& report)
     lr = schedule.at(step_);
     for (auto& u : units_) {
       const auto x = batch->activations.at(u->spec.hook).to(options_.device, torch::kFloat32);
-      CudaAutocast autocast(options_.autocast_bf16);
+      // bf16 autocast on CUDA: the SAE's matmuls run in bf16, the loss reductions and Adam's state
+      // stay in float32.
+      core::AutocastScope autocast(c10::DeviceType::CUDA,
+                                   options_.autocast_bf16 ? std::optional<c10::ScalarType>(c10::ScalarType::BFloat16)
+                                                          : std::nullopt);
       u->step(x, lr, step_, total, options_);
     }
     ++step_;
