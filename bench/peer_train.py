@@ -115,7 +115,14 @@ def main():
     ap.add_argument("--mixed-precision", action="store_true",
                     help="float32 weights, forward passes under autocast to --dtype")
     ap.add_argument("--print-losses", action="store_true", help="add every step's loss to the JSON line")
+    ap.add_argument("--loss-layer", choices=["torch", "liger"], default="torch",
+                    help="liger: the LM head and loss through Liger-Kernel's chunked fused-linear losses "
+                         "(LigerFusedLinearDPOLoss / SimPOLoss, as TRL's use_liger_loss; dpo and simpo only). "
+                         "Liger takes no precomputed reference: DPO runs the reference trunk every step and "
+                         "passes its hidden states (ref_input). Needs liger-kernel (bench/setup_peers.sh)")
     args = ap.parse_args()
+    if args.loss_layer == "liger" and args.method not in ("dpo", "simpo"):
+        ap.error("--loss-layer liger: Liger-Kernel has no fused loss for " + args.method + " (dpo and simpo only)")
     if min(args.pairs, args.prompt, args.completion, args.steps) < 1 or args.warmup < 0:
         ap.error("--pairs, --prompt, --completion and --steps must be positive")
     if args.threads > 0:
@@ -183,9 +190,19 @@ def main():
             out["pooled"] = torch.einsum("btf,bt->bf", feats[:, :-1], mask) / n_tokens.clamp_min(1.0)[:, None]
         return out
 
+    liger = None
+    if args.loss_layer == "liger":
+        from liger_kernel.chunked_loss import LigerFusedLinearDPOLoss, LigerFusedLinearSimPOLoss
+        # Chunks of one pair (Liger's default chunk_size=1), torch.compile'd (compiled=True), as TRL uses them.
+        liger = (LigerFusedLinearDPOLoss(beta=0.1, use_ref_model=True) if method == "dpo" else
+                 LigerFusedLinearSimPOLoss(beta=2.0, gamma=1.0, compute_nll_loss=False))
+        liger_targets = torch.where(mask.bool(), targets, torch.full_like(targets, -100))
+
     # Offline reference pass (TRL precompute_ref_log_probs=True; fpokit's precompute_reference).
     ref, reference_seconds, ref_model = None, 0.0, None
-    if method != "simpo":
+    if liger is not None and method == "dpo":
+        ref_model = load().eval()  # online: Liger needs the reference's hidden states every step
+    elif method != "simpo":
         t0 = time.perf_counter()
         ref_model = load().eval()
         handle = attach_hook(ref_model) if sae is not None else None
@@ -212,7 +229,24 @@ def main():
         sel.scatter_(1, r.topk(k, 1).indices, True)
         return ((p - r).square() * sel).sum(1) / k
 
+    def liger_loss_and_metrics():
+        with autocast_scope():
+            hidden = policy.model(input_ids=ids, attention_mask=attn, use_cache=False).last_hidden_state
+            kwargs = {}
+            if ref_model is not None:
+                with torch.no_grad():
+                    ref_hidden = ref_model.model(input_ids=ids, attention_mask=attn,
+                                                 use_cache=False).last_hidden_state
+                kwargs = dict(ref_input=ref_hidden[:, :-1], ref_weight=ref_model.lm_head.weight)
+            loss, aux = liger(policy.lm_head.weight, hidden[:, :-1], liger_targets, **kwargs)
+        cw, cl = aux[0].detach(), aux[1].detach()
+        metrics = torch.stack([cw.mean(), cl.mean(), (cw > cl).float().mean(), (cw - cl).mean(),
+                               aux[2].detach().float().mean(), aux[3].detach().float().mean()])
+        return loss, metrics
+
     def loss_and_metrics():
+        if liger is not None:
+            return liger_loss_and_metrics()
         ref_logits = None
         with autocast_scope():
             if ref_model is not None:
@@ -286,13 +320,18 @@ def main():
     sync()
     seconds = time.perf_counter() - t0
 
-    out = dict(impl="pytorch", peer=f"transformers {transformers.__version__}, torch {torch.__version__}",
+    peer = f"transformers {transformers.__version__}, torch {torch.__version__}"
+    if liger is not None:
+        import importlib.metadata
+        peer += f", liger-kernel {importlib.metadata.version('liger-kernel')}"
+    out = dict(impl="pytorch" if liger is None else "pytorch+liger", peer=peer,
                method=method, model=args.model, device=args.device, dtype=args.dtype,
                precision=f"float32 weights, autocast {args.dtype}" if autocast else args.dtype, optim=args.optim, attn=attn_impl,
                threads=torch.get_num_threads(), pairs=B, prompt=args.prompt, completion=args.completion, seq=T,
                warmup=args.warmup, steps=args.steps, seconds=seconds, steps_per_s=args.steps / seconds,
                tokens_per_s=2 * B * T * args.steps / seconds,
-               reference={"simpo": "none", "tdpo1": "offline sums + online forward (per-token KL)"}.get(method, "offline"),
+               reference="online (Liger takes no precomputed reference)" if liger is not None and method == "dpo" else
+               {"simpo": "none", "tdpo1": "offline sums + online forward (per-token KL)"}.get(method, "offline"),
                reference_seconds=reference_seconds)
     if method == "fpo":
         out.update(sae_width=sae_width, sae_k=args.sae_k, fpo_hook=f"blocks.{fpo_layer}.hook_resid_post")

@@ -66,7 +66,7 @@ fi
 # Fail here, not in the middle of a benchmark, if the layering or the peers are broken.
 "$venv/bin/python" - "$project_site" >&2 <<'PY'
 import sys, importlib.metadata as md
-import torch, transformers, sae_lens, sparsify  # noqa: F401  (the imports are the check)
+import torch, transformers, sae_lens, sparsify, liger_kernel.chunked_loss  # noqa: F401  (the imports are the check)
 project_site = sys.argv[1]
 assert torch.__file__.startswith(project_site), f"torch comes from {torch.__file__}, not {project_site}"
 where = "project venv" if transformers.__file__.startswith(project_site) else "peers venv"
