@@ -100,6 +100,8 @@ class Run:
         self.build = Path(args.build_dir).resolve() if args.build_dir else (
             ROOT / "build" if self.dry and not args.fresh_build else ROOT / "build-gpu")
         self.models = Path(args.models_dir)
+        self.sysroot = None  # the unpacked .devdeps sysroot (dependencies step), if any
+        self.ceiling_flops = None  # the matmul rate measured by the ceiling step, if it ran
         self.failed = []
         self.step = None
         self.step_deadline = None
@@ -126,13 +128,13 @@ class Run:
     def time_left(self):
         return self.step_deadline - time.monotonic()
 
-    def sh(self, cmd, env=None, check=True, timeout=None):
+    def sh(self, cmd, env=None, check=True):
         """Runs cmd (a list) with the step's remaining time as its limit; returns (rc, stdout). Without env,
         CMake, ctest and the build's executables get native_env, everything else (Python) env."""
         if env is None:
             native = Path(str(cmd[0])).name in ("cmake", "ctest") or str(cmd[0]).startswith(str(self.build))
             env = self.native_env if native else self.env
-        limit = self.time_left() if timeout is None else min(timeout, self.time_left())
+        limit = self.time_left()
         if limit <= 1:
             raise StepTimeout(f"no time left in step {self.step} for {shlex.join(map(str, cmd[:3]))} ...")
         self.log.write(f"$ {shlex.join(map(str, cmd))}\n")
@@ -244,7 +246,7 @@ def step_dependencies(r):
                 tar.extractall(sysroot, **({"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}))
             stamp.write_text(digest)
         lib = sysroot / "usr/lib/x86_64-linux-gnu"
-        # Only for CMake, ctest and fpokit's executables (Run.sh): the sysroot's Debian 12 libraries
+        # Only for CMake, ctest and fpokit's executables (Run.sh chooses): the sysroot's Debian 12 libraries
         # (zlib, OpenSSL, libffi, ...) must not shadow the host's own for its Python and torch.
         r.native_env["LD_LIBRARY_PATH"] = os.pathsep.join(
             filter(None, [str(lib), str(lib / "hdf5/serial"), str(sysroot / "lib/x86_64-linux-gnu"),
@@ -257,7 +259,6 @@ def step_dependencies(r):
         r.record(kind="dependency", what="Debian sysroot", path=str(sysroot),
                  archive_mib=round(archive.stat().st_size / 2**20, 1))
     else:
-        r.sysroot = None
         if not r.dry:
             raise StepFailed(".devdeps/sysroot.tar.xz was not carried: run bench/gpu/prepare.sh here and carry .devdeps")
         r.record(kind="dependency", what="Debian sysroot",
@@ -415,7 +416,7 @@ def step_sae(r):
             r.failed.append(f"sae/{impl}")
             continue
         row.pop("step", None)
-        ceiling = getattr(r, "ceiling_flops", None)
+        ceiling = r.ceiling_flops
         r.record(kind="sae", impl=impl, flop_per_token=flop_per_token,
                  roofline_fraction=row["tokens_per_s"] * flop_per_token / ceiling if ceiling else None,
                  **{k: v for k, v in row.items() if k not in ("peer",)})

@@ -48,7 +48,7 @@ mkdir -p "$cache"
 (
   cd "$cache"
   [ -n "$(ls /var/lib/apt/lists 2>/dev/null | grep -v lock | head -1)" ] || apt-get update -qq
-  # apt-get download skips nothing silently: a missing package name fails the script here.
+  # A package apt cannot download is caught by the check below (a .deb for every name).
   apt-get download -qq "${dev_packages[@]}" "${runtime_packages[@]}" 2>&1 |
     grep -v '^W: Download is performed unsandboxed' || true
 )
