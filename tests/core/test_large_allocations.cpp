@@ -4,6 +4,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <cstdlib>
 
 #include "fpokit/core/memory/large_allocations.h"
@@ -59,5 +62,39 @@ TEST_CASE("map_large_allocations maps large blocks even after glibc raised its t
   CHECK(mapped_bytes() >= before + larger);
   std::free(sink);
   CHECK(mapped_bytes() == before);
+}
+#endif
+
+TEST_CASE("reuse_freed_memory leaves a user's malloc settings alone", "[core][memory]") {
+  REQUIRE(setenv("GLIBC_TUNABLES", "glibc.malloc.mmap_max=1", 1) == 0);
+  CHECK_FALSE(core::reuse_freed_memory());
+  REQUIRE(unsetenv("GLIBC_TUNABLES") == 0);
+  REQUIRE(setenv("MALLOC_TRIM_THRESHOLD_", "1", 1) == 0);
+  CHECK_FALSE(core::reuse_freed_memory());
+  REQUIRE(unsetenv("MALLOC_TRIM_THRESHOLD_") == 0);
+}
+
+#if defined(__GLIBC__) && FPOKIT_TEST_OWN_MALLOC
+TEST_CASE("reuse_freed_memory serves large blocks from the heap and keeps them there", "[core][memory]") {
+  // In a child process: the setting lasts for the process, and other tests here map blocks.
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    constexpr size_t big = size_t{64} << 20;  // above glibc's 32 MiB ceiling for its threshold
+    const size_t before = mapped_bytes();
+    if (!core::reuse_freed_memory()) _exit(10);
+    sink = std::malloc(big);
+    if (mapped_bytes() != before) _exit(11);  // by default this block would be a mapping
+    std::free(sink);
+    const size_t heap = mallinfo2().arena;  // the freed block stays in the heap...
+    sink = std::malloc(big);                // ...and serves the next one
+    if (mallinfo2().arena != heap || mapped_bytes() != before) _exit(12);
+    std::free(sink);
+    _exit(0);
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
 }
 #endif
