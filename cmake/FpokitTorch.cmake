@@ -66,3 +66,23 @@ target_link_libraries(fpokit_torch INTERFACE ${_torch_libs})
 set(CMAKE_BUILD_RPATH "${CMAKE_BUILD_RPATH};${_lib}")
 set(CMAKE_INSTALL_RPATH "${CMAKE_INSTALL_RPATH};${_lib}")
 message(STATUS "fpokit: LibTorch ${FPOKIT_TORCH_VERSION} from ${FPOKIT_TORCH_DIR} (CUDA: ${FPOKIT_WITH_CUDA})")
+
+# at::parallel_for is a header template that becomes `#pragma omp parallel` (the wheel's LibTorch
+# is built with AT_PARALLEL_OPENMP): compiled without -fopenmp it silently runs on one thread.
+# fpokit_openmp_sources(target file...) compiles those files of `target` with -fopenmp and links
+# the wheel's own libgomp, so that there is one OpenMP runtime in the process and
+# torch::set_num_threads sets its thread count. GCC only: clang's -fopenmp emits calls into LLVM's
+# runtime (__kmpc_*), which libgomp lacks, so under clang (the sanitizer builds) the loops stay
+# serial, which changes their speed and not their results.
+file(GLOB FPOKIT_TORCH_GOMP "${_lib}/libgomp*.so*")
+function(fpokit_openmp_sources target)
+  if(NOT FPOKIT_TORCH_GOMP OR NOT CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+    message(STATUS "fpokit: ${target}'s parallel loops run on one thread (no GCC with the wheel's libgomp)")
+    return()
+  endif()
+  list(GET FPOKIT_TORCH_GOMP 0 gomp)
+  # No precompiled header there: it was built without -fopenmp (_OPENMP undefined).
+  set_source_files_properties(${ARGN} TARGET_DIRECTORY ${target} PROPERTIES COMPILE_OPTIONS -fopenmp
+                              SKIP_PRECOMPILE_HEADERS ON)
+  target_link_libraries(${target} PUBLIC "${gomp}")
+endfunction()

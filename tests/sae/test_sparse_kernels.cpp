@@ -2,11 +2,11 @@
 // gradients, AuxK included.
 #include <torch/torch.h>
 
+#include <catch2/catch.hpp>
+
 #include "fpokit/sae/model/sae_losses.h"
 #include "fpokit/sae/model/sparse_autoencoder.h"
 #include "sae_test_util.h"
-
-#include <catch2/catch.hpp>
 
 using namespace fpokit::sae;
 using fpokit::test::max_abs_diff;
@@ -14,6 +14,8 @@ using fpokit::test::max_abs_diff;
 TEST_CASE("sparse TopK and BatchTopK training path equals the dense path", "[sae][sparse]") {
   const auto arch = GENERATE(Architecture::TopK, Architecture::BatchTopK);
   const bool apply_b_dec = GENERATE(true, false);
+  // AuxK over the 15 dead latents: gathers (limit 0) and dense products over their columns (auto).
+  const int64_t auxk_dense_dead_limit = GENERATE(0, -1);
   SaeConfig c;
   c.architecture = arch;
   c.d_in = 12;
@@ -37,6 +39,7 @@ TEST_CASE("sparse TopK and BatchTopK training path equals the dense path", "[sae
     LossOptions lo;
     lo.k_aux = 6;
     lo.sparse_kernels = sparse;
+    lo.auxk_dense_dead_limit = auxk_dense_dead_limit;
     for (auto& p : sae->parameters()) p.mutable_grad() = torch::Tensor();
     auto t = training_loss(*sae, x, lo, dead);
     t.total.backward();

@@ -71,15 +71,18 @@ void sparse_topk_loss(const SparseAutoencoderImpl& sae, const torch::Tensor& x, 
                       const torch::Tensor& dead_mask, LossTerms& t) {
   const auto& c = sae.config();
   const auto x_c = c.apply_b_dec_to_input ? x - sae.b_dec : x;
+  const auto b_dec = c.apply_b_dec_to_input ? sae.b_dec : torch::Tensor();  // for the sparse kernels
   torch::Tensor pre;
   {
     torch::NoGradGuard no_grad;
     pre = torch::addmm(sae.b_enc, x_c, sae.W_enc);
   }
-  const auto scores = torch::relu(pre);
-  const auto selection = c.architecture == Architecture::TopK ? select_topk(scores, std::min(c.k, c.d_sae))
-                                                              : select_batch_topk(scores, c.k);
-  const auto values = torch::relu(gather_pre_activations(x_c, sae.W_enc, sae.b_enc, pre, selection));
+  // Selecting on pre rather than relu(pre) keeps the same positive latents without a second
+  // [B, F] pass: the two differ only in which non-positive entries fill a row with fewer than k
+  // positives, and those are zero after the ReLU below, with zero gradient, either way.
+  const auto selection =
+      c.architecture == Architecture::TopK ? select_topk(pre, std::min(c.k, c.d_sae)) : select_batch_topk(pre, c.k);
+  const auto values = torch::relu(gather_pre_activations(x, b_dec, sae.W_enc, sae.b_enc, pre, selection));
   t.forward.pre = pre;
   t.forward.selection = selection;
   t.forward.values = values;
@@ -88,10 +91,28 @@ void sparse_topk_loss(const SparseAutoencoderImpl& sae, const torch::Tensor& x, 
   t.total = t.reconstruction;
   const auto aux = aux_targets(dead_mask, c.d_in, options.k_aux);
   if (aux.k == 0) return;
-  const auto aux_selection = select_topk(dead_only(pre, dead_mask), aux.k);
-  const auto aux_values = torch::relu(gather_pre_activations(x_c, sae.W_enc, sae.b_enc, pre, aux_selection));
+  // The top k_aux among the dead latents only: a [B, n_dead] slice instead of a masked copy of pre.
+  const auto dead_latents = dead_mask.to(torch::kBool).nonzero().reshape({-1});  // ascending
+  const int64_t n_dead = dead_latents.size(0);
+  auto aux_selection = select_topk(pre.index_select(1, dead_latents), aux.k);
   const auto e = (x - t.forward.reconstruction).detach();
-  t.auxiliary = normalised_aux_error(sparse_decode(aux_values, aux_selection, sae.W_dec), e, aux.scale);
+  const int64_t dense_limit = options.auxk_dense_dead_limit >= 0 ? options.auxk_dense_dead_limit : 8 * aux.k;
+  torch::Tensor e_hat;
+  if (n_dead <= dense_limit) {
+    // Few dead latents: dense products over their columns ([B, d]·[d, n_dead] and back) run at
+    // matrix-unit speed, where B·k_aux gathers of d-vectors are bound by memory latency.
+    auto chosen = torch::zeros({pre.size(0), n_dead}, pre.options().dtype(torch::kBool));
+    chosen.index_put_({aux_selection.rows, aux_selection.cols}, true);
+    const auto pre_dead =
+        torch::addmm(sae.b_enc.index_select(0, dead_latents), x_c, sae.W_enc.index_select(1, dead_latents));
+    const auto acts = torch::where(chosen, torch::relu(pre_dead), torch::zeros({}, pre_dead.options()));
+    e_hat = acts.matmul(sae.W_dec.index_select(0, dead_latents));
+  } else {
+    aux_selection.cols = dead_latents.index_select(0, aux_selection.cols);
+    const auto aux_values = torch::relu(gather_pre_activations(x, b_dec, sae.W_enc, sae.b_enc, pre, aux_selection));
+    e_hat = sparse_decode(aux_values, aux_selection, sae.W_dec);
+  }
+  t.auxiliary = normalised_aux_error(e_hat, e, aux.scale);
   t.total = t.total + options.auxk_coefficient * t.auxiliary;
 }
 
@@ -128,8 +149,8 @@ LossTerms training_loss(const SparseAutoencoderImpl& sae, const torch::Tensor& x
       // Heaviside passes no gradient): SAELens GatedTrainingSAE, the paper's L_gated.
       const auto gate = torch::relu(t.forward.pre);
       t.sparsity = weighted_l1_loss(gate, sae.W_dec);
-      t.auxiliary = reconstruction_loss(x, torch::addmm(sae.b_dec.detach(), gate.reshape({-1, c.d_sae}), sae.W_dec.detach())
-                                               .reshape(x.sizes()));
+      t.auxiliary = reconstruction_loss(
+          x, torch::addmm(sae.b_dec.detach(), gate.reshape({-1, c.d_sae}), sae.W_dec.detach()).reshape(x.sizes()));
       t.total = t.total + options.l1_coefficient * t.sparsity + t.auxiliary;
       break;
     }

@@ -7,6 +7,7 @@
 
 #include "fpokit/core/errors.h"
 #include "fpokit/sae/model/jumprelu.h"
+#include "fpokit/sae/model/row_topk.h"
 
 namespace fpokit::sae {
 
@@ -33,28 +34,35 @@ SparseAutoencoderImpl::SparseAutoencoderImpl(SaeConfig config) : config_(std::mo
 
 torch::Tensor SparseAutoencoderImpl::pre_activations(const torch::Tensor& x) const {
   const auto centred = config_.apply_b_dec_to_input ? x - b_dec : x;
-  return torch::addmm(b_enc, centred.reshape({-1, config_.d_in}), W_enc)
-      .reshape([&] {
-        auto s = x.sizes().vec();
-        s.back() = config_.d_sae;
-        return s;
-      }());
+  return torch::addmm(b_enc, centred.reshape({-1, config_.d_in}), W_enc).reshape([&] {
+    auto s = x.sizes().vec();
+    s.back() = config_.d_sae;
+    return s;
+  }());
 }
 
 namespace {
 
 // Keeps the k largest entries of each row of `values` (already non-negative), zero elsewhere.
+// The selection (row_topk.h) needs no gradient; the kept values are gathered with autograd.
 torch::Tensor keep_topk_rows(const torch::Tensor& values, int64_t k) {
-  const auto top = values.topk(k, -1, /*largest=*/true, /*sorted=*/false);
-  return torch::zeros_like(values).scatter(-1, std::get<1>(top), std::get<0>(top));
+  const auto rows = values.reshape({-1, values.size(-1)});
+  const auto idx = row_topk(rows.detach(), k).indices;
+  return torch::zeros_like(rows).scatter(-1, idx, rows.gather(-1, idx)).reshape(values.sizes());
+}
+
+// Keeps the k largest entries of the whole tensor, zero elsewhere (BatchTopK training).
+torch::Tensor keep_topk_flat(const torch::Tensor& values, int64_t k) {
+  const auto flat = values.reshape({-1});
+  const auto idx = flat_topk(flat.detach(), k).indices;
+  return torch::zeros_like(flat).scatter(0, idx, flat.gather(0, idx)).reshape(values.sizes());
 }
 
 }  // namespace
 
 torch::Tensor SparseAutoencoderImpl::activate(const torch::Tensor& pre) const {
   switch (config_.architecture) {
-    case Architecture::ReLU:
-      return torch::relu(pre);
+    case Architecture::ReLU: return torch::relu(pre);
     case Architecture::TopK: {
       // ReLU before or after the selection gives the same values (SAELens selects first,
       // sparsify ReLUs first): fewer than k positives leave zeros either way.
@@ -65,13 +73,12 @@ torch::Tensor SparseAutoencoderImpl::activate(const torch::Tensor& pre) const {
       if (is_training()) {
         const auto flat = acts.reshape({-1});
         const int64_t keep = std::min<int64_t>(config_.k * (flat.numel() / config_.d_sae), flat.numel());
-        return keep_topk_rows(flat.unsqueeze(0), keep).reshape(acts.sizes());
+        return keep_topk_flat(acts, keep);
       }
       const auto theta = batch_topk_threshold_.to(acts.scalar_type());
       return acts * (acts > theta).to(acts.scalar_type());
     }
-    case Architecture::JumpReLU:
-      return jumprelu(pre, threshold, config_.jumprelu_bandwidth);
+    case Architecture::JumpReLU: return jumprelu(pre, threshold, config_.jumprelu_bandwidth);
     case Architecture::Gated: {
       // The magnitude path shares W_enc (rescaled per latent): (x−b_dec)W_enc = π_gate − b_gate.
       const auto magnitude = torch::relu((pre - b_enc) * torch::exp(r_mag) + b_mag);
@@ -100,8 +107,7 @@ torch::Tensor SparseAutoencoderImpl::normalize_input(const torch::Tensor& x) con
   switch (config_.normalization) {
     case ActivationNormalization::None: return x;
     case ActivationNormalization::ExpectedAverageOnlyIn: return x * config_.activation_scale;
-    case ActivationNormalization::ConstantNormRescale:
-      return x * (std::sqrt(d) / x.norm(2, -1, /*keepdim=*/true));
+    case ActivationNormalization::ConstantNormRescale: return x * (std::sqrt(d) / x.norm(2, -1, /*keepdim=*/true));
     case ActivationNormalization::LayerNorm: {
       const auto mu = x.mean(-1, true);
       const auto sigma = x.std(-1, /*unbiased=*/true, /*keepdim=*/true);
@@ -116,8 +122,7 @@ torch::Tensor SparseAutoencoderImpl::denormalize_output(const torch::Tensor& x_h
   switch (config_.normalization) {
     case ActivationNormalization::None: return x_hat;
     case ActivationNormalization::ExpectedAverageOnlyIn: return x_hat / config_.activation_scale;
-    case ActivationNormalization::ConstantNormRescale:
-      return x_hat * (raw_x.norm(2, -1, true) / std::sqrt(d));
+    case ActivationNormalization::ConstantNormRescale: return x_hat * (raw_x.norm(2, -1, true) / std::sqrt(d));
     case ActivationNormalization::LayerNorm: {
       const auto mu = raw_x.mean(-1, true);
       const auto sigma = raw_x.std(-1, true, true);
@@ -144,8 +149,9 @@ void SparseAutoencoderImpl::fold_activation_scale() {
 
 void SparseAutoencoderImpl::fold_decoder_norms() {
   if (config_.architecture == Architecture::BatchTopK)
-    throw InputError("fold_decoder_norms: a BatchTopK SAE selects on unscaled features; its one global "
-                     "threshold cannot absorb per-latent decoder norms");
+    throw InputError(
+        "fold_decoder_norms: a BatchTopK SAE selects on unscaled features; its one global "
+        "threshold cannot absorb per-latent decoder norms");
   torch::NoGradGuard no_grad;
   const auto norms = W_dec.norm(2, 1);  // [d_sae]
   W_enc.mul_(norms.unsqueeze(0));

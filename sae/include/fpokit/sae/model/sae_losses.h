@@ -30,20 +30,24 @@ torch::Tensor auxk_loss(const torch::Tensor& pre, const torch::Tensor& residual,
                         const torch::Tensor& W_dec, int64_t k_aux);
 
 struct LossOptions {
-  double l1_coefficient = 5.0;        // ReLU (SAELens default l1_coefficient)
-  double l0_coefficient = 1.0;        // JumpReLU (SAELens default)
-  double auxk_coefficient = 1.0 / 32; // TopK / BatchTopK (Gao et al.)
-  int64_t k_aux = 0;                  // <= 0: d_in / 2
+  double l1_coefficient = 5.0;         // ReLU (SAELens default l1_coefficient)
+  double l0_coefficient = 1.0;         // JumpReLU (SAELens default)
+  double auxk_coefficient = 1.0 / 32;  // TopK / BatchTopK (Gao et al.)
+  int64_t k_aux = 0;                   // <= 0: d_in / 2
   // TopK/BatchTopK: gather the selected pre-activations and decode with embedding_bag, with a
   // sparse encoder backward (sparse_kernels.h): the same values and gradients as the dense path
   // at ~2·d·F + O(k·d) per token instead of ~6·d·F.
   bool sparse_kernels = false;
+  // Sparse path, AuxK: with at most this many dead latents (< 0: 8·k_aux) the auxiliary
+  // reconstruction uses dense products over the dead latents' columns, which beat B·k_aux
+  // gathers up to about that size; above it, the gathers. Same loss and gradients either way.
+  int64_t auxk_dense_dead_limit = -1;
 };
 
 struct LossTerms {
   torch::Tensor total;
   torch::Tensor reconstruction;
-  torch::Tensor sparsity;   // ReLU / JumpReLU / Gated; a zero scalar otherwise
+  torch::Tensor sparsity;  // ReLU / JumpReLU / Gated; a zero scalar otherwise
   // TopK / BatchTopK: AuxK with a dead mask; Gated: the gate path's frozen-decoder
   // reconstruction (weight 1); a zero scalar otherwise.
   torch::Tensor auxiliary;

@@ -27,10 +27,18 @@ SparseSelection select_topk(const torch::Tensor& scores, int64_t k);
 // The k·B largest entries of the whole batch (BatchTopK training).
 SparseSelection select_batch_topk(const torch::Tensor& scores, int64_t k);
 
-// pre[rows, cols] as an autograd function of (x_c, W_enc, b_enc): the forward reads the values
-// from `pre` (computed without grad); the backward is sparse, as above.
-torch::Tensor gather_pre_activations(const torch::Tensor& x_c, const torch::Tensor& W_enc, const torch::Tensor& b_enc,
-                                     const torch::Tensor& pre, const SparseSelection& selection);
+// x_c[rows_j] · W_enc[:, cols_j] + b_enc[cols_j] in float32 (no autograd): the selected
+// pre-activations when `pre` itself was computed in a lower precision.
+torch::Tensor selected_pre_activations(const torch::Tensor& x_c, const torch::Tensor& W_enc, const torch::Tensor& b_enc,
+                                       const SparseSelection& selection);
+
+// pre[rows, cols] as an autograd function of (x, b_dec, W_enc, b_enc), where
+// pre = (x − b_dec) W_enc + b_enc (b_dec undefined: pre = x W_enc + b_enc). The forward reads
+// the values from `pre` (computed without grad; recomputed in float32 when `pre` is bf16); the
+// backward is sparse, as above, and b_dec's gradient one matrix-vector product.
+torch::Tensor gather_pre_activations(const torch::Tensor& x, const torch::Tensor& b_dec, const torch::Tensor& W_enc,
+                                     const torch::Tensor& b_enc, const torch::Tensor& pre,
+                                     const SparseSelection& selection);
 
 // Σ_j values_j · W_dec[cols_j] per row (+ bias when defined): [B, d_in].
 torch::Tensor sparse_decode(const torch::Tensor& values, const SparseSelection& selection, const torch::Tensor& W_dec,
