@@ -120,7 +120,10 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str()
       ->group("Training");
-  cmd.add_flag("--autocast-bf16", a.autocast, "bf16 autocast for the SAE (CUDA)")->group("Training");
+  cmd.add_flag("--autocast-bf16", a.autocast,
+               "bf16 autocast for the SAE's products (CUDA tensor cores; CPU bf16 units: AVX512-BF16/AMX); weights and "
+               "Adam state stay float32")
+      ->group("Training");
   cmd.add_flag("--dense-kernels", a.dense_kernels, "topk/batchtopk: use the dense path instead of the sparse kernels")
       ->group("Training");
 

@@ -6,7 +6,10 @@
 #include <torch/torch.h>
 
 #include "fpokit/core/errors.h"
+#include "fpokit/core/log/log.h"
+#include "fpokit/core/memory/large_allocations.h"
 #include "fpokit/core/train/autocast_scope.h"
+#include "fpokit/core/train/cpu_bf16.h"
 #include "fpokit/sae/io/sae_io.h"
 #include "fpokit/sae/model/geometric_median.h"
 #include "fpokit/sae/model/sae_losses.h"
@@ -82,8 +85,16 @@ SaeTrainer::SaeTrainer(TrainerOptions options, std::vector<SaeSpec> specs, Activ
       buffer_(source, options_.buffer_tokens, options_.seed, options_.loop_data) {
   if (specs.empty()) throw InputError("nothing to train: no SAE was specified");
   options_.validate();
-  if (options_.autocast_bf16 && !options_.device.is_cuda())
-    throw InputError("bf16 autocast needs a CUDA device (--device cuda); on CPU train in float32");
+  // The step's large temporaries are the same every step: keep them in the process rather than
+  // have the kernel map and zero them again (core/memory/large_allocations.h).
+  if (options_.device.is_cpu()) core::reuse_freed_memory();
+  if (options_.autocast_bf16 && !options_.device.is_cuda() && !options_.device.is_cpu())
+    throw InputError("bf16 autocast runs on CUDA and on the CPU, not on " + options_.device.str() +
+                     "; drop --autocast-bf16 or choose --device cuda or cpu");
+  if (options_.autocast_bf16 && options_.device.is_cpu() && !core::cpu_has_bf16_units())
+    core::log::warning(
+        "this CPU has neither AVX512_BF16 nor AMX: bf16 products are emulated and slower than float32; "
+        "drop --autocast-bf16 here");
   for (auto& spec : specs) {
     if (spec.hook >= source.hook_names().size())
       throw InputError("SAE " + spec.name + " refers to hook #" + std::to_string(spec.hook) + ", but the data has " +
@@ -180,9 +191,9 @@ bool SaeTrainer::run(const std::function<void(const TrainingProgress&)>& report)
     lr = schedule.at(step_);
     for (auto& u : units_) {
       const auto x = batch->activations.at(u->spec.hook).to(options_.device, torch::kFloat32);
-      // bf16 autocast on CUDA: the SAE's matmuls run in bf16, the loss reductions and Adam's state
-      // stay in float32.
-      core::AutocastScope autocast(c10::DeviceType::CUDA,
+      // bf16 autocast (CUDA tensor cores; AVX512_BF16 or AMX through oneDNN on the CPU): the SAE's
+      // products run in bf16; the loss reductions, the sparse kernels and Adam's state stay float32.
+      core::AutocastScope autocast(options_.device.type(),
                                    options_.autocast_bf16 ? std::optional<c10::ScalarType>(c10::ScalarType::BFloat16)
                                                           : std::nullopt);
       u->step(x, lr, step_, total, options_);

@@ -9,6 +9,7 @@
 #include "fpokit/sae/io/sae_io.h"
 #include "fpokit/sae/model/geometric_median.h"
 #include "fpokit/sae/model/sae_losses.h"
+#include "fpokit/sae/training/fused_update.h"
 
 namespace fpokit::sae {
 
@@ -74,11 +75,19 @@ void SaeTrainer::Unit::step(const torch::Tensor& raw_x, double lr, int64_t step,
   auto terms = training_loss(*sae, x, lo, dead);
   optimizer->zero_grad();
   terms.total.backward();
-  if (unit_norm_decoder()) remove_decoder_gradient_parallel(sae->W_dec);
-  core::clip_grad_norm(sae->parameters(), options.max_grad_norm);
-  for (auto& group : optimizer->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
-  optimizer->step();
-  if (unit_norm_decoder()) normalize_decoder_rows(sae->W_dec);
+  if (can_fuse_update(*sae, *optimizer)) {  // CPU float32: the same update in two passes over memory
+    UpdateSettings update;
+    update.lr = lr;
+    update.max_grad_norm = options.max_grad_norm;
+    update.unit_norm_decoder = unit_norm_decoder();
+    fused_update(*sae, *optimizer, update);
+  } else {
+    if (unit_norm_decoder()) remove_decoder_gradient_parallel(sae->W_dec);
+    core::clip_grad_norm(sae->parameters(), options.max_grad_norm);
+    for (auto& group : optimizer->param_groups()) static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+    optimizer->step();
+    if (unit_norm_decoder()) normalize_decoder_rows(sae->W_dec);
+  }
 
   torch::NoGradGuard no_grad;
   torch::Tensor fired_counts, n_active;
