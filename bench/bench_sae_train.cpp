@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
   app.add_option("--steps", steps);
   app.add_option("--warmup", warmup);
   app.add_option("--device", device_name);
-  app.add_option("--dtype", dtype, "float32 or bfloat16 (autocast, CUDA)");
+  app.add_option("--dtype", dtype, "float32 or bfloat16 (autocast of the SAE products, CPU or CUDA)");
   app.add_option("--arch", arch);
   app.add_option("--threads", threads);
   app.add_flag("--dense-kernels", dense);
