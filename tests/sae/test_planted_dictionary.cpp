@@ -30,6 +30,23 @@ double mean_best_cosine(const torch::Tensor& dictionary, const torch::Tensor& W_
   return std::get<0>(cos.max(1)).mean().item<double>();
 }
 
+// The recipe both tests train with on the planted dictionary (d_in 16).
+TrainerOptions planted_recipe(int64_t d) {
+  TrainerOptions o;
+  o.batch_tokens = 256;
+  o.total_tokens = 256 * 1200;
+  o.buffer_tokens = 4096;
+  o.lr = 3e-3;
+  o.dead_tokens = 256 * 20;
+  o.k_aux = d / 2;
+  o.log_every_steps = 0;
+  o.l1_coefficient = 1.0;
+  o.l0_coefficient = 0.1;
+  o.jumprelu_initial_threshold = 0.05;
+  o.b_dec_init = DecoderBiasInit::Mean;
+  return o;
+}
+
 }  // namespace
 
 TEST_CASE("every architecture recovers a planted dictionary", "[sae][planted][trainer]") {
@@ -39,18 +56,7 @@ TEST_CASE("every architecture recovers a planted dictionary", "[sae][planted][tr
                              Architecture::Gated);
   DYNAMIC_SECTION(architecture_name(arch)) {
     PlantedDictionarySource source(d, n_atoms, k_true, 1 << 30);
-    TrainerOptions o;
-    o.batch_tokens = 256;
-    o.total_tokens = 256 * 1200;
-    o.buffer_tokens = 4096;
-    o.lr = 3e-3;
-    o.dead_tokens = 256 * 20;
-    o.k_aux = d / 2;
-    o.log_every_steps = 0;
-    o.l1_coefficient = 1.0;
-    o.l0_coefficient = 0.1;
-    o.jumprelu_initial_threshold = 0.05;
-    o.b_dec_init = DecoderBiasInit::Mean;
+    const TrainerOptions o = planted_recipe(d);
     SaeSpec spec;
     spec.name = "sae";
     spec.config.architecture = arch;
@@ -90,16 +96,7 @@ TEST_CASE("bf16 autocast on the CPU recovers the planted dictionary as float32 d
   };
   auto train = [&](bool bf16, SparseAutoencoder* keep) {
     PlantedDictionarySource source(d, n_atoms, k_true, 1 << 30);
-    TrainerOptions o;
-    o.batch_tokens = 256;
-    o.total_tokens = 256 * 1200;
-    o.buffer_tokens = 4096;
-    o.lr = 3e-3;
-    o.dead_tokens = 256 * 20;
-    o.k_aux = d / 2;
-    o.log_every_steps = 0;
-    o.l1_coefficient = 1.0;
-    o.b_dec_init = DecoderBiasInit::Mean;
+    TrainerOptions o = planted_recipe(d);  // l0/θ settings: JumpReLU only, unused here
     o.autocast_bf16 = bf16;
     SaeSpec spec;
     spec.name = "sae";

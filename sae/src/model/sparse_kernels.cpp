@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "fpokit/sae/model/row_topk.h"
+#include "fpokit/sae/model/vector_loops.h"
 
 namespace fpokit::sae {
 
@@ -24,18 +25,6 @@ torch::Tensor bag_sum(const torch::Tensor& table, const torch::Tensor& index, co
                                           /*sparse=*/false, weights));
 }
 
-// Σ a_j b_j in float32 with 16 independent partial sums, which the compiler maps to vector lanes.
-float dot(const float* a, const float* b, int64_t n) {
-  float acc[16] = {};
-  int64_t j = 0;
-  for (; j + 16 <= n; j += 16)
-    for (int u = 0; u < 16; ++u) acc[u] += a[j + u] * b[j + u];
-  float s = 0.0f;
-  for (float v : acc) s += v;
-  for (; j < n; ++j) s += a[j] * b[j];
-  return s;
-}
-
 // m [R, C] as a contiguous float32 [C, R]. On the CPU a tiled parallel copy: t().contiguous()
 // reads the source with a stride of C floats, several times slower at SAE sizes (2·32 MB per
 // transposed W_enc at d = 512, F = 16384).
@@ -46,9 +35,9 @@ torch::Tensor transposed_copy(const torch::Tensor& m) {
   auto out = torch::empty({C, R}, src.options());
   const float* s = src.data_ptr<float>();
   float* o = out.data_ptr<float>();
-  // Each 32×32 tile is read row by row into a local buffer, then written out column by column:
-  // reading the source down a column instead touches 32 lines C·4 bytes apart, which at
-  // power-of-two widths share one L1 set and evict each other (4× slower here).
+  // Each 64×64 tile is read row by row into a local buffer, then written out column by column:
+  // reading the source down a column instead touches lines C·4 bytes apart, which at
+  // power-of-two widths share one L1 set and evict each other (about 2× slower here).
   constexpr int64_t kTile = 64;
   at::parallel_for(0, (C + kTile - 1) / kTile, 1, [&](int64_t begin, int64_t end) {
     float tile[kTile][kTile + 1];
@@ -84,6 +73,14 @@ torch::Tensor selected_dots(const torch::Tensor& x_c, const torch::Tensor& W_t, 
     for (int64_t j = begin; j < end; ++j) op[j] = dot(xp + rp[j] * d, wp + cp[j] * d, d) + bp[cp[j]];
   });
   return out;
+}
+
+// The same values on other devices, as one batched product: [nnz, 1, d] · [nnz, d, 1].
+torch::Tensor selected_dots_batched(const torch::Tensor& x_c, const torch::Tensor& W_enc, const torch::Tensor& b_enc,
+                                    const SparseSelection& selection) {
+  const auto xs = x_c.to(torch::kFloat32).index_select(0, selection.rows);
+  const auto ws = W_enc.to(torch::kFloat32).t().index_select(0, selection.cols);
+  return (xs * ws).sum(1) + b_enc.to(torch::kFloat32).index_select(0, selection.cols);
 }
 
 class GatherPreActivations : public torch::autograd::Function<GatherPreActivations> {
@@ -162,18 +159,6 @@ SparseSelection select_batch_topk(const torch::Tensor& scores, int64_t k) {
   return s;
 }
 
-torch::Tensor selected_pre_activations(const torch::Tensor& x_c, const torch::Tensor& W_enc, const torch::Tensor& b_enc,
-                                       const SparseSelection& selection) {
-  torch::NoGradGuard no_grad;
-  if (!x_c.device().is_cpu()) {
-    // Elsewhere one batched product: [nnz, 1, d] · [nnz, d, 1].
-    const auto xs = x_c.to(torch::kFloat32).index_select(0, selection.rows);
-    const auto ws = W_enc.to(torch::kFloat32).t().index_select(0, selection.cols);
-    return (xs * ws).sum(1) + b_enc.to(torch::kFloat32).index_select(0, selection.cols);
-  }
-  return selected_dots(x_c, transposed_copy(W_enc), b_enc, selection);
-}
-
 torch::Tensor gather_pre_activations(const torch::Tensor& x, const torch::Tensor& b_dec, const torch::Tensor& W_enc,
                                      const torch::Tensor& b_enc, const torch::Tensor& pre,
                                      const SparseSelection& selection) {
@@ -190,7 +175,7 @@ torch::Tensor gather_pre_activations(const torch::Tensor& x, const torch::Tensor
       W_t = transposed_copy(W_enc.detach());  // kept for the backward's dx, when x needs one
       values = selected_dots(x_c, W_t, b_enc.detach(), selection);
     } else {
-      values = selected_pre_activations(x_c, W_enc.detach(), b_enc.detach(), selection);
+      values = selected_dots_batched(x_c, W_enc.detach(), b_enc.detach(), selection);
     }
   }
   const auto empty = torch::empty({0}, x.options());

@@ -6,18 +6,13 @@
 
 #include <ATen/Parallel.h>
 
+#include "fpokit/sae/model/vector_loops.h"
+
 namespace fpokit::sae {
 
 namespace {
 
-// The loops below are compiled for AVX-512 and AVX2 as well as the x86-64 baseline, and the
-// loader picks the best the CPU has (GCC function multiversioning); elsewhere they are plain
-// loops.
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define FPOKIT_VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FPOKIT_VECTOR_CLONES
-#endif
+// The loops below are compiled for AVX-512 and AVX2 as well (FPOKIT_VECTOR_CLONES).
 
 // Adam's constants for this step, in the precision torch::optim::Adam applies them to a float32
 // tensor (its double scalars become float).
@@ -27,21 +22,6 @@ struct AdamConstants {
   float eps;
   float neg_step_size;  // −lr / (1 − β1^t)
 };
-
-// Σ a·b with sixteen partial sums: the compiler turns them into one vector register, which a
-// single running sum (an ordered reduction) would forbid.
-FPOKIT_VECTOR_CLONES
-float dot(const float* a, const float* b, int64_t n) {
-  float acc[16] = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) acc[j] += a[i + j] * b[i + j];
-  float tail = 0;
-  for (; i < n; ++i) tail += a[i] * b[i];
-  float s = 0;
-  for (float x : acc) s += x;
-  return s + tail;
-}
 
 // Σ (g − s·w/‖w‖)², the squared norm of a decoder row's projected gradient.
 FPOKIT_VECTOR_CLONES
@@ -63,33 +43,26 @@ float projected_squared_norm(const float* g, const float* w, float s, float norm
   return total + tail;
 }
 
-// One Adam step on n elements whose gradient is g·coef: torch::optim::Adam's
+// One Adam step on one element whose (projected, clipped) gradient is g: torch::optim::Adam's
 //   m ← m·β1 + (1−β1)·g;  v ← v·β2 + (1−β2)·g·g;  p ← p − step·m / (√v / √bc2 + eps).
-FPOKIT_VECTOR_CLONES
-void adam_span(float* p, const float* g, float* m, float* v, int64_t n, float coef, AdamConstants k) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float gi = g[i] * coef;
-    const float mi = m[i] * k.beta1 + k.one_minus_beta1 * gi;
-    const float vi = v[i] * k.beta2 + k.one_minus_beta2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = p[i] + k.neg_step_size * (mi / (std::sqrt(vi) / k.sqrt_bias_correction2 + k.eps));
-  }
+inline void adam_element(float& p, float g, float& m, float& v, const AdamConstants& k) {
+  m = m * k.beta1 + k.one_minus_beta1 * g;
+  v = v * k.beta2 + k.one_minus_beta2 * g * g;
+  p = p + k.neg_step_size * (m / (std::sqrt(v) / k.sqrt_bias_correction2 + k.eps));
 }
 
-// The same step for a decoder row, whose gradient is first projected off the row: g − s·w/‖w‖
+// The step on n elements whose gradient is g·coef.
+FPOKIT_VECTOR_CLONES
+void adam_span(float* p, const float* g, float* m, float* v, int64_t n, float coef, AdamConstants k) {
+  for (int64_t i = 0; i < n; ++i) adam_element(p[i], g[i] * coef, m[i], v[i], k);
+}
+
+// The step for a decoder row, whose gradient is first projected off the row: g − s·w/‖w‖
 // (with the row before the step).
 FPOKIT_VECTOR_CLONES
 void adam_decoder_row(float* w, const float* g, float* m, float* v, int64_t n, float s, float norm, float coef,
                       AdamConstants k) {
-  for (int64_t i = 0; i < n; ++i) {
-    const float gi = (g[i] - s * (w[i] / norm)) * coef;
-    const float mi = m[i] * k.beta1 + k.one_minus_beta1 * gi;
-    const float vi = v[i] * k.beta2 + k.one_minus_beta2 * gi * gi;
-    m[i] = mi;
-    v[i] = vi;
-    w[i] = w[i] + k.neg_step_size * (mi / (std::sqrt(vi) / k.sqrt_bias_correction2 + k.eps));
-  }
+  for (int64_t i = 0; i < n; ++i) adam_element(w[i], (g[i] - s * (w[i] / norm)) * coef, m[i], v[i], k);
 }
 
 FPOKIT_VECTOR_CLONES

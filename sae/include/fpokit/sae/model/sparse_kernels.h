@@ -27,11 +27,6 @@ SparseSelection select_topk(const torch::Tensor& scores, int64_t k);
 // The k·B largest entries of the whole batch (BatchTopK training).
 SparseSelection select_batch_topk(const torch::Tensor& scores, int64_t k);
 
-// x_c[rows_j] · W_enc[:, cols_j] + b_enc[cols_j] in float32 (no autograd): the selected
-// pre-activations when `pre` itself was computed in a lower precision.
-torch::Tensor selected_pre_activations(const torch::Tensor& x_c, const torch::Tensor& W_enc, const torch::Tensor& b_enc,
-                                       const SparseSelection& selection);
-
 // pre[rows, cols] as an autograd function of (x, b_dec, W_enc, b_enc), where
 // pre = (x − b_dec) W_enc + b_enc (b_dec undefined: pre = x W_enc + b_enc). The forward reads
 // the values from `pre` (computed without grad; recomputed in float32 when `pre` is bf16); the
