@@ -34,6 +34,7 @@ class RandomSource : public sae::ActivationSource {
   }
   const std::vector<std::string>& hook_names() const override { return hooks_; }
   const std::vector<int64_t>& d_in() const override { return d_in_; }
+  torch::Device device() const override { return ids_.device(); }
   std::optional<sae::ActivationRows> next() override {
     sae::ActivationRows r;
     r.activations = {batches_[i_++ % batches_.size()]};

@@ -39,6 +39,9 @@ GPU_SIZES = dict(
     # FPO reads layer 25 of Gemma-2-2B, as the paper's Fig. 4 (16k-latent random TopK SAE, k 64).
     preference=dict(preset="gemma-2-2b", pairs=1, prompt=512, completion=512, warmup=1, steps=3, fpo_layer=25,
                     methods=["dpo", "simpo", "fpo", "tdpo1"]),
+    # Online SAE training (issue 19): harvest only, train only, online without and with the prefetch.
+    online=dict(preset="gemma-2-2b", width=16384, k=64, batch_tokens=32768, buffer_tokens=131072, windows=2,
+                context=1024, batch=8),
 )
 DRY_SIZES = dict(
     device="cpu", dtype="float32",
@@ -48,8 +51,9 @@ DRY_SIZES = dict(
     forward=[dict(preset="small", batch=1, seq=32, warmup=1, iters=2)],
     preference=dict(preset="small", pairs=1, prompt=16, completion=16, warmup=1, steps=1,
                     methods=["dpo", "simpo", "fpo", "tdpo1"]),
+    online=dict(preset="small", width=256, k=8, batch_tokens=256, buffer_tokens=1024, windows=1, context=64, batch=2),
 )
-BUILD_TARGETS = ["test_cuda", "bench_sae_train", "bench_harvest", "bench_forward", "bench_train"]
+BUILD_TARGETS = ["test_cuda", "bench_sae_train", "bench_harvest", "bench_forward", "bench_train", "bench_sae_online"]
 
 # Each step: (name, time limit in seconds, least time worth starting it with).
 # Planned on an H100/H200 host with 16 cores: build ~3 min, each random model ~30 s to make (once),
@@ -57,7 +61,7 @@ BUILD_TARGETS = ["test_cuda", "bench_sae_train", "bench_harvest", "bench_forward
 # the last step short when the earlier ones run long, and every finished measurement is kept.
 STEPS = [("environment", 20, 5), ("dependencies", 90, 10), ("build", 330, 60), ("ctest_cuda", 90, 20),
          ("ceiling", 45, 10), ("sae", 150, 30), ("harvest", 120, 30), ("forward", 150, 30),
-         ("preference", 300, 45)]
+         ("online", 90, 40), ("preference", 300, 45)]
 
 
 def default_models_dir():
@@ -468,6 +472,17 @@ def step_preference(r):
             r.record(kind="preference", preset=p["preset"], **{k: v for k, v in row.items() if k != "model"})
 
 
+def step_online(r):
+    o = r.sizes["online"]
+    model = r.random_model(o["preset"])
+    row = r.json_line([r.bench("bench_sae_online"), "--model", model, "--data", ROOT / "models/tiny-corpus.jsonl",
+                       "--device", r.sizes["device"], "--model-dtype", r.sizes["dtype"], "--dtype", r.sizes["dtype"],
+                       "--width", o["width"], "--k", o["k"], "--batch-tokens", o["batch_tokens"],
+                       "--buffer-tokens", o["buffer_tokens"], "--windows", o["windows"], "--context-size",
+                       o["context"], "--model-batch-size", o["batch"]])
+    r.record(kind="online", preset=o["preset"], **{k: v for k, v in row.items() if k != "model"})
+
+
 # ---- the tables --------------------------------------------------------------------------------------
 def fmt(x, digits=0):
     return "–" if x is None else f"{x:,.{digits}f}"
@@ -508,6 +523,14 @@ def render_markdown(r):
                   f"overhead over the stopped forward: **{100 * x['overhead_vs_stopped_forward']:.1f} %** "
                   f"(stopped forward {fmt(x['stopped_forward_tokens_per_s'])} tok/s, harvesting "
                   f"{fmt(x['harvest_tokens_per_s'])} tok/s, full forward {fmt(x['plain_forward_tokens_per_s'])} tok/s)"]
+    for x in by("online"):
+        lines += ["", f"## Online SAE training ({x['preset']}, {x['hook']}, F={x['width']}, k={x['k']}, "
+                      f"{x['batch_tokens']} tokens/batch, buffer {x['buffer_tokens']})", "",
+                  "| harvest only | train only | online, in turn | online, prefetch | prefetch / slower half | "
+                  "prefetch / in turn |", "|---|---|---|---|---|---|",
+                  f"| {fmt(x['harvest_tokens_per_s'])} | {fmt(x['train_tokens_per_s'])} | "
+                  f"{fmt(x['online_sequential_tokens_per_s'])} | {fmt(x['online_overlapped_tokens_per_s'])} | "
+                  f"**{x['overlapped_over_slower']:.2f}x** | {x['overlapped_over_sequential']:.2f}x |"]
     fw = by("forward")
     if fw:
         lines += ["", "## Forward", "", "| model | batch x seq | fpokit tok/s | transformers tok/s | ratio |", "|---|---|---|---|---|"]
@@ -579,7 +602,7 @@ def main():
     r = Run(args)
     budget = Budget(args.budget_s)
     r.say(f"{'dry run (CPU)' if r.dry else 'GPU run'}; budget {args.budget_s:.0f} s; results in {r.out}")
-    needs_build = {"ctest_cuda", "sae", "harvest", "forward", "preference"}
+    needs_build = {"ctest_cuda", "sae", "harvest", "forward", "preference", "online"}
     build_ok = True
     for name, limit, least in STEPS:
         if name == "build":

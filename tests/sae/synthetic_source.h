@@ -2,8 +2,9 @@
 // A test ActivationSource with a known answer: x = sparse non-negative codes @ a random unit-norm
 // dictionary + noise. Rows come in blocks generated from (seed, block index), so the source is
 // reproducible and seekable like the real ones.
-#include <ATen/CPUGeneratorImpl.h>
 #include <torch/torch.h>
+
+#include <ATen/CPUGeneratorImpl.h>
 
 #include "fpokit/sae/data/activation_source.h"
 
@@ -24,6 +25,7 @@ class PlantedDictionarySource : public sae::ActivationSource {
   const torch::Tensor& dictionary() const { return dictionary_; }
   const std::vector<std::string>& hook_names() const override { return hooks_; }
   const std::vector<int64_t>& d_in() const override { return d_in_; }
+  torch::Device device() const override { return torch::kCPU; }
   std::optional<sae::ActivationRows> next() override {
     const int64_t start = block_ * block_rows_;
     if (start >= total_rows_) return std::nullopt;

@@ -1,7 +1,12 @@
 // Training data plumbing: text datasets, context packing, the mixing buffer.
-#include <fstream>
-
 #include <torch/torch.h>
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <thread>
 
 #include "fpokit/core/errors.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
@@ -10,8 +15,6 @@
 #include "fpokit/sae/data/text_dataset.h"
 #include "sae_test_util.h"
 #include "synthetic_source.h"
-
-#include <catch2/catch.hpp>
 
 using namespace fpokit::sae;
 using fpokit::test::PlantedDictionarySource;
@@ -28,7 +31,9 @@ void write_file(const std::filesystem::path& p, const std::string& s) {
 
 TEST_CASE("TextDataset reads JSONL and plain text and seeks back exactly", "[sae][data]") {
   TempDir dir;
-  write_file(dir / "d.jsonl", "{\"text\": \"first doc\"}\n\n{\"text\": \"\"}\n{\"text\": \"second\", \"x\": 1}\r\n{\"text\": \"third\"}");
+  write_file(
+      dir / "d.jsonl",
+      "{\"text\": \"first doc\"}\n\n{\"text\": \"\"}\n{\"text\": \"second\", \"x\": 1}\r\n{\"text\": \"third\"}");
   TextDataset ds(dir / "d.jsonl");
   const auto a = ds.next();
   const auto b = ds.next();
@@ -65,7 +70,8 @@ TEST_CASE("TextDataset reads JSONL and plain text and seeks back exactly", "[sae
 TEST_CASE("ContextPacker rows start with the separator and resume mid-document", "[sae][data]") {
   TempDir dir;
   std::string corpus;
-  for (int i = 0; i < 20; ++i) corpus += "{\"text\": \"The quick brown fox " + std::to_string(i) + " jumps over the lazy dog.\"}\n";
+  for (int i = 0; i < 20; ++i)
+    corpus += "{\"text\": \"The quick brown fox " + std::to_string(i) + " jumps over the lazy dog.\"}\n";
   write_file(dir / "c.jsonl", corpus);
   const auto tok = fpokit::lm::Tokenizer::from_directory(fpokit::test::fixture("tokenizers/gpt2"));
   TextDataset ds(dir / "c.jsonl");
@@ -121,8 +127,8 @@ TEST_CASE("MixingBuffer serves a permutation of the source and restores exactly"
   std::sort(sorted.begin(), sorted.end());
   std::vector<int64_t> all(1000);
   std::iota(all.begin(), all.end(), 0);
-  CHECK(sorted == all);     // every row exactly once
-  CHECK(seen != all);       // and shuffled
+  CHECK(sorted == all);  // every row exactly once
+  CHECK(seen != all);    // and shuffled
   CHECK(batches.back().size(0) == 1000 % 90);
   // Restoring any state gives the same following batch.
   for (size_t i : {size_t{0}, size_t{3}, size_t{7}}) {
@@ -143,4 +149,106 @@ TEST_CASE("MixingBuffer serves a permutation of the source and restores exactly"
   PlantedDictionarySource empty(4, 8, 2, 0, 64);
   MixingBuffer b4(empty, 100, 1, true);
   CHECK_THROWS_AS(b4.next_batch(10), fpokit::InputError);
+}
+
+namespace {
+
+// The planted source, failing with a CheckpointError at block `fail_at` (a damaged file read in
+// the background) and noting the thread of every read.
+class RecordingSource : public PlantedDictionarySource {
+ public:
+  RecordingSource(int64_t total_rows, int64_t fail_at = -1)
+      : PlantedDictionarySource(4, 8, 2, total_rows, 64), fail_at_(fail_at) {}
+  std::optional<ActivationRows> next() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      threads_.insert(std::this_thread::get_id());
+      if (blocks_++ == fail_at_) throw fpokit::CheckpointError("block " + std::to_string(fail_at_) + " is damaged");
+    }
+    return PlantedDictionarySource::next();
+  }
+  void seek(const nlohmann::json& p) override {
+    PlantedDictionarySource::seek(p);
+    blocks_ = p.at("block").get<int64_t>();
+  }
+  void rewind() override {
+    PlantedDictionarySource::rewind();
+    blocks_ = 0;
+  }
+  std::set<std::thread::id> threads() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return threads_;
+  }
+
+ private:
+  int64_t fail_at_;
+  int64_t blocks_ = 0;
+  std::mutex mutex_;
+  std::set<std::thread::id> threads_;
+};
+
+std::vector<torch::Tensor> drain(MixingBuffer& buffer, int64_t rows, int64_t batches,
+                                 std::vector<nlohmann::json>* states = nullptr) {
+  std::vector<torch::Tensor> out;
+  for (int64_t i = 0; i < batches; ++i) {
+    if (states) states->push_back(buffer.state());
+    auto b = buffer.next_batch(rows);
+    if (!b) break;
+    out.push_back(b->positions.clone());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("MixingBuffer prefetching in the background serves the very same batches", "[sae][data]") {
+  // 1000 rows in windows of 300 over three epochs: every window boundary, the short last window
+  // and the epoch rollover happen with a prefetch in flight.
+  RecordingSource plain_source(1000), prefetch_source(1000);
+  MixingBuffer plain(plain_source, 300, 7, /*loop=*/true, /*prefetch=*/false);
+  MixingBuffer prefetching(prefetch_source, 300, 7, /*loop=*/true, /*prefetch=*/true);
+  std::vector<nlohmann::json> states;
+  const auto expected = drain(plain, 90, 30);
+  const auto got = drain(prefetching, 90, 30, &states);
+  REQUIRE(got.size() == expected.size());
+  for (size_t i = 0; i < got.size(); ++i) CHECK(torch::equal(got[i], expected[i]));
+  CHECK(prefetching.epoch() == plain.epoch());
+  CHECK(prefetching.epoch() == 2);
+  // The reads did happen beside the consumer: without prefetch all on this thread, with it not.
+  CHECK(plain_source.threads() == std::set<std::thread::id>{std::this_thread::get_id()});
+  CHECK(prefetch_source.threads().size() > 1);
+
+  // Restoring a state saved while a prefetch was in flight continues exactly, with or without
+  // prefetching in the restored buffer.
+  for (size_t i : {size_t{0}, size_t{4}, size_t{13}, size_t{26}}) {
+    for (const bool prefetch : {false, true}) {
+      RecordingSource source(1000);
+      MixingBuffer restored(source, 300, 7, true, prefetch);
+      restored.restore(states[i]);
+      const auto rest = drain(restored, 90, 3);
+      for (size_t j = 0; j < rest.size(); ++j) CHECK(torch::equal(rest[j], expected[i + j]));
+    }
+  }
+  // Restoring into a buffer that has been prefetching (its source moved on) too.
+  RecordingSource source(1000);
+  MixingBuffer reused(source, 300, 7, true, true);
+  drain(reused, 90, 5);
+  reused.restore(states[2]);
+  CHECK(torch::equal(reused.next_batch(90)->positions, expected[2]));
+  reused.restore(states[0]);
+  CHECK(torch::equal(reused.next_batch(90)->positions, expected[0]));
+}
+
+TEST_CASE("MixingBuffer: an error in a background read reaches the consumer as thrown", "[sae][data]") {
+  // Blocks of 64 rows, windows of 300 (5 blocks): block 7 is read by the prefetch of window 1.
+  RecordingSource source(1000, /*fail_at=*/7);
+  MixingBuffer buffer(source, 300, 7, false, true);
+  for (int i = 0; i < 3; ++i) REQUIRE(buffer.next_batch(100));  // window 0 (320 rows) served
+  CHECK_THROWS_WITH(buffer.next_batch(100), Catch::Contains("block 7 is damaged"));
+  // A buffer destroyed with a read in flight stops it and waits: no crash, no leak.
+  {
+    RecordingSource slow(100000);
+    MixingBuffer dropped(slow, 50000, 1, false, true);
+    REQUIRE(dropped.next_batch(10));
+  }
 }

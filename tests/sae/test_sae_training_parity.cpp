@@ -27,6 +27,7 @@ class RowSource : public ActivationSource {
   explicit RowSource(torch::Tensor x) : x_(std::move(x)), d_in_{x_.size(1)} {}
   const std::vector<std::string>& hook_names() const override { return hooks_; }
   const std::vector<int64_t>& d_in() const override { return d_in_; }
+  torch::Device device() const override { return x_.device(); }
   std::optional<ActivationRows> next() override {
     if (row_ >= x_.size(0)) return std::nullopt;
     ActivationRows rows;

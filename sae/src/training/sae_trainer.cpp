@@ -82,7 +82,8 @@ SaeTrainer::SaeTrainer(TrainerOptions options, std::vector<SaeSpec> specs, Activ
     : options_(std::move(options)),
       source_(source),
       out_dir_(std::move(out_dir)),
-      buffer_(source, options_.buffer_tokens, options_.seed, options_.loop_data) {
+      buffer_(source, options_.buffer_tokens, options_.seed, options_.loop_data,
+              options_.prefetch_buffer.value_or(!options_.device.is_cpu())) {
   if (specs.empty()) throw InputError("nothing to train: no SAE was specified");
   options_.validate();
   // The step's large temporaries are the same every step: keep them in the process rather than

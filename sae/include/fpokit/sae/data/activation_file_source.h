@@ -19,6 +19,7 @@ class ActivationFileSource : public ActivationSource {
 
   const std::vector<std::string>& hook_names() const override { return hook_names_; }
   const std::vector<int64_t>& d_in() const override { return d_in_; }
+  torch::Device device() const override { return device_; }
   std::optional<ActivationRows> next() override;
   nlohmann::json position() const override { return {{"row", row_}}; }
   void seek(const nlohmann::json& position) override;

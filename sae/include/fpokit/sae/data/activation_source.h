@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
+#include <torch/types.h>
 
 #include "fpokit/sae/data/activation_rows.h"
 
@@ -20,6 +21,8 @@ class ActivationSource {
 
   virtual const std::vector<std::string>& hook_names() const = 0;
   virtual const std::vector<int64_t>& d_in() const = 0;  // per hook
+  // Where the rows' tensors live (the mixing buffer prefetches on a side stream of this device).
+  virtual torch::Device device() const = 0;
   // The next rows (any positive count, in source order), or nullopt when exhausted.
   virtual std::optional<ActivationRows> next() = 0;
   // An opaque, JSON-serialisable position, and a seek back to one.

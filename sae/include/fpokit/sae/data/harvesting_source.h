@@ -39,6 +39,7 @@ class HarvestingSource : public ActivationSource {
 
   const std::vector<std::string>& hook_names() const override { return hook_names_; }
   const std::vector<int64_t>& d_in() const override { return d_in_; }
+  torch::Device device() const override { return special_ids_.device(); }
   std::optional<ActivationRows> next() override;
   nlohmann::json position() const override;
   void seek(const nlohmann::json& position) override;

@@ -9,7 +9,15 @@
 // --resume re-fills the same window and continues with the very same batches, without saving
 // gigabytes of buffered activations in each checkpoint. (SAELens keeps half of each buffer for the
 // next refill; that mixes across windows but makes exact resume impossible without saving it.)
+//
+// Prefetch (on by default in training): while window w is served, a background thread reads
+// window w+1 from the source and permutes it — online, that is the model's forward for the next
+// window running beside the SAE steps on this one (on a CUDA device, on a side stream of its own).
+// The windows and their permutations are the same as without it, so batches and --resume do not
+// change; the cost is a second window in memory.
+#include <atomic>
 #include <cstdint>
+#include <future>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -21,7 +29,11 @@ namespace fpokit::sae {
 class MixingBuffer {
  public:
   // loop: at the end of the source start a new epoch (rewind) instead of ending.
-  MixingBuffer(ActivationSource& source, int64_t capacity, uint64_t seed, bool loop);
+  // prefetch: read the next window in the background (see above).
+  MixingBuffer(ActivationSource& source, int64_t capacity, uint64_t seed, bool loop, bool prefetch = false);
+  ~MixingBuffer();  // stops a prefetch in flight (after the source call it is in) and waits for it
+  MixingBuffer(const MixingBuffer&) = delete;
+  MixingBuffer& operator=(const MixingBuffer&) = delete;
 
   // Exactly `rows` rows; fewer (or nullopt) only at the end of a non-looping source. Throws
   // InputError if the source yields no row at all (an empty dataset).
@@ -31,14 +43,29 @@ class MixingBuffer {
   void restore(const nlohmann::json& state);
   int64_t epoch() const { return epoch_; }
   int64_t capacity() const { return capacity_; }
+  bool prefetch() const { return prefetch_; }
 
  private:
+  // A window as read from the source: where it began and its rows, already permuted (empty when
+  // the source had no row left).
+  struct Window {
+    nlohmann::json start;
+    ActivationRows rows;
+  };
   bool fill();  // false when the source is exhausted (and not looping)
+  // Reads up to capacity rows and permutes them with window `window` of epoch `epoch`'s
+  // permutation. The only place that reads the source, on whichever thread.
+  Window read_window(int64_t epoch, int64_t window, bool on_side_stream);
+  void start_prefetch();
+  void cancel_prefetch();  // waits for the thread; drops its window (the source has moved on)
 
   ActivationSource& source_;
   int64_t capacity_;
   uint64_t seed_;
   bool loop_;
+  bool prefetch_;
+  std::future<Window> next_window_;  // valid while a prefetch is in flight or done and not taken
+  std::atomic<bool> stop_prefetch_{false};
   int64_t epoch_ = 0;
   int64_t window_ = -1;          // index of the window in `rows_` (within the epoch)
   nlohmann::json window_start_;  // source position where that window began

@@ -3,6 +3,7 @@
 // (docs/sae.md, 'Training defaults'): Adam(0.9, 0.999), lr 3e-4 (SAELens), gradient clipping at 1,
 // 4096-token batches.
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <torch/types.h>
@@ -22,6 +23,11 @@ struct TrainerOptions {
   int64_t batch_tokens = 4096;
   int64_t buffer_tokens = 262144;  // mixing-buffer capacity (rows)
   bool loop_data = true;           // start a new epoch when the data ends before total_tokens
+  // Read (online: harvest) the next buffer window in the background while training on this one;
+  // the same batches either way, a second window in memory (mixing_buffer.h). Unset: on for an
+  // accelerator (CUDA: the forward and the SAE step overlap on two streams), off on the CPU (both
+  // halves already use every core: 0.91-1.01x measured, docs/BENCHMARKS.md).
+  std::optional<bool> prefetch_buffer;
   uint64_t seed = 0;
 
   // Optimisation.
