@@ -7,6 +7,7 @@
 
 #include "cli_vocabulary.h"
 #include "fpokit/core/errors.h"
+#include "hub_names.h"
 
 namespace fpokit::cli {
 
@@ -43,7 +44,9 @@ void MethodOptions::add_loss_options(CLI::App& cmd, fpo::PreferenceLossOptions& 
                  "paper | released (the authors' code: online reference, pooling by the padded length, topk(policy))")
       ->capture_default_str()
       ->group("FPO");
-  cmd.add_option("--sae", sae, "FPO: SAE (fpokit/SAELens/sparsify folder or Gemma Scope params.npz)")->group("FPO");
+  accept_hub_name(cmd.add_option("--sae", sae, "FPO: SAE (fpokit/SAELens/sparsify folder or Gemma Scope params.npz)"),
+                  core::HubRepoType::Model)
+      ->group("FPO");
   cmd.add_option("--fpo-hook", fpo_hook, "FPO: hook the SAE reads (default: the SAE's own)")->group("FPO");
 }
 

@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include "fpokit/lm/model/load_model.h"
+#include "hub_names.h"
 
 namespace fpokit::cli {
 
@@ -26,7 +27,8 @@ struct ModelOptions {
   std::string dtype = "auto";
 
   void add_to(CLI::App& cmd, const Help& help = {}) {
-    auto* model = cmd.add_option("--model", model_dir, help.model)->group(help.group);
+    auto* model =
+        accept_hub_name(cmd.add_option("--model", model_dir, help.model), core::HubRepoType::Model)->group(help.group);
     if (help.required) model->required();
     add_device_options(cmd, help);
   }

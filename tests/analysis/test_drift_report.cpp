@@ -197,9 +197,10 @@ TEST_CASE("fpokit drift: writes the report and prints the summary table") {
   const auto same = test::run_command(
       drift_command({{"--aligned", quoted(drift_fixture("base"))}, {"--out", quoted(tmp / "same.h5")}}));
   CHECK(same.exit_code == 0);
-  // --dump-config prints the resolved options and writes nothing.
-  const auto dump =
-      test::run_command(drift_command({{"--aligned", "x"}, {"--out", quoted(tmp / "d.h5")}, {"--dump-config", ""}}));
+  // --dump-config prints the resolved options and writes nothing. (A path that does not exist is
+  // for the run to report; a bare name like "x" would be looked up in the hub cache when parsed.)
+  const auto dump = test::run_command(
+      drift_command({{"--aligned", quoted(tmp / "x")}, {"--out", quoted(tmp / "d.h5")}, {"--dump-config", ""}}));
   CHECK(dump.exit_code == 0);
   CHECK(dump.out.find("[drift]") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(tmp / "d.h5"));

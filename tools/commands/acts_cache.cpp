@@ -9,6 +9,7 @@
 #include "fpokit/core/log/progress_line.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "fpokit/sae/data/activation_cache.h"
+#include "hub_names.h"
 #include "model_options.h"
 
 namespace fpokit::cli {
@@ -57,7 +58,10 @@ void add_acts_command(CLI::App& app) {
                          "blocks.1.hook_resid_post --context-size 128 --tokens 65536 --out runs/tour/acts.h5");
   args->model.add_to(*cmd);
   cmd->add_option("--hook", args->hooks, "Hook(s), e.g. blocks.6.hook_resid_post")->required()->group("Model");
-  cmd->add_option("--data", args->data, "Text corpus: .jsonl or plain text")->required()->group("Data");
+  accept_hub_name(cmd->add_option("--data", args->data, "Text corpus: .jsonl or plain text"),
+                  core::HubRepoType::Dataset)
+      ->required()
+      ->group("Data");
   cmd->add_option("--text-field", args->harvest.text_field, "JSONL field holding the text")
       ->capture_default_str()
       ->group("Data");

@@ -11,6 +11,7 @@
 #include "fpokit/analysis/report/html_report.h"
 #include "fpokit/core/io/output_location.h"
 #include "fpokit/core/log/progress_line.h"
+#include "hub_names.h"
 #include "model_options.h"
 
 namespace fpokit::cli {
@@ -67,21 +68,28 @@ void add_drift_command(CLI::App& app) {
                          "--sae examples/demo/sae/blocks.1.hook_resid_post --data examples/demo/corpus_heldout.jsonl "
                          "--tokens 16384 --causal 5 --causal-data examples/demo/prefs_heldout.jsonl --causal-pairs 16 "
                          "--out runs/tour/drift.h5 --html runs/tour/drift.html");
-  cmd->add_option("--base", args->base, "Base model: an HF model directory")->required()->group("Models");
-  cmd->add_option("--aligned", args->aligned,
-                  "Aligned model(s): HF directory, fpokit train output folder, LoRA adapter folder or a run's "
-                  "checkpoint folder; repeat to compare several")
+  accept_hub_name(cmd->add_option("--base", args->base, "Base model: an HF model directory"), core::HubRepoType::Model)
+      ->required()
+      ->group("Models");
+  accept_hub_name(cmd->add_option("--aligned", args->aligned,
+                                  "Aligned model(s): HF directory, fpokit train output folder, LoRA adapter folder or "
+                                  "a run's checkpoint folder; repeat to compare several"),
+                  core::HubRepoType::Model)
       ->required()
       ->group("Models");
   cmd->add_option("--label", o.labels, "Name of each --aligned model in the report (default: its folder name)")
       ->group("Models");
-  cmd->add_option("--sae", args->sae, "SAE: fpokit/SAELens folder, sparsify folder or Gemma Scope params.npz")
+  accept_hub_name(cmd->add_option("--sae", args->sae,
+                                  "SAE: fpokit/SAELens folder, sparsify folder or Gemma Scope params.npz"),
+                  core::HubRepoType::Model)
       ->required()
       ->group("Models");
   cmd->add_option("--hook", o.hook, "Hook to read (default: the SAE's own), e.g. blocks.6.hook_resid_post")
       ->group("Models");
   args->devices.add_device_options(*cmd, {.group = "Models"});
-  cmd->add_option("--data", args->data, "Text corpus (.jsonl/.txt) or preference file (prompt/chosen/rejected .jsonl)")
+  accept_hub_name(cmd->add_option("--data", args->data,
+                                  "Text corpus (.jsonl/.txt) or preference file (prompt/chosen/rejected .jsonl)"),
+                  core::HubRepoType::Dataset)
       ->required()
       ->group("Data");
   cmd->add_option("--data-kind", o.data_kind, "auto | text | preference")

@@ -9,6 +9,7 @@
 #include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/log/log.h"
 #include "fpokit/fpo/eval/preference_eval.h"
+#include "hub_names.h"
 #include "method_options.h"
 #include "model_options.h"
 
@@ -59,12 +60,15 @@ void add_eval_prefs_command(CLI::App& app) {
                          "fpokit eval-prefs --method dpo --model runs/tour/dpo/model --ref-model examples/demo/model "
                          "--data examples/demo/prefs_heldout.jsonl --out runs/tour/dpo_heldout.json");
   args->model.add_to(*cmd, {.group = "Models"});
-  cmd->add_option("--ref-model", e.ref_model_dir,
-                  "Reference model directory (the model before training); methods with a reference")
+  accept_hub_name(cmd->add_option("--ref-model", e.ref_model_dir,
+                                  "Reference model directory (the model before training); methods with a reference"),
+                  core::HubRepoType::Model)
       ->group("Models");
   cmd->add_option("--adapter", e.adapter, "PEFT LoRA adapter on top of --model (e.g. <train out>/adapter)")
       ->group("Models");
-  cmd->add_option("--data", e.data, "Held-out JSONL (prompt/chosen/rejected; kto: prompt/completion/label)")
+  accept_hub_name(cmd->add_option("--data", e.data,
+                                  "Held-out JSONL (prompt/chosen/rejected; kto: prompt/completion/label)"),
+                  core::HubRepoType::Dataset)
       ->required()
       ->group("Data");
   cmd->add_option("--chat-template", e.chat_template, "chatml|llama-3|gemma|zephyr|plain (default: detected)")

@@ -11,6 +11,7 @@
 #include "fpokit/sae/data/harvesting_source.h"
 #include "fpokit/sae/io/sae_io.h"
 #include "fpokit/sae/model/sae_encoding.h"
+#include "hub_names.h"
 #include "model_options.h"
 
 namespace fpokit::cli {
@@ -83,12 +84,15 @@ void add_sae_encode_command(CLI::App& sae) {
       cmd,
       "fpokit sae encode --sae examples/demo/sae/blocks.1.hook_resid_post --model examples/demo/model --data "
       "examples/demo/corpus_heldout.jsonl --tokens 4096 --out runs/tour/features.safetensors");
-  cmd->add_option("--sae", args->sae, "SAE folder (SAELens or sparsify) or Gemma Scope params.npz")
+  accept_hub_name(cmd->add_option("--sae", args->sae, "SAE folder (SAELens or sparsify) or Gemma Scope params.npz"),
+                  core::HubRepoType::Model)
       ->required()
       ->group("SAE");
   args->model.add_to(*cmd, {.model = "HuggingFace model directory (with --data)", .required = false});
   cmd->add_option("--acts", args->acts, "safetensors file with an `activations` tensor [tokens, d_in]")->group("Data");
-  cmd->add_option("--data", args->data, "Text corpus (.jsonl or plain text), harvested at the SAE's hook")
+  accept_hub_name(cmd->add_option("--data", args->data,
+                                  "Text corpus (.jsonl or plain text), harvested at the SAE's hook"),
+                  core::HubRepoType::Dataset)
       ->group("Data");
   cmd->add_option("--text-field", args->harvest.text_field, "JSONL field holding the text")
       ->capture_default_str()

@@ -15,6 +15,7 @@
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "fpokit/sae/eval/sae_evaluation.h"
 #include "fpokit/sae/io/sae_io.h"
+#include "hub_names.h"
 #include "model_options.h"
 
 namespace fpokit::cli {
@@ -67,11 +68,15 @@ void add_sae_eval_command(CLI::App& sae) {
                          "fpokit sae eval --sae examples/demo/sae/blocks.1.hook_resid_post --model examples/demo/model "
                          "--data examples/demo/corpus_heldout.jsonl --tokens 16384 --out runs/tour/sae_eval.json");
   args->model.add_to(*cmd);
-  cmd->add_option("--sae", args->sae, "SAE folder (SAELens or sparsify) or Gemma Scope params.npz")
+  accept_hub_name(cmd->add_option("--sae", args->sae, "SAE folder (SAELens or sparsify) or Gemma Scope params.npz"),
+                  core::HubRepoType::Model)
       ->required()
       ->group("SAE");
   cmd->add_option("--hook", args->hook, "Hook to splice at (default: the one in the SAE's config)")->group("SAE");
-  cmd->add_option("--data", args->data, "Text corpus: .jsonl or plain text")->required()->group("Data");
+  accept_hub_name(cmd->add_option("--data", args->data, "Text corpus: .jsonl or plain text"),
+                  core::HubRepoType::Dataset)
+      ->required()
+      ->group("Data");
   cmd->add_option("--text-field", args->eval.text_field, "JSONL field holding the text")
       ->capture_default_str()
       ->group("Data");

@@ -7,7 +7,9 @@
 #include "fpokit/core/errors.h"
 #include "fpokit/core/log/log.h"
 #include "fpokit/sae/training/training_run.h"
+#include "hub_names.h"
 #include "model_options.h"
+#include "report_to_option.h"
 
 namespace fpokit::cli {
 
@@ -21,6 +23,8 @@ struct SaeTrainArgs {
   std::string normalization = "none";
   std::string lr_scheduler = "constant";
   std::string b_dec_init = "geometric_median";
+  std::string prefetch = "auto";
+  std::string report_to = "none";
   bool autocast = false;
   bool dense_kernels = false;
   bool quiet = false;
@@ -34,7 +38,9 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
   a.model.add_to(cmd, {.model = "HuggingFace model directory to harvest activations from",
                        .required = false,
                        .device = "cpu, cuda or cuda:N (model and SAEs)"});
-  cmd.add_option("--data", r.data, "Text corpus: .jsonl (one object per line) or plain text (a document per line)")
+  accept_hub_name(cmd.add_option("--data", r.data,
+                                 "Text corpus: .jsonl (one object per line) or plain text (a document per line)"),
+                  core::HubRepoType::Dataset)
       ->group("Data");
   cmd.add_option("--text-field", r.harvest.text_field, "JSONL field holding the text")
       ->capture_default_str()
@@ -56,6 +62,13 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
       ->group("Data");
   cmd.add_option("--buffer-tokens", t.buffer_tokens, "Mixing-buffer capacity (tokens)")
       ->capture_default_str()
+      ->group("Data");
+  cmd.add_option("--prefetch-buffer", a.prefetch,
+                 "auto | true | false: fill the next buffer window (online: run the model) in the background while "
+                 "training on this one; the same batches either way, twice the buffer memory (auto: on for CUDA, off "
+                 "on the CPU, where both halves already use every core)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "true", "false"}))
       ->group("Data");
 
   cmd.add_option("--arch", a.arch, "topk | batchtopk | relu | jumprelu | gated")->capture_default_str()->group("SAE");
@@ -135,6 +148,7 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
   deprecated_name(cmd.add_option("--logging-steps,--log-every", t.log_every_steps, "Log every N steps"), "log-every")
       ->capture_default_str()
       ->group("Output");
+  add_report_to(cmd, a.report_to);
   cmd.add_flag("--resume", r.resume, "Continue the run in --out from its newest checkpoint-<step>")
       ->configurable(false)
       ->group("Output");
@@ -166,6 +180,8 @@ void run_sae_train(SaeTrainArgs& a, const CLI::App& cmd) {
   a.run.trainer.b_dec_init = sae::parse_decoder_bias_init(a.b_dec_init);
   a.run.trainer.autocast_bf16 = a.autocast;
   a.run.trainer.sparse_kernels = !a.dense_kernels;
+  if (a.prefetch != "auto") a.run.trainer.prefetch_buffer = a.prefetch == "true";
+  a.run.report_to_tensorboard = a.report_to == "tensorboard";
   a.run.progress = !a.quiet;
   // The configuration is saved once the run is known to be valid (run_sae_training validates
   // everything before its first write), so a failed start leaves --out untouched.

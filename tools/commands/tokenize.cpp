@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "fpokit/core/errors.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
+#include "hub_names.h"
 
 namespace fpokit::cli {
 
@@ -60,7 +61,8 @@ void add_tokenize_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("tokenize", "Print the token ids of a text as a JSON list (or decode ids)");
   add_example_on_default(cmd, "fpokit tokenize --model examples/demo/model --text \"Thank you for waiting.\"");
   // Only the tokenizer is read, so no --device/--dtype (ModelOptions).
-  cmd->add_option("--model", args->model_dir, "model directory with tokenizer.json or tokenizer.model")
+  accept_hub_name(cmd->add_option("--model", args->model_dir, "model directory with tokenizer.json or tokenizer.model"),
+                  core::HubRepoType::Model)
       ->required()
       ->group("Model");
   auto* text = cmd->add_option("--text", args->text, "the text (with --decode: a JSON list of ids)")->group("Input");

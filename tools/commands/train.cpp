@@ -13,8 +13,10 @@
 #include "fpokit/core/errors.h"
 #include "fpokit/core/log/log.h"
 #include "fpokit/fpo/training/training_run.h"
+#include "hub_names.h"
 #include "method_options.h"
 #include "model_options.h"
+#include "report_to_option.h"
 
 namespace fpokit::cli {
 
@@ -30,6 +32,7 @@ struct TrainArgs {
   std::string lr_scheduler_type = "linear";
   std::string truncation_mode = "keep_end";
   std::string optim = "adamw_torch";
+  std::string report_to = "none";
   lm::LoraOptions lora;
   std::vector<std::string> lora_targets{"q_proj", "v_proj"};
   int64_t max_length = 1024;
@@ -47,11 +50,15 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
   auto& t = r.trainer;
   auto& l = t.loss;
   a.model.add_to(cmd, {.model = "HuggingFace model directory to train", .group = "Models"});
-  cmd.add_option("--ref-model", r.ref_model_dir, "Reference model directory (default: the starting model)")
+  accept_hub_name(cmd.add_option("--ref-model", r.ref_model_dir,
+                                 "Reference model directory (default: the starting model)"),
+                  core::HubRepoType::Model)
       ->group("Models");
 
-  cmd.add_option("--data", r.data,
-                 "JSONL with prompt/chosen/rejected (kto: prompt/completion/label), strings or conversations")
+  accept_hub_name(cmd.add_option("--data", r.data,
+                                 "JSONL with prompt/chosen/rejected (kto: prompt/completion/label), strings or "
+                                 "conversations"),
+                  core::HubRepoType::Dataset)
       ->required()
       ->group("Data");
   cmd.add_option("--chat-template", r.chat_template, "chatml|llama-3|gemma|zephyr|plain (default: detected)")
@@ -158,6 +165,7 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
       ->required()
       ->group("Output");
   cmd.add_option("--logging-steps", t.logging_steps, "Log every N steps")->capture_default_str()->group("Output");
+  add_report_to(cmd, a.report_to);
   cmd.add_option("--save-steps", t.save_steps, "Checkpoint every N steps (0: only with --stop-after-steps)")
       ->capture_default_str()
       ->group("Output");
@@ -217,6 +225,7 @@ void run_train(TrainArgs& a, const CLI::App& cmd) {
   a.run.tokenization.max_prompt_length = a.max_prompt_length;
   a.run.tokenization.truncation_mode = fpo::parse_truncation_mode(a.truncation_mode);
   a.run.progress = !a.quiet;
+  a.run.report_to_tensorboard = a.report_to == "tensorboard";
   const auto out = a.run.out;
   std::optional<analysis::DriftTimelineRecorder> timeline;
   if (a.drift.every != 0) {

@@ -19,6 +19,7 @@
 #include "fpokit/analysis/stats/feature_tags.h"
 #include "fpokit/analysis/stats/paired_feature_accumulator.h"
 #include "fpokit/core/errors.h"
+#include "fpokit/core/io/hub_cache.h"
 #include "fpokit/core/io/sha256.h"
 #include "fpokit/core/log/log.h"
 #include "fpokit/lm/model/hooks.h"
@@ -97,6 +98,9 @@ void check_same_vocabulary(const lm::Tokenizer& base, const lm::Tokenizer& other
 }
 
 std::string default_label(const fs::path& p) {
+  // A model from the hub cache: its repository's name, not the snapshot's commit hash.
+  if (const auto hub = core::hub_name_of_path(p); hub && hub->path_in_repo.empty())
+    return hub->repo_id.substr(hub->repo_id.find('/') + 1);
   auto name = p.filename().string();
   if (name.empty()) name = p.parent_path().filename().string();
   if (name == "model" || name == "adapter") name = p.parent_path().filename().string();

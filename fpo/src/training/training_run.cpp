@@ -213,7 +213,8 @@ bool run_preference_training(PreferenceRunOptions o) {
   }
   if (o.resume) trainer.resume();
 
-  core::MetricsLog metrics(o.out / "metrics.jsonl", o.resume ? std::optional<int64_t>(trainer.step()) : std::nullopt);
+  core::MetricsLog metrics(o.out / "metrics.jsonl", o.resume ? std::optional<int64_t>(trainer.step()) : std::nullopt,
+                           o.report_to_tensorboard ? std::optional<fs::path>(o.out / "runs") : std::nullopt);
   core::ProgressLine progress("train " + std::string(method_name(method)), trainer.total_steps(), "steps", 30,
                               trainer.step());
   if (o.observe_policy) o.observe_policy(*policy, trainer.step(), trainer.total_steps());

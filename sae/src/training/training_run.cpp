@@ -9,6 +9,7 @@
 #include "fpokit/core/errors.h"
 #include "fpokit/core/fault/kill_point.h"
 #include "fpokit/core/io/atomic_output.h"
+#include "fpokit/core/io/hub_cache.h"
 #include "fpokit/core/io/output_location.h"
 #include "fpokit/core/log/log.h"
 #include "fpokit/core/log/progress_line.h"
@@ -33,8 +34,11 @@ std::string sae_folder_name(const std::string& hook, int64_t width, int64_t k, b
   return name;
 }
 
-// "models/gpt2/" -> "gpt2": the name SAELens records as model_name.
+// "models/gpt2/" -> "gpt2": the name SAELens records as model_name (for a model from the hub cache,
+// the repository's name: ".../models--google--gemma-2-2b/snapshots/<commit>" -> "gemma-2-2b").
 std::string model_folder_name(std::string path) {
+  if (const auto hub = core::hub_name_of_path(path); hub && hub->path_in_repo.empty())
+    return hub->repo_id.substr(hub->repo_id.find('/') + 1);
   while (path.size() > 1 && path.back() == '/') path.pop_back();
   return fs::path(path).filename().string();
 }
@@ -137,7 +141,8 @@ bool run_sae_training(TrainingRunOptions o) {
       if (!name.empty()) core::remove_tree(o.out / name);
   }
   if (o.before_first_write) o.before_first_write();
-  core::MetricsLog log(o.out / "training_log.jsonl", o.resume ? std::optional<int64_t>(trainer.step()) : std::nullopt);
+  core::MetricsLog log(o.out / "training_log.jsonl", o.resume ? std::optional<int64_t>(trainer.step()) : std::nullopt,
+                       o.report_to_tensorboard ? std::optional<fs::path>(o.out / "runs") : std::nullopt);
   core::ProgressLine progress("sae train", o.trainer.total_tokens, "tok", 30, trainer.tokens());
   if (o.progress) trainer.on_step([&](int64_t tokens) { progress.update(tokens); });
   const bool finished = trainer.run([&](const TrainingProgress& p) {

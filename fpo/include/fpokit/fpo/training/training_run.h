@@ -52,6 +52,9 @@ struct PreferenceRunOptions {
   // without it such an `out` is refused (core/io/output_location.h).
   bool overwrite_output_dir = false;
   bool progress = true;
+  // --report-to tensorboard: the log's lines also as TensorBoard scalars in <out>/runs/
+  // (core/log/tensorboard_writer.h), with the same names.
+  bool report_to_tensorboard = false;
   std::function<void()> before_first_write;
   // Sees the policy after `step` of `total_steps` optimizer steps: once before training (step 0, or
   // the step a resumed run continues from, after its checkpoint is loaded) and after every

@@ -42,6 +42,9 @@ struct TrainingRunOptions {
   // without it such an `out` is refused (core/io/output_location.h).
   bool overwrite_output_dir = false;
   bool progress = true;
+  // --report-to tensorboard: the log's lines also as TensorBoard scalars in <out>/runs/
+  // (core/log/tensorboard_writer.h), with the same names.
+  bool report_to_tensorboard = false;
   // Called once everything is validated, right before the first write to `out` (the CLI saves
   // config.toml there).
   std::function<void()> before_first_write;
