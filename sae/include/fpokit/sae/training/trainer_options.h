@@ -26,7 +26,7 @@ struct TrainerOptions {
   // Read (online: harvest) the next buffer window in the background while training on this one;
   // the same batches either way, a second window in memory (mixing_buffer.h). Unset: on for an
   // accelerator (CUDA: the forward and the SAE step overlap on two streams), off on the CPU (both
-  // halves already use every core: 0.91-1.01x measured, docs/BENCHMARKS.md).
+  // halves already use every core: 0.91-1.06x measured, docs/BENCHMARKS.md).
   std::optional<bool> prefetch_buffer;
   uint64_t seed = 0;
 
