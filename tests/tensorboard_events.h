@@ -66,8 +66,7 @@ struct Cursor {
 };
 
 inline uint32_t masked(const std::string& bytes, size_t pos, size_t n) {
-  const uint32_t crc = core::crc32c(bytes.data() + pos, n);
-  return ((crc >> 15) | (crc << 17)) + 0xa282ead8u;
+  return core::masked_crc32c(bytes.data() + pos, n);
 }
 
 }  // namespace tensorboard_detail

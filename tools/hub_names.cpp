@@ -1,6 +1,5 @@
 #include "hub_names.h"
 
-#include <algorithm>
 #include <filesystem>
 
 #include "fpokit/core/errors.h"
@@ -20,16 +19,10 @@ CLI::Option* accept_hub_name(CLI::Option* option, core::HubRepoType type) {
         const auto path = core::resolve_local_or_hub(value, type);
         // The data readers take one file; a dataset repository is a folder of them.
         if (dataset && path.string() != value && fs::is_directory(path)) {
-          std::vector<std::string> files;
-          for (const auto& e : fs::recursive_directory_iterator(path))
-            if (!e.is_directory()) files.push_back(e.path().lexically_relative(path).string());
-          std::sort(files.begin(), files.end());
-          std::string listed;
-          for (size_t i = 0; i < files.size() && i < 6; ++i) listed += (i ? ", " : "") + files[i];
+          const auto files = core::folder_entries(path, /*files_below=*/true);
           throw InputError(flag + " " + value + ": a dataset repository is a folder of files; name the file after " +
                            "':', e.g. " + value + ":" + (files.empty() ? "train.jsonl" : files.front()) +
-                           " (it holds " + (files.empty() ? "no file" : listed + (files.size() > 6 ? ", ..." : "")) +
-                           ")");
+                           " (it holds " + core::list_for_message(files) + ")");
         }
         value = path.string();
         return std::string();

@@ -49,27 +49,30 @@ bool is_commit_hash(const std::string& s) {
          std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-// Up to 8 entries of a folder (recursively for refs/, whose names may hold '/'), sorted.
-std::string list_entries(const fs::path& dir, bool recursive) {
+}  // namespace
+
+std::vector<std::string> folder_entries(const fs::path& dir, bool files_below) {
   std::vector<std::string> names;
   std::error_code ec;
-  if (recursive) {
+  if (files_below) {
     for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::recursive_directory_iterator();
          it.increment(ec))
-      if (it->is_regular_file()) names.push_back(it->path().lexically_relative(dir).string());
+      if (!it->is_directory(ec)) names.push_back(it->path().lexically_relative(dir).string());
   } else {
     for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
       names.push_back(it->path().filename().string());
   }
   std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string list_for_message(const std::vector<std::string>& names) {
   if (names.empty()) return "none";
   std::string out;
   for (size_t i = 0; i < names.size() && i < 8; ++i) out += (i ? ", " : "") + names[i];
   if (names.size() > 8) out += ", ... (" + std::to_string(names.size()) + " in all)";
   return out;
 }
-
-}  // namespace
 
 std::optional<HubName> parse_hub_name(const std::string& text) {
   HubName name;
@@ -137,9 +140,9 @@ fs::path resolve_local_or_hub(const std::string& text, HubRepoType type) {
     commit = revision;
   } else {
     throw InputError("'" + text + "': the cached " + name->repo_id + " (" + folder.string() + ") has no revision '" +
-                     revision + "' (refs: " + list_entries(folder / "refs", true) +
-                     "; snapshots: " + list_entries(folder / "snapshots", false) + "); give one of those after '@', " +
-                     "or fetch it with " + fetch);
+                     revision + "' (refs: " + list_for_message(folder_entries(folder / "refs", true)) +
+                     "; snapshots: " + list_for_message(folder_entries(folder / "snapshots", false)) +
+                     "); give one of those after '@', " + "or fetch it with " + fetch);
   }
   const fs::path snapshot = folder / "snapshots" / commit;
   if (!fs::is_directory(snapshot, ec))
@@ -149,8 +152,9 @@ fs::path resolve_local_or_hub(const std::string& text, HubRepoType type) {
   const fs::path inside = snapshot / name->path_in_repo;
   if (!fs::exists(inside, ec))
     throw InputError("'" + text + "': " + name->repo_id + " at " + commit.substr(0, 12) + " in the cache has no '" +
-                     name->path_in_repo + "' (" + snapshot.string() + " holds: " + list_entries(snapshot, false) +
-                     "); fetch it with " + fetch + " --include '" + name->path_in_repo + "*'");
+                     name->path_in_repo + "' (" + snapshot.string() +
+                     " holds: " + list_for_message(folder_entries(snapshot, false)) + "); fetch it with " + fetch +
+                     " --include '" + name->path_in_repo + "*'");
   return inside;
 }
 

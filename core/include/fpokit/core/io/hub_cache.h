@@ -45,6 +45,11 @@ HubCacheLocation hub_cache_location();
 // the revisions or the snapshot it has).
 std::filesystem::path resolve_local_or_hub(const std::string& text, HubRepoType type);
 
+// What a folder holds, for messages: its entries, or (files_below) the files anywhere below it as
+// relative paths; sorted; empty when it cannot be read. list_for_message joins the first 8.
+std::vector<std::string> folder_entries(const std::filesystem::path& dir, bool files_below);
+std::string list_for_message(const std::vector<std::string>& names);
+
 // The inverse, for names in reports and configs: a path in a cache snapshot
 // (.../models--org--name/snapshots/<commit>[/path]) as {org/name, commit, path}; nullopt for any
 // other path. (A snapshot folder's own name is a commit hash, no name for a model.)

@@ -23,6 +23,7 @@
 namespace fpokit::core {
 
 uint32_t crc32c(const void* data, size_t size);
+uint32_t masked_crc32c(const void* data, size_t size);  // TFRecord's: rotated right by 15, plus 0xa282ead8
 // One TFRecord frame around `payload`.
 std::string tfrecord_frame(const std::string& payload);
 

@@ -43,7 +43,6 @@ class MixingBuffer {
   void restore(const nlohmann::json& state);
   int64_t epoch() const { return epoch_; }
   int64_t capacity() const { return capacity_; }
-  bool prefetch() const { return prefetch_; }
 
  private:
   // A window as read from the source: where it began and its rows, already permuted (empty when
