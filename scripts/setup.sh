@@ -12,7 +12,7 @@ venv=${FPOKIT_VENV:-$HOME/.cache/fpokit/venv-torch-$torch_version}
 apt_packages=(
   build-essential cmake ninja-build ccache pkg-config git python3 python3-venv clang-format
   libhdf5-dev libeigen3-dev libcli11-dev catch2 nlohmann-json3-dev
-  libsentencepiece-dev libzip-dev libpcre2-dev libicu-dev
+  libsentencepiece-dev libzip-dev libpcre2-dev libicu-dev zlib1g-dev
 )
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -339,7 +339,9 @@ def step_build(r):
                  cuda_only_sources_checked=checked)
         return
     cfg = ["cmake", "-S", ROOT, "-B", r.build, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release",
-           f"-DFPOKIT_PYTHON={sys.executable}", f"-DFPOKIT_CUDA={'OFF' if r.dry else 'ON'}"]
+           f"-DFPOKIT_PYTHON={sys.executable}", f"-DFPOKIT_CUDA={'OFF' if r.dry else 'ON'}",
+           # The host's pyarrow (if any) is untested with fpokit, and no GPU step reads Parquet.
+           "-DFPOKIT_PARQUET=OFF"]
     if r.sysroot:
         usr = r.sysroot / "usr"
         lib = usr / "lib/x86_64-linux-gnu"

@@ -27,12 +27,12 @@ python=${FPOKIT_PYTHON:-$("$root/scripts/setup.sh" | tail -n 1)}
 limit_mib=64
 
 # What CMake finds (cmake/FpokitDeps.cmake, */CMakeLists.txt): pkg-config modules hdf5, icu-uc,
-# libzip; CMake packages nlohmann_json, CLI11, Eigen3, Catch2; pcre2-8 and sentencepiece by path.
+# libzip, zlib; CMake packages nlohmann_json, CLI11, Eigen3, Catch2; pcre2-8 and sentencepiece by path.
 # pkgconf: the host may have no pkg-config. The runtime list is `ldd` of the fpokit executables on
 # Debian 12 minus glibc, libstdc++ and libgcc (the host's newer ones serve).
 dev_packages=(
   libhdf5-dev hdf5-helpers libsentencepiece-dev libzip-dev libpcre2-dev libicu-dev
-  libeigen3-dev libcli11-dev catch2 nlohmann-json3-dev pkgconf pkgconf-bin libpkgconf3
+  libeigen3-dev libcli11-dev catch2 nlohmann-json3-dev pkgconf pkgconf-bin libpkgconf3 zlib1g-dev
 )
 runtime_packages=(
   libhdf5-103-1 libaec0 libsz2

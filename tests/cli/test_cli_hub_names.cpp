@@ -61,16 +61,22 @@ TEST_CASE("cli: --model and --data take names from the local hub cache", "[cli][
   CHECK_THAT(dumped.out, Catch::Contains((data / "tiny-corpus.jsonl").string()) &&
                              Catch::Contains("models--org--tiny-llama/snapshots/" + kCommit));
 
-  // Not cached, a missing revision, a dataset folder without a file: one line each, exit 2.
+  // Not cached, a missing revision, a split the dataset lacks: one line each, exit 2.
   check_refused(run_command(env + fpokit_cmd("tokenize --model org/absent --text x")),
                 "huggingface-cli download org/absent`");
   check_refused(run_command(env + fpokit_cmd("tokenize --model org/tiny-llama@v9 --text x")),
                 "has no revision 'v9' (refs: main");
-  check_refused(run_command(env + fpokit_cmd("sae train --model org/tiny-llama --data org/corpus --hook "
-                                             "blocks.0.hook_resid_post --tokens 1024 --out " +
+  // A dataset repository is read by split (docs/datasets.md): this one's only file is "train".
+  const auto folder = run_command(env + fpokit_cmd("sae train --model org/tiny-llama --data org/corpus --hook "
+                                                   "blocks.0.hook_resid_post --tokens 1024 --out " +
+                                                   quoted(tmp / "run4") + " --dump-config"));
+  INFO(folder.err);
+  CHECK(folder.exit_code == 0);
+  CHECK_THAT(folder.out, Catch::Contains("datasets--org--corpus/snapshots/" + kCommit + "\""));
+  check_refused(run_command(env + fpokit_cmd("sae train --model org/tiny-llama --data org/corpus --split test "
+                                             "--hook blocks.0.hook_resid_post --tokens 1024 --out " +
                                              quoted(tmp / "run2"))),
-                "--data org/corpus: a dataset repository is a folder of files; name the file after ':', e.g. "
-                "org/corpus:tiny-corpus.jsonl");
+                "has no split 'test' (by its file names); it has train");
   check_refused(run_command(env + fpokit_cmd("sae train --model org/tiny-llama --data org/corpus:missing.jsonl "
                                              "--hook blocks.0.hook_resid_post --tokens 1024 --out " +
                                              quoted(tmp / "run3"))),

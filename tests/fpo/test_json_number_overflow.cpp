@@ -19,7 +19,7 @@ TEST_CASE("a preference row with a number beyond double is an InputError naming 
                     "{\"prompt\": \"a\", \"chosen\": \" b\", \"rejected\": \" c\"}\n"
                     "{\"prompt\": \"a\", \"chosen\": \" b\", \"rejected\": \" c\", \"score\": 1e999}\n");
   try {
-    (void)fpo::read_preference_jsonl(path);
+    (void)fpo::read_preference_data(path);
     FAIL("the file was accepted");
   } catch (const InputError& e) {
     CHECK_THAT(e.what(), Catch::StartsWith(path.string() + ":2: not valid JSON") && Catch::Contains("number overflow"));

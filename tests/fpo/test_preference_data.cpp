@@ -6,6 +6,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +15,7 @@
 #include "fpokit/fpo/data/preference_dataset.h"
 #include "fpokit/fpo/data/preference_tokenizer.h"
 #include "fpokit/fpo/training/run_inputs.h"
+#include "fpokit/lm/chat/jinja_template.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
 #include "test_support.h"
 
@@ -161,7 +163,7 @@ TEST_CASE("detect_chat_template recognises templates by their markers", "[fpo][d
   }
 }
 
-TEST_CASE("read_preference_jsonl reads standard and conversational rows", "[fpo][data]") {
+TEST_CASE("read_preference_data reads standard and conversational rows", "[fpo][data]") {
   TempDir dir;
   const json standard{{"prompt", "The sky is"}, {"chosen", " blue."}, {"rejected", " green."}};
   const json implicit{{"chosen", {{{"role", "user"}, {"content", "Q"}}, {{"role", "assistant"}, {"content", "A"}}}},
@@ -182,17 +184,17 @@ TEST_CASE("read_preference_jsonl reads standard and conversational rows", "[fpo]
 
   // Strings without a template are used as they are; conversational rows need one.
   write_file(dir / "s.jsonl", standard.dump() + "\n");
-  const auto raw = read_preference_jsonl(dir / "s.jsonl");
+  const auto raw = read_preference_data(dir / "s.jsonl");
   REQUIRE(raw.size() == 1);
   CHECK(raw[0].prompt.text == "The sky is");
   CHECK(raw[0].chosen == " blue.");
   CHECK(raw[0].rejected == " green.");
   CHECK_FALSE(raw[0].prompt.has_bos);
   CHECK(raw[0].end_of_turn.empty());
-  CHECK_THAT(input_error([&] { read_preference_jsonl(dir / "p.jsonl"); }),
+  CHECK_THAT(input_error([&] { read_preference_data(dir / "p.jsonl"); }),
              Catch::Contains("p.jsonl:3") && Catch::Contains("chat template"));
 
-  const auto rows = read_preference_jsonl(dir / "p.jsonl", {ChatTemplate(ChatTemplateKind::kChatml)});
+  const auto rows = read_preference_data(dir / "p.jsonl", {ChatTemplate(ChatTemplateKind::kChatml)});
   REQUIRE(rows.size() == 5);
   const std::string q = "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n";
   CHECK(rows[0].prompt.text == "<|im_start|>user\nThe sky is<|im_end|>\n<|im_start|>assistant\n");
@@ -211,18 +213,18 @@ TEST_CASE("read_preference_jsonl reads standard and conversational rows", "[fpo]
   CHECK(rows[4].prompt.text == q);
   CHECK(rows[4].rejected == "B<|im_end|>");
 
-  const auto gemma = read_preference_jsonl(dir / "p.jsonl", {ChatTemplate(ChatTemplateKind::kGemma)});
+  const auto gemma = read_preference_data(dir / "p.jsonl", {ChatTemplate(ChatTemplateKind::kGemma)});
   CHECK(gemma[2].prompt.text == "<bos><start_of_turn>user\nS\n\nQ<end_of_turn>\n<start_of_turn>model\n");
   CHECK(gemma[2].prompt.has_bos);
   CHECK(gemma[2].chosen == "A<end_of_turn>");
-  const auto plain = read_preference_jsonl(dir / "p.jsonl", {ChatTemplate(ChatTemplateKind::kPlain)});
+  const auto plain = read_preference_data(dir / "p.jsonl", {ChatTemplate(ChatTemplateKind::kPlain)});
   CHECK(plain[0].prompt.text == "The sky is\n");
   CHECK(plain[0].chosen == " blue.");
   CHECK(plain[2].prompt.text == "S\nQ\n");
   CHECK(plain[2].chosen == "A");
 }
 
-TEST_CASE("read_kto_jsonl reads prompt completion and label", "[fpo][data]") {
+TEST_CASE("read_kto_data reads prompt completion and label", "[fpo][data]") {
   TempDir dir;
   write_file(dir / "k.jsonl", json{{"prompt", "Hi"}, {"completion", " there"}, {"label", true}}.dump() + "\n" +
                                   json{{"prompt", {{{"role", "user"}, {"content", "Hi"}}}},
@@ -230,7 +232,7 @@ TEST_CASE("read_kto_jsonl reads prompt completion and label", "[fpo][data]") {
                                        {"label", false}}
                                       .dump() +
                                   "\n");
-  const auto raw = read_kto_jsonl(dir / "k.jsonl", {ChatTemplate(ChatTemplateKind::kZephyr)});
+  const auto raw = read_kto_data(dir / "k.jsonl", {ChatTemplate(ChatTemplateKind::kZephyr)});
   REQUIRE(raw.size() == 2);
   CHECK(raw[0].prompt.text == "<|user|>\nHi</s>\n<|assistant|>\n");
   CHECK(raw[0].completion == " there</s>");
@@ -240,15 +242,15 @@ TEST_CASE("read_kto_jsonl reads prompt completion and label", "[fpo][data]") {
   CHECK(raw[1].line == 2);
 
   write_file(dir / "bad.jsonl", json{{"prompt", "Hi"}, {"completion", " there"}, {"label", "yes"}}.dump() + "\n");
-  CHECK_THAT(input_error([&] { read_kto_jsonl(dir / "bad.jsonl"); }),
+  CHECK_THAT(input_error([&] { read_kto_data(dir / "bad.jsonl"); }),
              Catch::Contains("bad.jsonl:1") && Catch::Contains("label"));
 }
 
-TEST_CASE("read_sft_jsonl reads plain-text rows and preference rows", "[fpo][data]") {
+TEST_CASE("read_sft_data reads plain-text rows and preference rows", "[fpo][data]") {
   TempDir dir;
   write_file(dir / "s.jsonl", json{{"text", "Once upon a time"}}.dump() + "\n" +
                                   json{{"prompt", "Q:"}, {"chosen", " yes"}, {"rejected", " no"}}.dump() + "\n");
-  const auto rows = read_sft_jsonl(dir / "s.jsonl");
+  const auto rows = read_sft_data(dir / "s.jsonl");
   REQUIRE(rows.size() == 2);
   // A text row: no prompt (the tokenizer adds only its BOS), the text is the whole target.
   CHECK(rows[0].prompt.text.empty());
@@ -272,7 +274,7 @@ TEST_CASE("read_sft_jsonl reads plain-text rows and preference rows", "[fpo][dat
 
   const auto error_for = [&](const std::string& line) {
     write_file(dir / "bad.jsonl", line + "\n");
-    return input_error([&] { read_sft_jsonl(dir / "bad.jsonl"); });
+    return input_error([&] { read_sft_data(dir / "bad.jsonl"); });
   };
   CHECK_THAT(error_for(R"({"text": 3})"),
              Catch::Contains("bad.jsonl:1") && Catch::Contains("text") && Catch::Contains("number"));
@@ -282,7 +284,7 @@ TEST_CASE("read_sft_jsonl reads plain-text rows and preference rows", "[fpo][dat
   // A text row is not a preference row: the preference reader still refuses it.
   write_file(dir / "t.jsonl", R"({"text": "hello"})"
                               "\n");
-  CHECK_THAT(input_error([&] { read_preference_jsonl(dir / "t.jsonl"); }), Catch::Contains("t.jsonl:1"));
+  CHECK_THAT(input_error([&] { read_preference_data(dir / "t.jsonl"); }), Catch::Contains("t.jsonl:1"));
 }
 
 TEST_CASE("load_packed_text packs plain text as SAELens does, one language-modelling row each", "[fpo][data]") {
@@ -292,7 +294,7 @@ TEST_CASE("load_packed_text packs plain text as SAELens does, one language-model
     rows += json{{"text", "The fox " + std::to_string(i) + " runs to the river."}}.dump() + "\n";
   write_file(dir / "c.jsonl", rows);
   const auto llama = fpokit::lm::Tokenizer::from_directory(fpokit::test::fixture("../../models/tiny-llama"));
-  const auto packed = load_packed_text((dir / "c.jsonl").string(), *llama, 16, "");
+  const auto packed = load_packed_text((dir / "c.jsonl").string(), "", "text", *llama, 16, "");
   // The stream: BOS, then each document's tokens followed by BOS; every row starts with BOS and
   // carries the next 15 tokens; the partial last row is dropped.
   std::vector<int64_t> stream{*llama->bos_id()};
@@ -313,7 +315,7 @@ TEST_CASE("load_packed_text packs plain text as SAELens does, one language-model
     CHECK(std::count(p.chosen.completion_mask.begin(), p.chosen.completion_mask.end(), 1) == 15);
     CHECK(p.rejected.input_ids == p.chosen.input_ids);  // one sequence, forwarded once by the trainer
   }
-  CHECK_THAT(input_error([&] { load_packed_text((dir / "c.jsonl").string(), *llama, 4096, ""); }),
+  CHECK_THAT(input_error([&] { load_packed_text((dir / "c.jsonl").string(), "", "text", *llama, 4096, ""); }),
              Catch::Contains("c.jsonl") && Catch::Contains("fewer than 4096 tokens"));
 }
 
@@ -323,7 +325,7 @@ TEST_CASE("bad preference rows raise InputError naming file line and field", "[f
     write_file(dir / "d.jsonl", R"({"prompt": "p", "chosen": "a", "rejected": "b"})"
                                 "\n" +
                                     second_line + "\n");
-    return input_error([&] { read_preference_jsonl(dir / "d.jsonl", {ChatTemplate(ChatTemplateKind::kChatml)}); });
+    return input_error([&] { read_preference_data(dir / "d.jsonl", {ChatTemplate(ChatTemplateKind::kChatml)}); });
   };
   CHECK_THAT(error_for(R"({"prompt": "p", "chosen": "a"})"),
              Catch::Contains("d.jsonl:2") && Catch::Contains("rejected"));
@@ -352,7 +354,7 @@ TEST_CASE("bad preference rows raise InputError naming file line and field", "[f
       Catch::Contains("d.jsonl:2") && Catch::Contains("assistant"));
   CHECK_THAT(error_for(R"({"prompt": [{"role": "robot", "content": "q"}], "chosen": "a", "rejected": "b"})"),
              Catch::Contains("d.jsonl:2") && Catch::Contains("robot"));
-  CHECK_THROWS_AS(read_preference_jsonl(dir / "missing.jsonl"), fpokit::InputError);
+  CHECK_THROWS_AS(read_preference_data(dir / "missing.jsonl"), fpokit::InputError);
 }
 
 TEST_CASE("templated conversations tokenise as transformers does", "[fpo][data]") {
@@ -363,7 +365,7 @@ TEST_CASE("templated conversations tokenise as transformers does", "[fpo][data]"
     TempDir dir;
     write_file(dir / "c.jsonl", json{{"chosen", c["messages"]}, {"rejected", c["messages"]}}.dump() + "\n");
     const auto rows =
-        read_preference_jsonl(dir / "c.jsonl", {ChatTemplate(parse_chat_template(name), chat_template_tokens(*tok))});
+        read_preference_data(dir / "c.jsonl", {ChatTemplate(parse_chat_template(name), chat_template_tokens(*tok))});
     REQUIRE(rows.size() == 1);
     CHECK(rows[0].prompt.text == c["prompt"].get<std::string>());
     CHECK(rows[0].chosen == c["completion"].get<std::string>());
@@ -464,7 +466,7 @@ TEST_CASE("EOS is appended once and BOS is never doubled", "[fpo][data]") {
   write_file(dir / "c.jsonl", R"({"prompt": "Hello", "chosen": "world", "rejected": "there"})"
                               "\n");
   const auto rows =
-      read_preference_jsonl(dir / "c.jsonl", {ChatTemplate(ChatTemplateKind::kLlama3, chat_template_tokens(*llama))});
+      read_preference_data(dir / "c.jsonl", {ChatTemplate(ChatTemplateKind::kLlama3, chat_template_tokens(*llama))});
   const auto t = pl.tokenize(rows.at(0), 0);
   REQUIRE(t);
   CHECK(t->chosen.input_ids[0] == bos);
@@ -576,4 +578,252 @@ TEST_CASE("collate_preference_pairs stacks chosen then rejected right-padded", "
   CHECK(padding_token_id(*qwen) == *qwen->token_to_id("<|endoftext|>"));
   const auto gpt2 = load_tokenizer("tokenizers/gpt2");
   if (!gpt2->pad_id()) CHECK(padding_token_id(*gpt2) == gpt2->eos_ids().front());
+}
+
+TEST_CASE("string pairs without a prompt split where TRL's extract_prompt splits them", "[fpo][data]") {
+  // tests/fixtures/generate_implicit_prompts.py: TRL's own extract_prompt on each pair.
+  std::ifstream in(fixture("fpo/implicit_prompts.json"));
+  const auto cases = json::parse(in);
+  REQUIRE(cases.size() >= 8);
+  TempDir dir;
+  std::string lines;
+  for (const auto& c : cases) lines += json{{"chosen", c["chosen"]}, {"rejected", c["rejected"]}}.dump() + "\n";
+  write_file(dir / "hh.jsonl", lines);
+  const auto rows = read_preference_data(dir / "hh.jsonl");
+  REQUIRE(rows.size() == cases.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    INFO(cases[i]["chosen"].get<std::string>());
+    CHECK(rows[i].prompt.text == cases[i]["expected"]["prompt"].get<std::string>());
+    CHECK(rows[i].chosen == cases[i]["expected"]["chosen"].get<std::string>());
+    CHECK(rows[i].rejected == cases[i]["expected"]["rejected"].get<std::string>());
+  }
+}
+
+TEST_CASE("renamed fields are read and named in messages", "[fpo][data]") {
+  TempDir dir;
+  write_file(dir / "r.jsonl", R"({"question": "Q?", "good": " yes", "bad": " no", "prompt": "ignored"})"
+                              "\n");
+  PreferenceDataOptions options;
+  options.fields.prompt = "question";
+  options.fields.chosen = "good";
+  options.fields.rejected = "bad";
+  const auto rows = read_preference_data(dir / "r.jsonl", options);
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].prompt.text == "Q?");
+  CHECK(rows[0].chosen == " yes");
+  CHECK(rows[0].rejected == " no");
+  write_file(dir / "missing.jsonl", R"({"question": "Q?", "good": " yes"})"
+                                    "\n");
+  CHECK_THAT(input_error([&] { read_preference_data(dir / "missing.jsonl", options); }),
+             Catch::Contains("missing.jsonl:1") && Catch::Contains("missing field \"bad\""));
+  write_file(dir / "typed.jsonl", R"({"question": 7, "good": " yes", "bad": " no"})"
+                                  "\n");
+  CHECK_THAT(input_error([&] { read_preference_data(dir / "typed.jsonl", options); }),
+             Catch::Contains("typed.jsonl:1") && Catch::Contains("field question must be a string"));
+
+  // KTO and SFT fields.
+  write_file(dir / "k.jsonl", R"({"q": "Q", "answer": " A", "ok": false})"
+                              "\n");
+  PreferenceDataOptions kto;
+  kto.fields.prompt = "q";
+  kto.fields.completion = "answer";
+  kto.fields.label = "ok";
+  const auto k = read_kto_data(dir / "k.jsonl", kto);
+  REQUIRE(k.size() == 1);
+  CHECK(k[0].completion == " A");
+  CHECK_FALSE(k[0].desirable);
+  write_file(dir / "t.jsonl", R"({"content": "plain text"})"
+                              "\n");
+  PreferenceDataOptions sft;
+  sft.fields.text = "content";
+  const auto t = read_sft_data(dir / "t.jsonl", sft);
+  REQUIRE(t.size() == 1);
+  CHECK(t[0].chosen == "plain text");
+}
+
+TEST_CASE("preference data reads the same from every dataset format and from a folder's split", "[fpo][data]") {
+  // tests/fixtures/generate_datasets.py writes one UltraFeedback-like set as JSON lines, gzip JSON
+  // lines and a JSON array (and Parquet: tests/core/test_parquet_records.cpp).
+  const ChatTemplate chatml(ChatTemplateKind::kChatml);
+  const auto from = [&](const std::string& name) {
+    return read_preference_data(fixture("datasets/" + name), {chatml});
+  };
+  const auto lines = from("preference.jsonl");
+  REQUIRE(lines.size() >= 5);
+  for (const char* other : {"preference.jsonl.gz", "preference.json"}) {
+    INFO(other);
+    const auto rows = from(other);
+    REQUIRE(rows.size() == lines.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      CHECK(rows[i].prompt.text == lines[i].prompt.text);
+      CHECK(rows[i].chosen == lines[i].chosen);
+      CHECK(rows[i].rejected == lines[i].rejected);
+    }
+  }
+  CHECK_THAT(lines[0].prompt.text, Catch::StartsWith("<|im_start|>user\nHow many legs"));
+
+  // A folder's split: data/{split}-NNNNN-of-NNNNN shards, read in order.
+  TempDir dir;
+  std::filesystem::create_directories(dir / "data");
+  const auto all = fpokit::test::read_bytes(fixture("datasets/preference.jsonl"));
+  const auto cut = all.find('\n', all.find('\n') + 1) + 1;  // two rows in the first shard
+  write_file(dir / "data/train_prefs-00000-of-00002.jsonl", all.substr(0, cut));
+  write_file(dir / "data/train_prefs-00001-of-00002.jsonl", all.substr(cut));
+  write_file(dir / "data/test_prefs-00000-of-00001.jsonl", all.substr(0, cut));
+  PreferenceDataOptions options{chatml};
+  options.split = "train_prefs";
+  const auto split = read_preference_data(dir.path(), options);
+  REQUIRE(split.size() == lines.size());
+  CHECK(split.back().chosen == lines.back().chosen);
+  CHECK(split[2].line == 1);  // lines count per shard
+  options.split = "";
+  CHECK_THAT(input_error([&] { read_preference_data(dir.path(), options); }),
+             Catch::Contains("has no split 'train'") && Catch::Contains("test_prefs, train_prefs"));
+}
+
+namespace {
+
+// tests/fixtures/generate_chat_templates.py: real chat templates and what transformers'
+// apply_chat_template renders with them.
+const json& real_templates() {
+  static const json j = [] {
+    std::ifstream in(fixture("chat_templates/chat_templates.json"));
+    return json::parse(in)["templates"];
+  }();
+  return j;
+}
+
+const json& real_template(const std::string& prefix) {
+  for (const auto& t : real_templates())
+    if (t["name"].get<std::string>().starts_with(prefix)) return t;
+  FAIL("no fixture template " << prefix);
+  static const json none;
+  return none;
+}
+
+// Cases a preference row can give: string contents, no tools, no template kwargs.
+bool plain_chat_case(const json& c) {
+  if (c.contains("tools") || (c.contains("kwargs") && !c["kwargs"].empty())) return false;
+  for (const auto& m : c["messages"])
+    if (!m.contains("content") || !m["content"].is_string() || m.size() != 2) return false;
+  return true;
+}
+
+ChatTemplateTokens fixture_tokens(const json& t) {
+  ChatTemplateTokens tokens;
+  const auto& s = t["special_tokens"];
+  tokens.bos = s.value("bos_token", "");
+  tokens.eos = s.value("eos_token", "");
+  tokens.unk = s.value("unk_token", "");
+  tokens.pad = s.value("pad_token", "");
+  tokens.special = {"<|begin_of_text|>",
+                    "<|eot_id|>",
+                    "<|end_of_text|>",
+                    "<bos>",
+                    "<eos>",
+                    "<end_of_turn>",
+                    "<|im_end|>",
+                    "<|endoftext|>",
+                    "<s>",
+                    "</s>",
+                    "<|end|>"};
+  return tokens;
+}
+
+}  // namespace
+
+TEST_CASE("a model's Jinja chat template renders preference conversations as transformers does", "[fpo][data]") {
+  const std::map<std::string, std::string> end_of_turn = {{"llama-3.1-8b-instruct", "<|eot_id|>"},
+                                                          {"llama-3.2-3b-instruct", "<|eot_id|>"},
+                                                          {"gemma-2-2b-it", "<end_of_turn>"},
+                                                          {"qwen2.5-7b-instruct", "<|im_end|>"},
+                                                          {"mistral-7b-instruct-v0.3", "</s>"},
+                                                          {"mistral-7b-instruct-v0.2", "</s>"},
+                                                          {"zephyr-7b-beta", "</s>"},
+                                                          {"phi-3.5-mini-instruct", "<|end|>"},
+                                                          {"phi-3-mini-4k-instruct", "<|end|>"}};
+  int rendered = 0;
+  for (const auto& t : real_templates()) {
+    const auto name = t["name"].get<std::string>();
+    INFO(name);
+    const auto tokens = fixture_tokens(t);
+    const ChatTemplate tmpl(fpokit::lm::JinjaTemplate::parse(t["template"].get<std::string>(), name), "model", tokens);
+    CHECK(tmpl.kind() == ChatTemplateKind::kJinja);
+    CHECK(tmpl.name() == "model");
+    REQUIRE(end_of_turn.count(name));
+    CHECK(tmpl.end_of_turn() == end_of_turn.at(name));
+    for (const auto& c : t["cases"]) {
+      if (!plain_chat_case(c)) continue;
+      INFO(c["name"].get<std::string>());
+      const auto messages = messages_from(c["messages"]);
+      const bool gen = c["add_generation_prompt"].get<bool>();
+      if (c.contains("expected_error")) {
+        CHECK_THAT(input_error([&] { tmpl.render(messages, gen); }),
+                   Catch::Contains(c["expected_error"].get<std::string>()));
+        continue;
+      }
+      const auto r = tmpl.render(messages, gen);
+      CHECK(r.text == c["expected_text"].get<std::string>());
+      CHECK(r.starts_with_bos == (!tokens.bos.empty() && r.text.starts_with(tokens.bos)));
+      ++rendered;
+    }
+  }
+  CHECK(rendered >= 40);
+}
+
+TEST_CASE("the model's chat template is the default, a built-in or a .jinja file on request", "[fpo][data]") {
+  // A model directory: the qwen2 fixture tokenizer with Qwen2.5-Instruct's real template.
+  TempDir model;
+  for (const auto& entry : std::filesystem::directory_iterator(fixture("tokenizers/qwen2")))
+    std::filesystem::copy_file(entry.path(), model / entry.path().filename().string());
+  const auto& qwen = real_template("qwen2.5");
+  write_file(model / "chat_template.jinja", qwen["template"].get<std::string>());
+  const auto tokenizer = fpokit::lm::Tokenizer::from_directory(model.path());
+
+  std::string name;
+  auto selected = select_chat_template(name, model.path(), *tokenizer);
+  REQUIRE(selected);
+  CHECK(name == "model");
+  CHECK(selected->kind() == ChatTemplateKind::kJinja);
+  CHECK(selected->end_of_turn() == "<|im_end|>");  // a special token of this tokenizer
+
+  // Conversational rows through it: the prompt is HF's rendering with the generation prompt.
+  const json* with_gen = nullptr;
+  for (const auto& c : qwen["cases"])
+    if (c["name"] == "system_user_gen") with_gen = &c;
+  REQUIRE(with_gen);
+  const auto& msgs = (*with_gen)["messages"];
+  const json row{{"prompt", msgs},
+                 {"chosen", {{{"role", "assistant"}, {"content", "Yes."}}}},
+                 {"rejected", {{{"role", "assistant"}, {"content", "No."}}}}};
+  write_file(model / "rows.jsonl", row.dump() + "\n");
+  const auto rows = read_preference_data(model / "rows.jsonl", {selected});
+  REQUIRE(rows.size() == 1);
+  CHECK(rows[0].prompt.text == (*with_gen)["expected_text"].get<std::string>());
+  CHECK(rows[0].chosen == "Yes.<|im_end|>");
+  CHECK(rows[0].end_of_turn == "<|im_end|>");
+
+  // A built-in by name; a .jinja file by path; "model" without a template is refused.
+  name = "chatml";
+  CHECK(select_chat_template(name, model.path(), *tokenizer)->kind() == ChatTemplateKind::kChatml);
+  write_file(model / "mine.jinja", "{% for m in messages %}[{{ m.role }}] {{ m.content }}\n{% endfor %}");
+  name = (model / "mine.jinja").string();
+  const auto file = select_chat_template(name, model.path(), *tokenizer);
+  REQUIRE(file);
+  CHECK(file->render({{"user", "hi"}}, false).text == "[user] hi\n");
+  std::filesystem::remove(model / "chat_template.jinja");
+  name = "";
+  CHECK_FALSE(select_chat_template(name, model.path(), *tokenizer));
+  name = "model";
+  CHECK_THROWS_WITH(select_chat_template(name, model.path(), *tokenizer),
+                    Catch::Contains("has no chat template") && Catch::Contains("chatml"));
+  name = (model / "absent.jinja").string();
+  CHECK_THROWS_WITH(select_chat_template(name, model.path(), *tokenizer), Catch::Contains("no such file"));
+
+  // A template the interpreter cannot run: its line and construct, and the built-in it resembles.
+  write_file(model / "chat_template.jinja", "{{ '<|im_start|>' }}\n{% include 'other.jinja' %}");
+  name = "";
+  CHECK_THROWS_WITH(select_chat_template(name, model.path(), *tokenizer),
+                    Catch::Contains("chat_template.jinja:2") && Catch::Contains("include") &&
+                        Catch::Contains("--chat-template chatml"));
 }

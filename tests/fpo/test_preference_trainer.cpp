@@ -377,7 +377,7 @@ TEST_CASE("SFT on text rows: the chosen side alone is forwarded and the loss is 
           "[fpo][trainer]") {
   ThreadLimit threads;
   torch::NoGradGuard no_grad;
-  // Text rows as read_sft_jsonl makes them: a one-token prompt (the BOS), the text on both sides.
+  // Text rows as read_sft_data makes them: a one-token prompt (the BOS), the text on both sides.
   auto pairs = synthetic_pairs(6);
   for (auto& p : pairs) {
     p.chosen.completion_mask.assign(p.chosen.completion_mask.size(), 1);

@@ -15,8 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     options.chat_template.emplace(static_cast<fpokit::fpo::ChatTemplateKind>(kind - 1),
                                   fpokit::fpo::ChatTemplateTokens{"<s>", "</s>"});
   fpokit::fuzz::run_reader([&] {
-    if (mode % 2 == 0) (void)fpokit::fpo::read_preference_jsonl(path, options);
-    else (void)fpokit::fpo::read_kto_jsonl(path, options);
+    if (mode % 2 == 0) (void)fpokit::fpo::read_preference_data(path, options);
+    else (void)fpokit::fpo::read_kto_data(path, options);
   });
   return 0;
 }

@@ -252,3 +252,31 @@ TEST_CASE("MixingBuffer: an error in a background read reaches the consumer as t
     REQUIRE(dropped.next_batch(10));
   }
 }
+
+TEST_CASE("TextDataset reads gzip JSON lines and a dataset folder's split, and seeks back", "[sae][data]") {
+  // Every record of the fixture has a "prompt_id" string: read those as the documents.
+  TextDataset gz(fpokit::test::fixture("datasets/preference.jsonl.gz"), "prompt_id");
+  CHECK(gz.has_records());
+  std::vector<TextDocument> docs;
+  while (auto d = gz.next()) docs.push_back(*d);
+  REQUIRE(docs.size() == 7);
+  CHECK(docs[0].text == "0000abababab");
+  gz.seek(docs[4].offset, docs[4].line - 1);
+  CHECK(gz.next()->text == docs[4].text);
+
+  TempDir dir;
+  std::filesystem::create_directories(dir / "train");
+  std::ofstream(dir / "train/a.jsonl") << "{\"text\": \"one\"}\n{\"text\": \"two\"}\n";
+  std::ofstream(dir / "train/b.jsonl") << "{\"text\": \"three\"}\n";
+  std::ofstream(dir / "other.txt") << "not data\n";
+  TextDataset folder(dir.path(), "text", "train");
+  std::vector<TextDocument> all;
+  while (auto d = folder.next()) all.push_back(*d);
+  REQUIRE(all.size() == 3);
+  CHECK(all[2].text == "three");
+  folder.seek(all[1].offset, all[1].line - 1);
+  CHECK(folder.next()->text == "two");
+  CHECK(folder.next()->text == "three");
+  CHECK_THROWS_WITH(TextDataset(dir / "train/a.jsonl", "text", "train"),
+                    Catch::Contains("--split train applies to a dataset folder"));
+}

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "commands.h"
+#include "dataset_options.h"
 #include "fpokit/core/io/output_location.h"
 #include "fpokit/core/log/log.h"
 #include "fpokit/core/log/progress_line.h"
@@ -58,11 +59,13 @@ void add_acts_command(CLI::App& app) {
                          "blocks.1.hook_resid_post --context-size 128 --tokens 65536 --out runs/tour/acts.h5");
   args->model.add_to(*cmd);
   cmd->add_option("--hook", args->hooks, "Hook(s), e.g. blocks.6.hook_resid_post")->required()->group("Model");
-  accept_hub_name(cmd->add_option("--data", args->data, "Text corpus: .jsonl or plain text"),
+  accept_hub_name(cmd->add_option("--data", args->data,
+                                  "Text corpus: .jsonl, .jsonl.gz, .json, .parquet, a dataset folder, or plain text"),
                   core::HubRepoType::Dataset)
       ->required()
       ->group("Data");
-  cmd->add_option("--text-field", args->harvest.text_field, "JSONL field holding the text")
+  add_split_option(*cmd, args->harvest.split);
+  cmd->add_option("--text-field", args->harvest.text_field, "Record field holding the text (JSON, Parquet)")
       ->capture_default_str()
       ->group("Data");
   cmd->add_option("--tokens", args->cache.tokens, "Tokens to write")->required()->group("Data");

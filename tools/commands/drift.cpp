@@ -6,6 +6,7 @@
 #include "cli_vocabulary.h"
 #include "commands.h"
 #include "config_options.h"
+#include "dataset_options.h"
 #include "fpokit/analysis/drift/drift_report_writer.h"
 #include "fpokit/analysis/drift/drift_run.h"
 #include "fpokit/analysis/report/html_report.h"
@@ -88,7 +89,8 @@ void add_drift_command(CLI::App& app) {
       ->group("Models");
   args->devices.add_device_options(*cmd, {.group = "Models"});
   accept_hub_name(cmd->add_option("--data", args->data,
-                                  "Text corpus (.jsonl/.txt) or preference file (prompt/chosen/rejected .jsonl)"),
+                                  "Text corpus or preference data (prompt/chosen/rejected): .jsonl, .jsonl.gz, .json, "
+                                  ".parquet, plain text, or a dataset folder"),
                   core::HubRepoType::Dataset)
       ->required()
       ->group("Data");
@@ -96,10 +98,14 @@ void add_drift_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "text", "preference"}))
       ->group("Data");
-  cmd->add_option("--text-field", o.text_field, "JSONL field holding the text (text corpora)")
+  cmd->add_option("--text-field", o.text_field, "Record field holding the text (text corpora)")
       ->capture_default_str()
       ->group("Data");
-  cmd->add_option("--chat-template", o.chat_template, "Preference data: auto|chatml|llama-3|gemma|zephyr|plain")
+  add_split_option(*cmd, o.split);
+  add_preference_field_options(*cmd, o.fields, /*unpaired_and_text=*/false);
+  cmd->add_option("--chat-template", o.chat_template,
+                  "Preference data: auto (the model's own template, if any) | model | chatml | llama-3 | gemma | "
+                  "zephyr | plain | FILE.jinja")
       ->capture_default_str()
       ->group("Data");
   cmd->add_option("--tokens", o.tokens, "Tokens to analyse (whole sequences)")->capture_default_str()->group("Data");

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "dataset_options.h"
 #include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/log/log.h"
 #include "fpokit/fpo/eval/preference_eval.h"
@@ -67,11 +68,16 @@ void add_eval_prefs_command(CLI::App& app) {
   cmd->add_option("--adapter", e.adapter, "PEFT LoRA adapter on top of --model (e.g. <train out>/adapter)")
       ->group("Models");
   accept_hub_name(cmd->add_option("--data", e.data,
-                                  "Held-out JSONL (prompt/chosen/rejected; kto: prompt/completion/label)"),
+                                  "Held-out preference data (.jsonl, .jsonl.gz, .json, .parquet, or a dataset "
+                                  "folder; prompt/chosen/rejected; kto: prompt/completion/label)"),
                   core::HubRepoType::Dataset)
       ->required()
       ->group("Data");
-  cmd->add_option("--chat-template", e.chat_template, "chatml|llama-3|gemma|zephyr|plain (default: detected)")
+  add_split_option(*cmd, e.split);
+  add_preference_field_options(*cmd, e.fields, /*unpaired_and_text=*/true);
+  cmd->add_option("--chat-template", e.chat_template,
+                  "model (the model's own Jinja template, the default when it has one) | chatml | llama-3 | gemma | "
+                  "zephyr | plain | FILE.jinja")
       ->group("Data");
   cmd->add_option("--max-length", args->max_length, "Prompt + completion tokens")->capture_default_str()->group("Data");
   cmd->add_option("--max-prompt-length", args->max_prompt_length, "Prompt tokens")

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "commands.h"
+#include "dataset_options.h"
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/output_location.h"
 #include "fpokit/core/log/log.h"
@@ -91,10 +92,12 @@ void add_sae_encode_command(CLI::App& sae) {
   args->model.add_to(*cmd, {.model = "HuggingFace model directory (with --data)", .required = false});
   cmd->add_option("--acts", args->acts, "safetensors file with an `activations` tensor [tokens, d_in]")->group("Data");
   accept_hub_name(cmd->add_option("--data", args->data,
-                                  "Text corpus (.jsonl or plain text), harvested at the SAE's hook"),
+                                  "Text corpus (.jsonl, .jsonl.gz, .json, .parquet, a dataset folder, or plain text), "
+                                  "harvested at the SAE's hook"),
                   core::HubRepoType::Dataset)
       ->group("Data");
-  cmd->add_option("--text-field", args->harvest.text_field, "JSONL field holding the text")
+  add_split_option(*cmd, args->harvest.split);
+  cmd->add_option("--text-field", args->harvest.text_field, "Record field holding the text (JSON, Parquet)")
       ->capture_default_str()
       ->group("Data");
   cmd->add_option("--tokens", args->tokens, "Tokens to encode (with --data)")->capture_default_str()->group("Data");

@@ -8,6 +8,7 @@
 
 #include "cli_vocabulary.h"
 #include "commands.h"
+#include "dataset_options.h"
 #include "fpokit/core/errors.h"
 #include "fpokit/core/io/atomic_output.h"
 #include "fpokit/core/log/log.h"
@@ -73,11 +74,13 @@ void add_sae_eval_command(CLI::App& sae) {
       ->required()
       ->group("SAE");
   cmd->add_option("--hook", args->hook, "Hook to splice at (default: the one in the SAE's config)")->group("SAE");
-  accept_hub_name(cmd->add_option("--data", args->data, "Text corpus: .jsonl or plain text"),
+  accept_hub_name(cmd->add_option("--data", args->data,
+                                  "Text corpus: .jsonl, .jsonl.gz, .json, .parquet, a dataset folder, or plain text"),
                   core::HubRepoType::Dataset)
       ->required()
       ->group("Data");
-  cmd->add_option("--text-field", args->eval.text_field, "JSONL field holding the text")
+  add_split_option(*cmd, args->eval.split);
+  cmd->add_option("--text-field", args->eval.text_field, "Record field holding the text (JSON, Parquet)")
       ->capture_default_str()
       ->group("Data");
   cmd->add_option("--tokens", args->eval.tokens, "Tokens to evaluate")->capture_default_str()->group("Data");

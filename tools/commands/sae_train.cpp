@@ -4,6 +4,7 @@
 #include "cli_vocabulary.h"
 #include "commands.h"
 #include "config_options.h"
+#include "dataset_options.h"
 #include "fpokit/core/errors.h"
 #include "fpokit/core/log/log.h"
 #include "fpokit/sae/training/training_run.h"
@@ -38,11 +39,14 @@ void add_options(CLI::App& cmd, SaeTrainArgs& a) {
   a.model.add_to(cmd, {.model = "HuggingFace model directory to harvest activations from",
                        .required = false,
                        .device = "cpu, cuda or cuda:N (model and SAEs)"});
-  accept_hub_name(cmd.add_option("--data", r.data,
-                                 "Text corpus: .jsonl (one object per line) or plain text (a document per line)"),
-                  core::HubRepoType::Dataset)
+  accept_hub_name(
+      cmd.add_option(
+          "--data", r.data,
+          "Text corpus: .jsonl, .jsonl.gz, .json, .parquet, a dataset folder, or plain text (a document per line)"),
+      core::HubRepoType::Dataset)
       ->group("Data");
-  cmd.add_option("--text-field", r.harvest.text_field, "JSONL field holding the text")
+  add_split_option(cmd, r.harvest.split);
+  cmd.add_option("--text-field", r.harvest.text_field, "Record field holding the text (JSON, Parquet)")
       ->capture_default_str()
       ->group("Data");
   cmd.add_option("--acts", r.acts, "Train offline from an `fpokit acts cache` HDF5 file instead of --model/--data")

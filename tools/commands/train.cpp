@@ -9,6 +9,7 @@
 #include "cli_vocabulary.h"
 #include "commands.h"
 #include "config_options.h"
+#include "dataset_options.h"
 #include "fpokit/analysis/drift/drift_timeline_recorder.h"
 #include "fpokit/core/errors.h"
 #include "fpokit/core/log/log.h"
@@ -56,12 +57,16 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
       ->group("Models");
 
   accept_hub_name(cmd.add_option("--data", r.data,
-                                 "JSONL with prompt/chosen/rejected (kto: prompt/completion/label), strings or "
-                                 "conversations"),
+                                 "Preference data (.jsonl, .jsonl.gz, .json, .parquet, or a dataset folder) with "
+                                 "prompt/chosen/rejected (kto: prompt/completion/label), strings or conversations"),
                   core::HubRepoType::Dataset)
       ->required()
       ->group("Data");
-  cmd.add_option("--chat-template", r.chat_template, "chatml|llama-3|gemma|zephyr|plain (default: detected)")
+  add_split_option(cmd, r.split);
+  add_preference_field_options(cmd, r.fields, /*unpaired_and_text=*/true);
+  cmd.add_option("--chat-template", r.chat_template,
+                 "model (the model's own Jinja template, the default when it has one) | chatml | llama-3 | gemma | "
+                 "zephyr | plain | FILE.jinja")
       ->group("Data");
   cmd.add_option("--max-length", a.max_length, "Prompt + completion tokens")->capture_default_str()->group("Data");
   cmd.add_flag(
@@ -113,7 +118,9 @@ void add_options(CLI::App& cmd, TrainArgs& a) {
       ->capture_default_str()
       ->group("Training");
 
-  cmd.add_option("--eval-data", r.eval_data, "Held-out JSONL evaluated during training (eval_* metrics)")
+  add_split_option(cmd, r.eval_data_split, "--eval-data-split", "--eval-data");
+  cmd.add_option("--eval-data", r.eval_data,
+                 "Held-out preference data (a file or a dataset folder) evaluated during training (eval_* metrics)")
       ->group("Evaluation");
   cmd.add_option("--eval-split", r.eval_split, "Hold out this fraction of --data for evaluation instead (seeded)")
       ->capture_default_str()
@@ -235,6 +242,8 @@ void run_train(TrainArgs& a, const CLI::App& cmd) {
       if (d.hook.empty()) d.hook = a.run.fpo_hook;
     }
     d.max_length = a.max_length;
+    d.fields = {a.run.fields.prompt, a.run.fields.chosen, a.run.fields.rejected};
+    if (d.data == a.run.data) d.split = a.run.split;
     if (!a.run.chat_template.empty()) d.chat_template = a.run.chat_template;
     timeline.emplace(d, a.run.model_dir, out);
     core::log::info("drift timeline: every " + std::to_string(d.every) + " steps at " +

@@ -1,9 +1,7 @@
 #include "fpokit/analysis/drift/drift_data.h"
 
-#include <fstream>
-
-#include <nlohmann/json.hpp>
-
+#include "fpokit/core/dataset/dataset_split.h"
+#include "fpokit/core/dataset/record_reader.h"
 #include "fpokit/core/errors.h"
 #include "fpokit/fpo/data/chat_template.h"
 #include "fpokit/fpo/data/preference_dataset.h"
@@ -26,7 +24,7 @@ int64_t count_analysed(const DriftSequence& s) {
 
 DriftData read_text(const fs::path& path, const lm::Tokenizer& tokenizer, const DriftDataOptions& o) {
   if (o.context_size < 2) throw InputError("--context-size must be at least 2, got " + std::to_string(o.context_size));
-  sae::TextDataset dataset(path, o.text_field);
+  sae::TextDataset dataset(path, o.text_field, o.split);
   sae::ContextPacker packer(dataset, tokenizer, o.context_size);
   DriftData d;
   d.kind = "text";
@@ -50,15 +48,14 @@ DriftData read_text(const fs::path& path, const lm::Tokenizer& tokenizer, const 
 DriftData read_preferences(const fs::path& path, const lm::Tokenizer& tokenizer, const fs::path& tokenizer_dir,
                            const DriftDataOptions& o) {
   fpo::PreferenceDataOptions data_options;
-  if (o.chat_template != "auto" && !o.chat_template.empty()) {
-    data_options.chat_template.emplace(fpo::parse_chat_template(o.chat_template), fpo::chat_template_tokens(tokenizer));
-  } else if (const auto detected = fpo::detect_chat_template(tokenizer_dir)) {
-    data_options.chat_template.emplace(*detected, fpo::chat_template_tokens(tokenizer));
-  }
+  std::string chat_template = o.chat_template;
+  data_options.chat_template = fpo::select_chat_template(chat_template, tokenizer_dir, tokenizer);
   fpo::PreferenceTokenizerOptions tokenization;
   tokenization.max_length = o.max_length;
   tokenization.max_prompt_length = o.max_length / 2;
-  const auto examples = fpo::read_preference_jsonl(path, data_options);
+  data_options.fields = o.fields;
+  data_options.split = o.split;
+  const auto examples = fpo::read_preference_data(path, data_options);
   const auto tokenized = fpo::tokenize_preference_data(examples, tokenizer, tokenization);
   DriftData d;
   d.kind = "preference";
@@ -91,30 +88,24 @@ DriftData read_preferences(const fs::path& path, const lm::Tokenizer& tokenizer,
 
 }  // namespace
 
-std::string detect_data_kind(const fs::path& data) {
-  std::ifstream in(data);
-  if (!in) throw InputError(data.string() + ": cannot open the data file");
-  if (data.extension() != ".jsonl" && data.extension() != ".json") return "text";
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    try {
-      const auto j = nlohmann::json::parse(line);
-      return j.is_object() && j.contains("chosen") && j.contains("rejected") ? "preference" : "text";
-    } catch (const nlohmann::json::exception&) {
-      throw InputError(data.string() + ": line 1 is not valid JSON");
-    }
-  }
-  return "text";
+std::string detect_data_kind(const fs::path& data, const std::string& split, const fpo::PreferenceFields& fields) {
+  std::error_code ec;
+  if (!core::is_record_file(data) && !fs::is_directory(data, ec)) return "text";
+  // The first record decides (any dataset format, a file or a folder's split).
+  const auto reader = core::open_dataset(data, split);
+  const auto first = reader->next();
+  return first && first->value.contains(fields.chosen) && first->value.contains(fields.rejected) ? "preference"
+                                                                                                 : "text";
 }
 
 DriftData read_drift_data(const fs::path& data, const lm::Tokenizer& tokenizer, const fs::path& tokenizer_dir,
                           const DriftDataOptions& options) {
   std::error_code ec;
-  if (!fs::is_regular_file(data, ec)) throw InputError(data.string() + ": no such data file (--data)");
+  if (!fs::is_regular_file(data, ec) && !fs::is_directory(data, ec))
+    throw InputError(data.string() + ": no such data file or dataset folder (--data)");
   if (options.tokens < 1) throw InputError("--tokens must be positive, got " + std::to_string(options.tokens));
   std::string kind = options.kind;
-  if (kind == "auto") kind = detect_data_kind(data);
+  if (kind == "auto") kind = detect_data_kind(data, options.split, options.fields);
   DriftData d;
   if (kind == "text") {
     d = read_text(data, tokenizer, options);

@@ -258,6 +258,8 @@ DriftResult run_drift(const DriftOptions& o, const std::function<void(int64_t, i
   DriftDataOptions data_options;
   data_options.kind = o.data_kind;
   data_options.text_field = o.text_field;
+  data_options.split = o.split;
+  data_options.fields = o.fields;
   data_options.chat_template = o.chat_template;
   data_options.tokens = o.tokens;
   data_options.context_size = o.context_size;

@@ -84,6 +84,8 @@ DriftTimelineRecorder::DriftTimelineRecorder(DriftTimelineOptions o, const fs::p
   DriftDataOptions d;
   d.kind = op.data_kind;
   d.text_field = op.text_field;
+  d.split = op.split;
+  d.fields = op.fields;
   d.chat_template = op.chat_template;
   d.tokens = op.tokens;
   d.context_size = op.context_size;

@@ -1,5 +1,6 @@
 #include "fpokit/fpo/data/chat_template.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -7,6 +8,7 @@
 
 #include "fpokit/core/errors.h"
 #include "fpokit/lm/tokenizer/tokenizer.h"
+#include "fpokit/lm/tokenizer/tokenizer_config.h"
 
 namespace fpokit::fpo {
 
@@ -113,23 +115,83 @@ std::optional<std::string> template_from_config(const std::filesystem::path& fil
   return first;
 }
 
+// apply_chat_template's context: the tokenizer's special tokens that are set, then messages,
+// tools and documents (None) and add_generation_prompt (tokenization_utils_base.py).
+RenderedChat render_jinja(const lm::JinjaTemplate& jinja, const ChatTemplateTokens& tokens,
+                          const std::vector<ChatMessage>& messages, bool add_generation_prompt) {
+  nlohmann::ordered_json context = nlohmann::ordered_json::object();
+  const auto set = [&](const char* key, const std::string& value) {
+    if (!value.empty()) context[key] = value;
+  };
+  set("bos_token", tokens.bos);
+  set("eos_token", tokens.eos);
+  set("unk_token", tokens.unk);
+  set("pad_token", tokens.pad);
+  auto list = nlohmann::ordered_json::array();
+  for (const auto& m : messages) list.push_back({{"role", m.role}, {"content", m.content}});
+  context["messages"] = std::move(list);
+  context["tools"] = nullptr;
+  context["documents"] = nullptr;
+  context["add_generation_prompt"] = add_generation_prompt;
+  RenderedChat r;
+  r.text = jinja.render(context);
+  r.starts_with_bos = !tokens.bos.empty() && r.text.starts_with(tokens.bos);
+  return r;
+}
+
 }  // namespace
 
-ChatTemplateTokens chat_template_tokens(const lm::Tokenizer& tokenizer) {
+ChatTemplateTokens chat_template_tokens(const lm::Tokenizer& tokenizer, const std::filesystem::path& model_dir) {
   ChatTemplateTokens t;
   if (tokenizer.bos_id()) t.bos = tokenizer.id_to_token(*tokenizer.bos_id());
   if (!tokenizer.eos_ids().empty()) t.eos = tokenizer.id_to_token(tokenizer.eos_ids().front());
+  if (!model_dir.empty()) {
+    const auto config = lm::TokenizerConfig::read(model_dir);
+    t.unk = config.unk_token.value_or("");
+    t.pad = config.pad_token.value_or("");
+  }
+  for (int64_t id = 0; id < tokenizer.vocab_size(); ++id)
+    if (tokenizer.is_special(id)) t.special.push_back(tokenizer.id_to_token(id));
   return t;
 }
 
 ChatTemplate::ChatTemplate(ChatTemplateKind kind, ChatTemplateTokens tokens) : kind_(kind), tokens_(std::move(tokens)) {
+  if (kind_ == ChatTemplateKind::kJinja)
+    throw std::logic_error("ChatTemplate: a Jinja template is made from its source, not its kind");
   if (tokens_.bos.empty()) tokens_.bos = kind_ == ChatTemplateKind::kGemma ? "<bos>" : "<|begin_of_text|>";
   if (tokens_.eos.empty()) tokens_.eos = "</s>";
 }
 
-std::string_view ChatTemplate::name() const { return chat_template_name(kind_); }
+ChatTemplate::ChatTemplate(lm::JinjaTemplate jinja, std::string name, ChatTemplateTokens tokens, bool reads_clock)
+    : kind_(ChatTemplateKind::kJinja),
+      tokens_(std::move(tokens)),
+      jinja_(std::move(jinja)),
+      name_(std::move(name)),
+      reads_clock_(reads_clock) {
+  // The end of an assistant turn: render a probe conversation and take the special token that
+  // follows the reply (after spaces: Mistral-v0.3 writes " </s>"). Templates that refuse the probe
+  // (a required system turn, say) have none here; their completions then end where the rendering
+  // does, and get the EOS appended.
+  const std::string reply = "fpokit-probe-reply";
+  try {
+    const auto text = render({{"user", "fpokit-probe-question"}, {"assistant", reply}}, false).text;
+    const auto at = text.rfind(reply);
+    if (at != std::string::npos) {
+      std::string_view tail = std::string_view(text).substr(at + reply.size());
+      tail.remove_prefix(std::min(tail.size(), tail.find_first_not_of(" \t\n")));
+      for (const auto& token : tokens_.special)
+        if (!token.empty() && tail.starts_with(token) && token.size() > end_of_turn_.size()) end_of_turn_ = token;
+    }
+  } catch (const InputError&) {
+  }
+}
+
+std::string_view ChatTemplate::name() const {
+  return kind_ == ChatTemplateKind::kJinja ? std::string_view(name_) : chat_template_name(kind_);
+}
 
 RenderedChat ChatTemplate::render(const std::vector<ChatMessage>& messages, bool add_generation_prompt) const {
+  if (jinja_) return render_jinja(*jinja_, tokens_, messages, add_generation_prompt);
   for (size_t i = 0; i < messages.size(); ++i) check_role(messages[i], i);
   RenderedChat r;
   switch (kind_) {
@@ -144,6 +206,7 @@ RenderedChat ChatTemplate::render(const std::vector<ChatMessage>& messages, bool
       break;
     case ChatTemplateKind::kZephyr: r.text = render_zephyr(messages, add_generation_prompt, tokens_.eos); break;
     case ChatTemplateKind::kPlain: r.text = render_plain(messages, add_generation_prompt); break;
+    case ChatTemplateKind::kJinja: break;  // rendered above
   }
   return r;
 }
@@ -155,6 +218,7 @@ std::string ChatTemplate::end_of_turn() const {
     case ChatTemplateKind::kGemma: return "<end_of_turn>";
     case ChatTemplateKind::kZephyr: return tokens_.eos;
     case ChatTemplateKind::kPlain: return {};
+    case ChatTemplateKind::kJinja: return end_of_turn_;
   }
   return {};
 }
@@ -166,6 +230,7 @@ std::string_view chat_template_name(ChatTemplateKind kind) {
     case ChatTemplateKind::kLlama3: return "llama-3";
     case ChatTemplateKind::kGemma: return "gemma";
     case ChatTemplateKind::kZephyr: return "zephyr";
+    case ChatTemplateKind::kJinja: return "jinja";
   }
   return "?";
 }
@@ -177,7 +242,7 @@ ChatTemplateKind parse_chat_template(std::string_view name) {
   if (name == "gemma") return ChatTemplateKind::kGemma;
   if (name == "zephyr") return ChatTemplateKind::kZephyr;
   throw ConfigError("unknown chat template \"" + std::string(name) +
-                    "\"; choose one of chatml, llama-3, gemma, zephyr, plain");
+                    "\"; choose model (the model's own), chatml, llama-3, gemma, zephyr, plain or a .jinja file");
 }
 
 std::optional<ChatTemplateKind> detect_chat_template_source(std::string_view jinja) {
@@ -190,14 +255,59 @@ std::optional<ChatTemplateKind> detect_chat_template_source(std::string_view jin
   return std::nullopt;
 }
 
-std::optional<ChatTemplateKind> detect_chat_template(const std::filesystem::path& model_dir) {
+std::optional<ChatTemplateSource> model_chat_template_source(const std::filesystem::path& model_dir) {
   const auto jinja_file = model_dir / "chat_template.jinja";
-  if (std::filesystem::exists(jinja_file)) return detect_chat_template_source(read_text(jinja_file));
+  std::error_code ec;
+  if (std::filesystem::exists(jinja_file, ec)) return ChatTemplateSource{read_text(jinja_file), jinja_file};
   const auto config_file = model_dir / "tokenizer_config.json";
-  if (!std::filesystem::exists(config_file)) return std::nullopt;
-  const auto source = template_from_config(config_file);
+  if (!std::filesystem::exists(config_file, ec)) return std::nullopt;
+  auto source = template_from_config(config_file);
   if (!source) return std::nullopt;
-  return detect_chat_template_source(*source);
+  return ChatTemplateSource{std::move(*source), config_file};
+}
+
+std::optional<ChatTemplateKind> detect_chat_template(const std::filesystem::path& model_dir) {
+  const auto source = model_chat_template_source(model_dir);
+  if (!source) return std::nullopt;
+  return detect_chat_template_source(source->text);
+}
+
+std::optional<ChatTemplate> select_chat_template(std::string& name, const std::filesystem::path& model_dir,
+                                                 const lm::Tokenizer& tokenizer) {
+  const auto tokens = [&] { return chat_template_tokens(tokenizer, model_dir); };
+  // A Jinja source, parsed; an unsupported construct names the built-in it resembles, if any.
+  const auto jinja = [&](const std::string& text, const std::string& source_name, const std::string& label) {
+    try {
+      return ChatTemplate(lm::JinjaTemplate::parse(text, source_name), label, tokens(),
+                          text.find("strftime_now") != std::string::npos);
+    } catch (const ConfigError& e) {
+      const auto like = detect_chat_template_source(text);
+      throw ConfigError(std::string(e.what()) + "; use a built-in template instead with --chat-template " +
+                        (like ? std::string(chat_template_name(*like)) : "chatml|llama-3|gemma|zephyr|plain"));
+    }
+  };
+  if (name.empty() || name == "auto" || name == "model") {
+    const auto source = model_chat_template_source(model_dir);
+    if (!source) {
+      if (name == "model")
+        throw ConfigError("--chat-template model: " + model_dir.string() +
+                          " has no chat template (no chat_template.jinja, no chat_template in tokenizer_config.json); "
+                          "choose chatml, llama-3, gemma, zephyr, plain or a .jinja file");
+      name.clear();
+      return std::nullopt;
+    }
+    const auto label = source->file.filename() == "tokenizer_config.json" ? source->file.string() + " (chat_template)"
+                                                                          : source->file.string();
+    name = "model";
+    return jinja(source->text, label, "model");
+  }
+  std::error_code ec;
+  if (name.ends_with(".jinja") || std::filesystem::is_regular_file(name, ec)) {
+    if (!std::filesystem::is_regular_file(name, ec))
+      throw ConfigError("--chat-template " + name + ": no such file; give a .jinja file or a built-in template");
+    return jinja(read_text(name), name, name);
+  }
+  return ChatTemplate(parse_chat_template(name), tokens());
 }
 
 }  // namespace fpokit::fpo

@@ -1,10 +1,13 @@
 #include "fpokit/fpo/data/preference_dataset.h"
 
-#include <fstream>
+#include <algorithm>
 #include <functional>
 
 #include <nlohmann/json.hpp>
 
+#include "fpokit/core/dataset/dataset_split.h"
+#include "fpokit/core/dataset/json_lines_reader.h"
+#include "fpokit/core/dataset/record_reader.h"
 #include "fpokit/core/errors.h"
 
 namespace fpokit::fpo {
@@ -13,33 +16,23 @@ namespace {
 
 using nlohmann::json;
 
-// Calls fn(row, "FILE:LINE", line) for every non-blank line, which must be a JSON object.
-void for_each_row(const std::filesystem::path& path,
+// Calls fn(row, "FILE:LINE", line) for every record (a JSON line, an element of a JSON array, a
+// Parquet row, in a file or a dataset folder's split: core::open_dataset), which must be an object.
+// A file whose extension is none of the dataset formats is read as JSON lines, as before there
+// were others.
+void for_each_row(const std::filesystem::path& path, const PreferenceDataOptions& options,
                   const std::function<void(const json&, const std::string&, int64_t)>& fn) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError("cannot open preference data " + path.string() + ": check the path");
-  std::string raw;
-  int64_t line = 0;
-  while (std::getline(in, raw)) {
-    ++line;
-    if (!raw.empty() && raw.back() == '\r') raw.pop_back();
-    if (raw.find_first_not_of(" \t") == std::string::npos) continue;
-    const auto where = path.string() + ":" + std::to_string(line);
-    json row;
-    try {
-      row = json::parse(raw);
-    } catch (const json::exception& e) {
-      throw InputError(where + ": not valid JSON (" + std::string(e.what()) +
-                       "); the file needs one JSON object per line");
-    }
-    if (!row.is_object()) throw InputError(where + ": expected a JSON object per line, got " + row.type_name());
-    fn(row, where, line);
-  }
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    throw InputError("cannot open preference data " + path.string() + ": check the path");
+  const bool dataset = core::is_record_file(path) || std::filesystem::is_directory(path, ec) || !options.split.empty();
+  const auto reader = dataset ? core::open_dataset(path, options.split) : std::make_unique<core::JsonLinesReader>(path);
+  while (auto record = reader->next()) fn(record->value, reader->where(record->number), record->number);
 }
 
-const json& field_of(const json& row, const char* field, const std::string& where) {
+const json& field_of(const json& row, const std::string& field, const std::string& where) {
   const auto it = row.find(field);
-  if (it == row.end() || it->is_null()) throw InputError(where + ": missing field \"" + std::string(field) + "\"");
+  if (it == row.end() || it->is_null()) throw InputError(where + ": missing field \"" + field + "\"");
   return *it;
 }
 
@@ -79,24 +72,68 @@ struct RenderedRow {
   std::string end_of_turn;
 };
 
-RenderedRow render_strings(const json* prompt, const std::vector<const char*>& fields, const json& row,
+// TRL's extract_prompt for string pairs without a prompt (HH-RLHF's layout: chosen and rejected
+// each hold the whole dialogue): the prompt is their common prefix, backed off by one character
+// when the texts diverge right after a space, so that the completions start with " ". Python
+// compares code points, so a UTF-8 sequence where the texts differ is not split; and Python's loop
+// leaves idx at the last compared index when no difference is found (the prompt then drops the
+// shorter text's last character): so does this.
+std::string implicit_prompt(const std::string& chosen, const std::string& rejected) {
+  const auto is_continuation = [](char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; };
+  const size_t n = std::min(chosen.size(), rejected.size());
+  if (n == 0) return {};
+  size_t idx = 0;
+  while (idx < n && chosen[idx] == rejected[idx]) ++idx;
+  if (idx == n) {
+    // No difference: back to the first byte of the last common character.
+    --idx;
+    while (idx > 0 && is_continuation(chosen[idx])) --idx;
+    return chosen.substr(0, idx);
+  }
+  while (idx > 0 && is_continuation(chosen[idx])) --idx;
+  // Texts that differ at their first character share no prompt. (TRL then reads chosen[-1], a
+  // negative-index slip that makes no sense to copy.)
+  if (idx == 0) return {};
+  if (chosen[idx - 1] == ' ') --idx;
+  return chosen.substr(0, idx);
+}
+
+RenderedRow render_strings(const json* prompt, const std::vector<std::string>& fields, const json& row,
                            const PreferenceDataOptions& options, const std::string& where) {
-  if (!prompt) throw InputError(where + ": missing field \"prompt\" (string completions need an explicit prompt)");
-  if (!prompt->is_string())
-    throw InputError(where + ": field prompt must be a string or a list of messages, got " + prompt->type_name());
+  if (prompt && !prompt->is_string())
+    throw InputError(where + ": field " + options.fields.prompt + " must be a string or a list of messages, got " +
+                     prompt->type_name());
   RenderedRow r;
   std::vector<std::string> texts;
-  for (const char* f : fields) {
-    texts.push_back(row[f].get<std::string>());
-    if (texts.back().empty()) throw InputError(where + ": field " + f + " is empty; every completion needs text");
+  for (const auto& f : fields) texts.push_back(row[f].get<std::string>());
+  std::string prompt_text;
+  if (prompt) {
+    prompt_text = prompt->get<std::string>();
+  } else {
+    if (texts.size() != 2)
+      throw InputError(where + ": missing field \"" + options.fields.prompt +
+                       "\" (an unpaired completion needs an explicit prompt; choose its field with --prompt-field)");
+    prompt_text = implicit_prompt(texts[0], texts[1]);
+    // TRL would train on an empty prompt; a pair that shares no beginning is not two answers to
+    // one prompt, most likely a missing or misnamed prompt field.
+    if (prompt_text.empty())
+      throw InputError(where + ": no field \"" + options.fields.prompt + "\", and fields " + fields[0] + " and " +
+                       fields[1] +
+                       " share no beginning to take the prompt from (HH-RLHF's layout); give the "
+                       "prompt's field with --prompt-field");
+    for (auto& t : texts) t.erase(0, prompt_text.size());
   }
+  for (size_t i = 0; i < fields.size(); ++i)
+    if (texts[i].empty())
+      throw InputError(where + ": field " + fields[i] + (prompt ? "" : " (after the prompt both texts share)") +
+                       " is empty; every completion needs text");
   if (!options.chat_template) {
-    r.prompt.text = prompt->get<std::string>();
+    r.prompt.text = std::move(prompt_text);
     r.completions = std::move(texts);
     return r;
   }
   const auto& tmpl = *options.chat_template;
-  const std::vector<ChatMessage> prompt_messages{{"user", prompt->get<std::string>()}};
+  const std::vector<ChatMessage> prompt_messages{{"user", prompt_text}};
   const auto rendered = tmpl.render(prompt_messages, true);
   r.prompt = {rendered.text, rendered.starts_with_bos};
   r.end_of_turn = tmpl.end_of_turn();
@@ -109,7 +146,7 @@ RenderedRow render_strings(const json* prompt, const std::vector<const char*>& f
   return r;
 }
 
-RenderedRow render_conversation(const json* prompt, const std::vector<const char*>& fields,
+RenderedRow render_conversation(const json* prompt, const std::vector<std::string>& fields,
                                 std::vector<std::optional<std::vector<ChatMessage>>> tails, const json& row,
                                 const PreferenceDataOptions& options, const std::string& where) {
   if (!options.chat_template)
@@ -129,8 +166,9 @@ RenderedRow render_conversation(const json* prompt, const std::vector<const char
     if (!lists_carry_prompt) head.push_back({"user", prompt->get<std::string>()});
   } else if (prompt) {
     if (!prompt->is_array())
-      throw InputError(where + ": field prompt must be a string or a list of messages, got " + prompt->type_name());
-    head = *messages_of(*prompt, "prompt", where);
+      throw InputError(where + ": field " + options.fields.prompt + " must be a string or a list of messages, got " +
+                       prompt->type_name());
+    head = *messages_of(*prompt, options.fields.prompt, where);
   }
 
   std::vector<std::vector<ChatMessage>> full;
@@ -147,8 +185,8 @@ RenderedRow render_conversation(const json* prompt, const std::vector<const char
   }
   const size_t n_prompt = full[0].size() - 1;
   if (n_prompt == 0)
-    throw InputError(where + ": no prompt messages before the reply in field " + std::string(fields[0]) +
-                     "; add a \"prompt\" or the user turn");
+    throw InputError(where + ": no prompt messages before the reply in field " + fields[0] + "; add a \"" +
+                     options.fields.prompt + "\" or the user turn");
   for (size_t i = 1; i < fields.size(); ++i)
     if (full[i].size() - 1 != n_prompt || !same(full[0], full[i], n_prompt))
       throw InputError(where + ": fields " + fields[0] + " and " + fields[i] +
@@ -177,13 +215,13 @@ RenderedRow render_conversation(const json* prompt, const std::vector<const char
 }
 
 // The prompt and completion texts of one row; `fields` are the completion fields.
-RenderedRow render_row(const json& row, const std::vector<const char*>& fields, const PreferenceDataOptions& options,
+RenderedRow render_row(const json& row, const std::vector<std::string>& fields, const PreferenceDataOptions& options,
                        const std::string& where) {
-  const auto it = row.find("prompt");
+  const auto it = row.find(options.fields.prompt);
   const json* prompt = it == row.end() || it->is_null() ? nullptr : &*it;
   std::vector<std::optional<std::vector<ChatMessage>>> tails;
   bool conversational = prompt && prompt->is_array();
-  for (const char* f : fields) {
+  for (const auto& f : fields) {
     tails.push_back(messages_of(field_of(row, f, where), f, where));
     conversational = conversational || tails.back().has_value();
   }
@@ -200,42 +238,44 @@ RenderedRow render_row(const json& row, const std::vector<const char*>& fields, 
 
 }  // namespace
 
-std::vector<PreferenceExample> read_preference_jsonl(const std::filesystem::path& path,
-                                                     const PreferenceDataOptions& options) {
+std::vector<PreferenceExample> read_preference_data(const std::filesystem::path& path,
+                                                    const PreferenceDataOptions& options) {
   std::vector<PreferenceExample> out;
-  for_each_row(path, [&](const json& row, const std::string& where, int64_t line) {
-    auto r = render_row(row, {"chosen", "rejected"}, options, where);
+  for_each_row(path, options, [&](const json& row, const std::string& where, int64_t line) {
+    auto r = render_row(row, {options.fields.chosen, options.fields.rejected}, options, where);
     out.push_back({std::move(r.prompt), std::move(r.completions[0]), std::move(r.completions[1]),
                    std::move(r.end_of_turn), line});
   });
   return out;
 }
 
-std::vector<PreferenceExample> read_sft_jsonl(const std::filesystem::path& path, const PreferenceDataOptions& options) {
+std::vector<PreferenceExample> read_sft_data(const std::filesystem::path& path, const PreferenceDataOptions& options) {
   std::vector<PreferenceExample> out;
-  for_each_row(path, [&](const json& row, const std::string& where, int64_t line) {
-    const auto text = row.find("text");
-    if (text == row.end() || row.contains("chosen")) {
-      auto r = render_row(row, {"chosen", "rejected"}, options, where);
+  for_each_row(path, options, [&](const json& row, const std::string& where, int64_t line) {
+    const auto text = row.find(options.fields.text);
+    if (text == row.end() || row.contains(options.fields.chosen)) {
+      auto r = render_row(row, {options.fields.chosen, options.fields.rejected}, options, where);
       out.push_back({std::move(r.prompt), std::move(r.completions[0]), std::move(r.completions[1]),
                      std::move(r.end_of_turn), line});
       return;
     }
-    if (!text->is_string()) throw InputError(where + ": field text must be a string, got " + text->type_name());
+    if (!text->is_string())
+      throw InputError(where + ": field " + options.fields.text + " must be a string, got " + text->type_name());
     if (text->get_ref<const std::string&>().empty())
-      throw InputError(where + ": field text is empty; a language-modelling row needs text");
+      throw InputError(where + ": field " + options.fields.text + " is empty; a language-modelling row needs text");
     out.push_back({PromptText{}, text->get<std::string>(), text->get<std::string>(), "", line});
   });
   return out;
 }
 
-std::vector<KtoExample> read_kto_jsonl(const std::filesystem::path& path, const PreferenceDataOptions& options) {
+std::vector<KtoExample> read_kto_data(const std::filesystem::path& path, const PreferenceDataOptions& options) {
   std::vector<KtoExample> out;
-  for_each_row(path, [&](const json& row, const std::string& where, int64_t line) {
-    const auto& label = field_of(row, "label", where);
+  for_each_row(path, options, [&](const json& row, const std::string& where, int64_t line) {
+    const auto& label = field_of(row, options.fields.label, where);
     if (!label.is_boolean())
-      throw InputError(where + ": field label must be true (desirable) or false (undesirable), got " + label.dump());
-    auto r = render_row(row, {"completion"}, options, where);
+      throw InputError(where + ": field " + options.fields.label +
+                       " must be true (desirable) or false (undesirable), got " + label.dump());
+    auto r = render_row(row, {options.fields.completion}, options, where);
     out.push_back(
         {std::move(r.prompt), std::move(r.completions[0]), label.get<bool>(), std::move(r.end_of_turn), line});
   });

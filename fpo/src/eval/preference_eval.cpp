@@ -79,7 +79,9 @@ PreferenceEvalResult evaluate_preference_data(PreferenceEvalOptions o) {
   o.loss.validate(o.method);
 
   const auto tokenizer = lm::Tokenizer::from_directory(o.model_dir);
-  const auto data_options = preference_data_options(o.chat_template, o.model_dir, *tokenizer);
+  auto data_options = preference_data_options(o.chat_template, o.model_dir, *tokenizer);
+  data_options.split = o.split;
+  data_options.fields = o.fields;
   auto data = load_pairs(o.data, o.method, data_options, *tokenizer, o.tokenization, o.batch_size, "");
   const auto device = lm::parse_device(o.device);
   const lm::LoadOptions load{device, lm::parse_dtype(o.dtype)};

@@ -286,7 +286,7 @@ PreferenceTrainer::BatchLoss PreferenceTrainer::batch_loss(const std::vector<int
   // Forwards under autocast; the losses run in the dtypes forward_pairs returns, and the backward
   // (the caller's) outside autocast.
   const bool fpo = options_.method == Method::Fpo;
-  // SFT on text rows (read_sft_jsonl: the same sequence on both sides) forwards one side only; SFT
+  // SFT on text rows (read_sft_data: the same sequence on both sides) forwards one side only; SFT
   // on preference rows forwards both, since TRL logs the rejected side's log-probs too.
   const bool chosen_only =
       options_.method == Method::Sft && std::all_of(pairs.begin(), pairs.end(), [](const TokenizedPair* p) {

@@ -15,12 +15,7 @@ namespace fpokit::fpo {
 PreferenceDataOptions preference_data_options(std::string& name, const std::string& model_dir,
                                               const lm::Tokenizer& tokenizer) {
   PreferenceDataOptions options;
-  if (!name.empty()) {
-    options.chat_template.emplace(parse_chat_template(name), chat_template_tokens(tokenizer));
-  } else if (const auto detected = detect_chat_template(model_dir)) {
-    options.chat_template.emplace(*detected, chat_template_tokens(tokenizer));
-    name = std::string(chat_template_name(*detected));
-  }
+  options.chat_template = select_chat_template(name, model_dir, tokenizer);
   return options;
 }
 
@@ -31,7 +26,7 @@ LoadedPairs load_pairs(const std::string& path, Method method, const PreferenceD
   PreferenceDataStats stats;
   const bool kto = method_traits(method).unpaired_labels;
   if (kto) {
-    auto data = tokenize_kto_data(read_kto_jsonl(path, data_options), tokenizer, tokenization);
+    auto data = tokenize_kto_data(read_kto_data(path, data_options), tokenizer, tokenization);
     if (!data.examples.empty()) {
       auto kp = kto_training_pairs(data.examples, kto_block);
       out.pairs = std::move(kp.pairs);
@@ -40,7 +35,7 @@ LoadedPairs load_pairs(const std::string& path, Method method, const PreferenceD
     stats = data.stats;
   } else {
     auto examples =
-        method == Method::Sft ? read_sft_jsonl(path, data_options) : read_preference_jsonl(path, data_options);
+        method == Method::Sft ? read_sft_data(path, data_options) : read_preference_data(path, data_options);
     auto data = tokenize_preference_data(std::move(examples), tokenizer, tokenization);
     out.pairs = std::move(data.pairs);
     stats = data.stats;
@@ -52,9 +47,9 @@ LoadedPairs load_pairs(const std::string& path, Method method, const PreferenceD
   return out;
 }
 
-LoadedPairs load_packed_text(const std::string& path, const lm::Tokenizer& tokenizer, int64_t row_length,
-                             const std::string& what) {
-  sae::TextDataset dataset(path);
+LoadedPairs load_packed_text(const std::string& path, const std::string& split, const std::string& text_field,
+                             const lm::Tokenizer& tokenizer, int64_t row_length, const std::string& what) {
+  sae::TextDataset dataset(path, text_field, split);
   sae::ContextPacker packer(dataset, tokenizer, row_length);
   LoadedPairs out;
   int64_t tokens = 0;

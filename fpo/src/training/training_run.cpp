@@ -1,6 +1,7 @@
 #include "fpokit/fpo/training/training_run.h"
 
 #include <cstdio>
+#include <ctime>
 #include <optional>
 #include <sstream>
 
@@ -94,23 +95,35 @@ bool run_preference_training(PreferenceRunOptions o) {
   o.trainer.validate();  // before anything is loaded or written
 
   const auto tokenizer = lm::Tokenizer::from_directory(o.model_dir);
-  const auto data_options = preference_data_options(o.chat_template, o.model_dir, *tokenizer);
+  auto data_options = preference_data_options(o.chat_template, o.model_dir, *tokenizer);
+  data_options.fields = o.fields;
+  if (data_options.chat_template && data_options.chat_template->reads_clock()) {
+    const std::time_t now = std::time(nullptr);
+    char day[16];
+    std::strftime(day, sizeof day, "%Y-%m-%d", std::localtime(&now));
+    o.chat_template_date = day;
+    core::log::warning("the chat template (" + o.chat_template + ") writes today's date into the prompts, as " +
+                       "transformers renders it: this run's data and reference cache hold " + o.chat_template_date +
+                       ", and a --resume on another day is refused");
+  }
   // KTO reads unpaired prompt/completion/label rows; its examples travel as (example, KL
   // sequence) pairs (kto_pairs.h), so the rest of the run is the same for every method.
   const bool kto = traits.unpaired_labels;
   if (o.packing && method != Method::Sft)
     throw InputError("--packing packs plain text for language modelling: it applies to --method sft only, not " +
                      std::string(traits.name));
-  const auto read_data = [&](const std::string& path, const std::string& what) {
-    if (o.packing) return load_packed_text(path, *tokenizer, o.tokenization.max_length.value_or(1024), what);
-    return load_pairs(path, method, data_options, *tokenizer, o.tokenization, o.trainer.per_device_train_batch_size,
-                      what);
+  const auto read_data = [&](const std::string& path, const std::string& split, const std::string& what) {
+    if (o.packing)
+      return load_packed_text(path, split, o.fields.text, *tokenizer, o.tokenization.max_length.value_or(1024), what);
+    auto options = data_options;
+    options.split = split;
+    return load_pairs(path, method, options, *tokenizer, o.tokenization, o.trainer.per_device_train_batch_size, what);
   };
-  auto train_data = read_data(o.data, "");
+  auto train_data = read_data(o.data, o.split, "");
   LoadedPairs eval_data;
   if (!o.eval_data.empty() && o.eval_split > 0) throw InputError("give --eval-data or --eval-split, not both");
   if (!o.eval_data.empty()) {
-    eval_data = read_data(o.eval_data, "eval ");
+    eval_data = read_data(o.eval_data, o.eval_data_split, "eval ");
   } else if (o.eval_split > 0) {
     eval_data = split_off(train_data, o.eval_split, o.trainer.seed);
     core::log::info("eval: " + std::to_string(eval_data.pairs.size()) + " of the " +
@@ -163,6 +176,7 @@ bool run_preference_training(PreferenceRunOptions o) {
                             {"data_content", content_hash(o.data)},
                             {"model_content", content_hash(o.model_dir, false)}};
   if (!o.eval_data.empty()) o.trainer.run_identity["eval_data_content"] = content_hash(o.eval_data);
+  for (auto& [key, value] : data_selection_identity(o).items()) o.trainer.run_identity[key] = value;
   if (o.eval_split > 0) o.trainer.run_identity["eval_split"] = o.eval_split;
   if (o.packing) o.trainer.run_identity["packing"] = true;
   if (traits.needs_reference && !o.ref_model_dir.empty())

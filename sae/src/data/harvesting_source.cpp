@@ -36,7 +36,7 @@ HarvestingSource::HarvestingSource(lm::CausalLM model, std::shared_ptr<const lm:
       hooks_(hooks),
       options_(checked_options(std::move(options), *model_, hooks_, context_note_)),
       data_path_(data),
-      dataset_(data, options_.text_field),
+      dataset_(data, options_.text_field, options_.split),
       packer_(dataset_, *tokenizer_, options_.context_size) {
   if (options_.batch_sequences < 1) throw InputError("the harvesting batch needs at least one sequence");
   for (const auto& h : hooks_) {
@@ -119,8 +119,12 @@ void HarvestingSource::seek(const nlohmann::json& position) {
 }
 
 std::string HarvestingSource::describe() const {
-  return "online: " + data_path_.string() + ", context " + std::to_string(options_.context_size) + ", " +
-         std::to_string(options_.batch_sequences) + " sequences per forward";
+  // Part of a run's identity (a resume must read the same records): the split and the text field
+  // appear when they are not the defaults, so that runs from before they existed still resume.
+  const std::string split = options_.split.empty() ? "" : " split " + options_.split;
+  const std::string field = options_.text_field == "text" ? "" : " field " + options_.text_field;
+  return "online: " + data_path_.string() + split + field + ", context " + std::to_string(options_.context_size) +
+         ", " + std::to_string(options_.batch_sequences) + " sequences per forward";
 }
 
 }  // namespace fpokit::sae

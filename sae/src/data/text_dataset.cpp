@@ -1,52 +1,53 @@
 #include "fpokit/sae/data/text_dataset.h"
 
-#include <nlohmann/json.hpp>
-
+#include "fpokit/core/dataset/dataset_split.h"
 #include "fpokit/core/errors.h"
 
 namespace fpokit::sae {
 
-TextDataset::TextDataset(std::filesystem::path path, std::string text_field)
+TextDataset::TextDataset(std::filesystem::path path, std::string text_field, std::string split)
     : path_(std::move(path)), text_field_(std::move(text_field)) {
-  const auto ext = path_.extension().string();
-  jsonl_ = ext == ".jsonl" || ext == ".json" || ext == ".ndjson";
-  in_.open(path_, std::ios::binary);
-  if (!in_) throw InputError("cannot open dataset " + path_.string() + ": check the path (--data)");
+  std::error_code ec;
+  if (!std::filesystem::exists(path_, ec))
+    throw InputError("cannot open dataset " + path_.string() + ": check the path (--data)");
+  if (core::is_record_file(path_) || std::filesystem::is_directory(path_, ec) || !split.empty())
+    records_ = core::open_dataset(path_, split);
+  else lines_ = std::make_unique<core::TextLineStream>(path_);
 }
 
+int64_t TextDataset::offset() const { return records_ ? records_->position() : lines_->offset(); }
+
+int64_t TextDataset::line() const { return records_ ? records_->number() - 1 : line_; }
+
 void TextDataset::seek(int64_t offset, int64_t line) {
-  in_.clear();
-  in_.seekg(offset);
-  if (!in_)
-    throw InputError("cannot seek to byte " + std::to_string(offset) + " of dataset " + path_.string() +
-                     ": the file changed since the checkpoint was written");
-  offset_ = offset;
-  line_ = line;
+  if (records_) {
+    records_->seek(offset, line);
+  } else {
+    lines_->seek(offset);
+    line_ = line;
+  }
 }
 
 std::optional<TextDocument> TextDataset::next() {
+  if (records_) {
+    while (auto record = records_->next()) {
+      const auto field = record->value.find(text_field_);
+      if (field == record->value.end() || !field->is_string())
+        throw InputError(records_->where(record->number) + ": no string field \"" + text_field_ +
+                         "\"; choose the field with --text-field");
+      auto text = field->get<std::string>();
+      if (text.empty()) continue;
+      return TextDocument{std::move(text), record->position, record->number};
+    }
+    return std::nullopt;
+  }
   std::string raw;
   while (true) {
-    const int64_t start = offset_;
-    if (!std::getline(in_, raw)) return std::nullopt;
-    offset_ += static_cast<int64_t>(raw.size()) + (in_.eof() ? 0 : 1);
+    const int64_t start = lines_->offset();
+    if (!lines_->next_line(raw)) return std::nullopt;
     ++line_;
-    if (!raw.empty() && raw.back() == '\r') raw.pop_back();
     if (raw.find_first_not_of(" \t") == std::string::npos) continue;
-    if (!jsonl_) return TextDocument{std::move(raw), start, line_};
-    const auto where = path_.string() + ":" + std::to_string(line_);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(raw);
-    } catch (const nlohmann::json::exception& e) {
-      throw InputError(where + ": not valid JSON (" + std::string(e.what()) +
-                       "); a .jsonl dataset needs one object per line");
-    }
-    if (!j.is_object() || !j.contains(text_field_) || !j[text_field_].is_string())
-      throw InputError(where + ": no string field \"" + text_field_ + "\"; choose the field with --text-field");
-    auto text = j[text_field_].get<std::string>();
-    if (text.empty()) continue;
-    return TextDocument{std::move(text), start, line_};
+    return TextDocument{std::move(raw), start, line_};
   }
 }
 

@@ -37,7 +37,7 @@ EvalResult evaluate_sae(const lm::CausalLM& model, const lm::Tokenizer& tokenize
   const auto sae_device = sae.W_enc.device();
 
   // Special tokens (and the packer's row-start separator) are neither replaced nor counted.
-  TextDataset dataset(data, options.text_field);
+  TextDataset dataset(data, options.text_field, options.split);
   ContextPacker packer(dataset, tokenizer, context_size);
   auto special = torch::zeros({std::max<int64_t>(model->config().vocab_size, tokenizer.vocab_size())}, torch::kBool);
   for (int64_t id = 0; id < tokenizer.vocab_size(); ++id)

@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "fpokit/fpo/data/preference_fields.h"
+
 namespace fpokit::lm {
 class Tokenizer;
 }
@@ -41,14 +43,18 @@ struct DriftData {
 struct DriftDataOptions {
   std::string kind = "auto";  // auto | text | preference
   std::string text_field = "text";
+  std::string split;             // a dataset folder's split (--split); empty for a file
+  fpo::PreferenceFields fields;  // preference data: --prompt-field, --chosen-field, ...
   std::string chat_template = "auto";
   int64_t tokens = 65536;  // stop after the unit that reaches this many analysed tokens
   int64_t context_size = 128;
   int64_t max_length = 512;
 };
 
-// "preference" when the first JSON line has "chosen" and "rejected", else "text".
-std::string detect_data_kind(const std::filesystem::path& data);
+// "preference" when the first record (of the file, or of the folder's split) has the chosen and
+// rejected fields, else "text".
+std::string detect_data_kind(const std::filesystem::path& data, const std::string& split = "",
+                             const fpo::PreferenceFields& fields = {});
 
 // Throws InputError naming the file when it yields no token (empty, or too short for one row).
 DriftData read_drift_data(const std::filesystem::path& data, const lm::Tokenizer& tokenizer,

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "fpokit/fpo/data/preference_fields.h"
+
 namespace fpokit::analysis {
 
 struct DriftOptions {
@@ -18,6 +20,8 @@ struct DriftOptions {
   std::string hook;                            // default: the SAE's own
   std::string data_kind = "auto";              // auto | text | preference
   std::string text_field = "text";
+  std::string split;                   // a dataset folder's split (--split); empty for a file
+  fpo::PreferenceFields fields;        // preference data: --prompt-field, --chosen-field, --rejected-field
   std::string chat_template = "auto";  // preference data: as fpokit train
   int64_t tokens = 65536;              // tokens to analyse (whole sequences; stop once reached)
   int64_t context_size = 128;          // text corpus: tokens per context row

@@ -21,6 +21,7 @@
 
 #include "fpokit/analysis/drift/drift_data.h"
 #include "fpokit/analysis/drift/drift_timeline.h"
+#include "fpokit/fpo/data/preference_fields.h"
 #include "fpokit/lm/model/causal_lm.h"
 #include "fpokit/lm/model/hook_name.h"
 #include "fpokit/sae/model/sparse_autoencoder.h"
@@ -38,6 +39,8 @@ struct DriftTimelineOptions {
   int64_t max_length = 512;    // preference data
   std::string data_kind = "auto";
   std::string text_field = "text";
+  std::string split;             // a dataset folder's split (--split); empty for a file
+  fpo::PreferenceFields fields;  // preference data: --prompt-field, --chosen-field, --rejected-field
   std::string chat_template = "auto";
   double alpha = 0.05;
   double min_rel_delta = 1e-4;

@@ -1,10 +1,14 @@
 #pragma once
-// Preference (DPO family, FPO) and unpaired (KTO) training data from JSONL files, one JSON object
-// per line (blank lines are skipped, other fields ignored), turned into prompt and completion
-// TEXT; preference_tokenizer.h turns the text into token ids.
+// Preference (DPO family, FPO) and unpaired (KTO) training data, one record per example, from any
+// dataset file core::open_record_reader reads (JSON lines, also gzip-compressed, JSON arrays,
+// Parquet; other fields are ignored), turned into prompt and completion TEXT;
+// preference_tokenizer.h turns the text into token ids.
 //
 // Pairs, in TRL's dataset formats:
 //   standard        {"prompt": "The sky is", "chosen": " blue.", "rejected": " green."}
+//   implicit prompt {"chosen": "Q: hi A: yes", "rejected": "Q: hi A: no"} (HH-RLHF): the prompt
+//                   is the common prefix, as TRL's extract_prompt cuts it ("Q: hi A:", " yes",
+//                   " no"); for conversations, the messages both lists share (below)
 //   conversational  {"chosen": [msgs..., {"role": "assistant", ...}], "rejected": [...]}
 //                   the prompt is every message but the last, which both lists must share; the
 //                   last message, an assistant reply, is the completion;
@@ -26,7 +30,8 @@
 //    HuggingFaceH4/ultrafeedback_binarized layout, where the lists repeat the prompt) is ignored,
 //    as TRL's maybe_extract_prompt does; otherwise it becomes the first user turn.
 //
-// Every error is an InputError whose one-line message starts with "FILE:LINE:" and names the field.
+// Fields are looked up under PreferenceFields' names. Every error is an InputError whose one-line
+// message starts with the record's place ("FILE:LINE:", "FILE: row N:") and names the field.
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -34,11 +39,15 @@
 #include <vector>
 
 #include "fpokit/fpo/data/chat_template.h"
+#include "fpokit/fpo/data/preference_fields.h"
 
 namespace fpokit::fpo {
 
 struct PreferenceDataOptions {
   std::optional<ChatTemplate> chat_template;
+  PreferenceFields fields;
+  // A dataset folder's split (--split; core/dataset/dataset_split.h); empty for a file.
+  std::string split;
 };
 
 // What a prompt or completion text carries besides its characters, for the tokenizer.
@@ -55,7 +64,7 @@ struct PreferenceExample {
   // end with it and get no extra EOS (the doubled "<|im_end|><|im_end|>" of TRL issue #4481).
   // Empty for raw strings, which get the tokenizer's EOS appended.
   std::string end_of_turn;
-  int64_t line = 0;  // 1-based line in the file
+  int64_t line = 0;  // 1-based line (JSON lines) or record number in the file
 };
 
 struct KtoExample {
@@ -69,14 +78,14 @@ struct KtoExample {
 // Throw InputError naming FILE:LINE and the field for a line that is not a JSON object, a missing
 // or mistyped field, an empty completion, conversational rows without a chat template, or chosen
 // and rejected conversations that differ before their last message.
-std::vector<PreferenceExample> read_preference_jsonl(const std::filesystem::path& path,
-                                                     const PreferenceDataOptions& options = {});
+std::vector<PreferenceExample> read_preference_data(const std::filesystem::path& path,
+                                                    const PreferenceDataOptions& options = {});
 // --method sft: a row is plain text, {"text": "..."} (language modelling: every token after the BOS
 // is a target; no chat template applies), or a preference row, whose chosen completion is the
 // target. A text row becomes an example with an empty prompt and the text on both sides (the
 // trainer forwards the chosen side only for SFT).
-std::vector<PreferenceExample> read_sft_jsonl(const std::filesystem::path& path,
-                                              const PreferenceDataOptions& options = {});
-std::vector<KtoExample> read_kto_jsonl(const std::filesystem::path& path, const PreferenceDataOptions& options = {});
+std::vector<PreferenceExample> read_sft_data(const std::filesystem::path& path,
+                                             const PreferenceDataOptions& options = {});
+std::vector<KtoExample> read_kto_data(const std::filesystem::path& path, const PreferenceDataOptions& options = {});
 
 }  // namespace fpokit::fpo

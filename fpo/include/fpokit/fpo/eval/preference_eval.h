@@ -27,6 +27,8 @@ struct PreferenceEvalOptions {
   std::string adapter;        // a PEFT LoRA adapter on top of model_dir (empty: none)
   std::string ref_model_dir;  // required by the methods with a reference
   std::string data;
+  std::string split;          // a dataset folder's split (--split)
+  PreferenceFields fields;    // --prompt-field, --chosen-field, ...
   std::string chat_template;  // empty: detected
   std::string device = "cpu";
   std::string dtype = "auto";

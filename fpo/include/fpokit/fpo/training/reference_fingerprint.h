@@ -8,6 +8,8 @@
 // Moving or renaming a folder keeps the key (content, not paths). docs/methods.md, 'Reference model'.
 #include <string>
 
+#include <nlohmann/json.hpp>
+
 #include "fpokit/fpo/training/training_run.h"
 
 namespace fpokit::fpo {
@@ -15,5 +17,11 @@ namespace fpokit::fpo {
 // `reference_dir`: the model the reference pass runs (--ref-model, or the model itself);
 // `features`: the cache holds FPO's pooled SAE features. A JSON text.
 std::string reference_fingerprint(const PreferenceRunOptions& options, const std::string& reference_dir, bool features);
+
+// Which records and fields of the data files a run reads and how they are rendered, where that
+// differs from the defaults: a folder's split, renamed fields, the date a clock-reading chat
+// template wrote, a --chat-template .jinja file's content; empty otherwise, so that the keys of
+// runs on plain files with TRL's field names stay what they were.
+nlohmann::json data_selection_identity(const PreferenceRunOptions& options);
 
 }  // namespace fpokit::fpo

@@ -25,13 +25,13 @@ struct LoadedPairs {
   std::vector<uint8_t> kto_labels;  // KTO only: 1 desirable, 0 undesirable, one per pair
 };
 
-// The chat template: `name` when given, else the one detected from the model's tokenizer config
-// (nullopt template: plain strings). `name` is set to the detected template's name.
+// The chat template `name` selects for the model (select_chat_template: by default the model's own
+// Jinja template; nullopt: plain strings). `name` is set to the chosen template's name.
 PreferenceDataOptions preference_data_options(std::string& name, const std::string& model_dir,
                                               const lm::Tokenizer& tokenizer);
 
 // Reads and tokenises `path` as `method` reads it: chosen/rejected pairs; for sft, plain-text rows
-// too (read_sft_jsonl); for kto, prompt/completion/label rows turned into (example, KL sequence)
+// too (read_sft_data); for kto, prompt/completion/label rows turned into (example, KL sequence)
 // pairs in blocks of `kto_block`. Logs the data statistics prefixed by `what` ("", "eval ");
 // InputError when nothing usable is left.
 LoadedPairs load_pairs(const std::string& path, Method method, const PreferenceDataOptions& data_options,
@@ -42,8 +42,8 @@ LoadedPairs load_pairs(const std::string& path, Method method, const PreferenceD
 // exactly as SAELens and `fpokit sae train` pack a corpus (sae::ContextPacker: each document
 // followed by BOS, every row starting with BOS; the partial last row is dropped). Each row is one
 // language-modelling sequence: every token after the row's first is a target.
-LoadedPairs load_packed_text(const std::string& path, const lm::Tokenizer& tokenizer, int64_t row_length,
-                             const std::string& what);
+LoadedPairs load_packed_text(const std::string& path, const std::string& split, const std::string& text_field,
+                             const lm::Tokenizer& tokenizer, int64_t row_length, const std::string& what);
 
 // InputError when a sequence that --max-length lets through is longer than the model's
 // max_position_embeddings (naming the data line).

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 
+#include "fpokit/fpo/data/preference_fields.h"
 #include "fpokit/fpo/data/preference_tokenizer.h"
 #include "fpokit/fpo/training/preference_trainer.h"
 #include "fpokit/lm/model/causal_lm.h"
@@ -26,7 +27,9 @@ namespace fpokit::fpo {
 struct PreferenceRunOptions {
   std::string model_dir;
   std::string ref_model_dir;  // empty: the starting model
-  std::string data;
+  std::string data;           // a dataset file, or a dataset folder (read its `split`)
+  std::string split;          // --split; empty: a file, or a folder's "train" (core/dataset/dataset_split.h)
+  PreferenceFields fields;    // the record fields of prompt, chosen, ... (--prompt-field, ...)
   std::string chat_template;  // empty: detect from the tokenizer config (conversational data)
   // sft only: pack the plain-text rows of data (and eval_data) into rows of tokenization.max_length
   // tokens, as SAELens packs a corpus (run_inputs.h, load_packed_text), instead of one row each.
@@ -41,6 +44,11 @@ struct PreferenceRunOptions {
   std::string reference_cache;  // empty: <out>/reference_cache.h5
   // Evaluation: a held-out file, or a seeded fraction of --data (trainer.eval_steps says when).
   std::string eval_data;
+  std::string eval_data_split;  // the split of an --eval-data folder (--eval-data-split)
+  // Set by the run, not an option: the local date its chat template rendered the data on, when
+  // the template reads the clock (strftime_now). Part of the run's identity, so that a resume on
+  // another day, whose prompts would carry another date, is refused instead of silently mixing.
+  std::string chat_template_date;
   double eval_split = 0.0;
   // LoRA: train adapters on a frozen base. The reference (when it is the starting model) is the
   // policy with its adapters switched off, so no second copy of the model is loaded.

@@ -28,6 +28,7 @@ struct HarvestOptions {
   bool exclude_special_tokens = true;
   double exclude_norm_multiple = 0;  // <= 0: keep outliers
   std::string text_field = "text";
+  std::string split;  // a dataset folder's split (core/dataset/dataset_split.h); empty for a file
 };
 
 class HarvestingSource : public ActivationSource {

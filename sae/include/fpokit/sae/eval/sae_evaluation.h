@@ -36,6 +36,7 @@ struct EvalOptions {
   int64_t batch_sequences = 8;
   double dense_threshold = 0.1;  // dense = fires on more than this fraction of tokens
   std::string text_field = "text";
+  std::string split;          // a dataset folder's split; empty for a file
   bool model_metrics = true;  // CE/KL (three forwards); false: reconstruction metrics only
 };
 
