@@ -444,3 +444,16 @@ TEST_CASE("runaway templates stop with an error naming the line, not a crash or 
   CHECK(render("{% macro f(n) %}{% if n > 0 %}{{ n }}{{ f(n - 1) }}{% endif %}{% endmacro %}{{ f(50) | length }}") ==
         "91");
 }
+
+TEST_CASE("integers at the int64 limits are errors or Python's results, never overflow", "[chat_template][jinja]") {
+  const std::string min = "(-9223372036854775807 - 1)";
+  CHECK_THAT(render_error("{{ -" + min + " }}"), Catch::Contains("integer overflow"));
+  CHECK_THAT(render_error("{{ " + min + " // -1 }}"), Catch::Contains("integer overflow"));
+  CHECK_THAT(render_error("{{ " + min + " % -1 }}"), Catch::Contains("integer overflow"));
+  CHECK_THAT(render_error("{{ " + min + " | abs }}"), Catch::Contains("integer overflow"));
+  // Ranges and slices whose next index would pass the int64 range end there, as in Python.
+  CHECK(render("{{ range(9223372036854775806, 9223372036854775807, 5) | list }}") == "[9223372036854775806]");
+  CHECK(render("{{ range(-9223372036854775807, " + min + ", -9) | list }}") == "[-9223372036854775807]");
+  CHECK(render("{{ 'abcdef'[1::9223372036854775807] }}") == "b");
+  CHECK(render("{{ 'abcdef'[::-9223372036854775807] }}") == "f");
+}

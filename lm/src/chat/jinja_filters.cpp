@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <limits>
 #include <map>
 
 namespace fpokit::lm::jinja {
@@ -473,7 +474,9 @@ const std::map<std::string, FilterFn, std::less<>>& filters() {
     });
     t["abs"] = with_params("abs", {}, [](const Value& in, const Arguments&) {
       if (in.kind() == Value::Kind::kFloat) return Value(std::fabs(in.as_double()));
-      return Value(static_cast<int64_t>(std::llabs(require_int(in, "abs"))));
+      const int64_t i = require_int(in, "abs");
+      if (i == std::numeric_limits<int64_t>::min()) throw TemplateRuntimeError("integer overflow in abs()");
+      return Value(static_cast<int64_t>(std::llabs(i)));
     });
     t["selectattr"] = [](const Value& in, const ValueList& args, const KeywordArgs& kw) {
       return filter_select(in, args, kw, true, true);

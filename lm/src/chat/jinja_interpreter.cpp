@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <ctime>
+#include <limits>
 #include <map>
 #include <memory>
 
@@ -54,11 +55,18 @@ std::vector<std::size_t> slice_indices(std::size_t n, const Value& start_v, cons
   const int64_t start = clamp(start_v, step > 0 ? 0 : len - 1, "start");
   const int64_t stop = clamp(stop_v, step > 0 ? len : -1, "stop");
   std::vector<std::size_t> out;
-  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) out.push_back(static_cast<std::size_t>(i));
+  for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
+    out.push_back(static_cast<std::size_t>(i));
+    if (__builtin_add_overflow(i, step, &i)) break;  // a step past the int64 range leaves the sequence
+  }
   return out;
 }
 
+// Python's floor division. The one quotient that does not fit (INT64_MIN / -1) is an error, as
+// every other integer overflow here: Python's ints would grow instead.
 int64_t floor_div(int64_t a, int64_t b) {
+  if (a == std::numeric_limits<int64_t>::min() && b == -1)
+    throw TemplateRuntimeError("integer overflow in " + std::to_string(a) + " // -1");
   const int64_t q = a / b;
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
@@ -134,10 +142,11 @@ class Interpreter {
       const int64_t step = args.size() > 2 ? args[2].as_int() : 1;
       if (step == 0) throw TemplateRuntimeError("range() arg 3 must not be zero");
       ValueList out;
-      for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+      for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
         // jinja2's sandbox caps ranges at 100000 items.
         if (out.size() >= 100000) throw TemplateRuntimeError("range() is too big (at most 100000 items)");
         out.emplace_back(i);
+        if (__builtin_add_overflow(i, step, &i)) break;  // past the last int64: Python's range ends there too
       }
       return Value::list(std::move(out));
     });
@@ -413,6 +422,8 @@ class Interpreter {
                                      ": '" + v.type_name() + "'");
         }
         if (v.kind() == Value::Kind::kFloat) return Value(e.kind == K::kNegate ? -v.as_double() : v.as_double());
+        if (e.kind == K::kNegate && v.as_int() == std::numeric_limits<int64_t>::min())
+          throw TemplateRuntimeError("integer overflow in -(" + std::to_string(v.as_int()) + ")");
         return Value(e.kind == K::kNegate ? -v.as_int() : v.as_int());
       }
       case K::kNot: return Value(!eval(*e.args[0], scope).truthy());
