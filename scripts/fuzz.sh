@@ -20,7 +20,7 @@ build=${FPOKIT_FUZZ_BUILD_DIR:-$root/build-fuzz}
 out=${FPOKIT_FUZZ_OUT:-$build/fuzz-findings}
 jobs=${FPOKIT_FUZZ_JOBS:-1}
 all_harnesses=(safetensors safetensors_index config_json tokenizer_json tokenizer_config sentencepiece
-  preference_jsonl config_toml sae_cfg npz activation_file reference_cache)
+  preference_jsonl config_toml sae_cfg npz activation_file reference_cache jinja_template dataset_records)
 harnesses=("${all_harnesses[@]}")
 if [ "$#" -gt 0 ]; then harnesses=("$@"); fi
 

@@ -387,3 +387,23 @@ TEST_CASE("bad SAELens and sparsify folders throw InputError naming file and ten
     CHECK_THROWS_AS(load_sae(tmp / "nothing"), CheckpointError);
   }
 }
+
+TEST_CASE("a config whose width disagrees with the weights is an error before anything is allocated",
+          "[sae][io][errors]") {
+  // Found by fuzz_sae_cfg: "d_in": 4.33333e12 (an integral float) made the loader build a
+  // [d_in, d_sae] SAE, terabytes, before comparing it with the file's tensors.
+  fpokit::test::TempDir tmp;
+  copy_folder(sae_fixture("saelens_topk"), tmp / "wide");
+  auto cfg = read_json(tmp / "wide" / "cfg.json");
+  cfg["d_in"] = 4.33333e12;
+  std::ofstream(tmp / "wide" / "cfg.json") << cfg.dump();
+  CHECK_THROWS_WITH(load_sae(tmp / "wide"), Catch::Contains("tensor W_enc has shape") &&
+                                                Catch::Contains("implies [4333330000000, ") &&
+                                                Catch::Contains("the config and the weights disagree"));
+  copy_folder(sae_fixture("sparsify/layers.1"), tmp / "layers.1");
+  auto sp = read_json(tmp / "layers.1" / "cfg.json");
+  sp["num_latents"] = 4000000000000;
+  std::ofstream(tmp / "layers.1" / "cfg.json") << sp.dump();
+  CHECK_THROWS_WITH(load_sae(tmp / "layers.1"), Catch::Contains("tensor encoder.weight has shape") &&
+                                                    Catch::Contains("the config and the weights disagree"));
+}

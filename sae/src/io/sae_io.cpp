@@ -61,6 +61,18 @@ torch::Tensor require(const lm::SafetensorsFile& file, const std::string& name) 
   return file.load(name);
 }
 
+// The file's `name` has the shape the config implies, checked from the safetensors header before
+// the SAE is built: a cfg.json whose d_in or d_sae is absurd (4.3e12) must be an error naming the
+// tensor, not an attempt to allocate terabytes.
+void check_shape_before_building(const lm::SafetensorsFile& file, const std::string& name,
+                                 const std::vector<int64_t>& expected, const std::string& config) {
+  if (!file.find(name)) throw CheckpointError(file.path().string() + ": missing tensor " + name);
+  const auto& shape = file.info(name).shape;
+  if (shape != expected)
+    throw CheckpointError(file.path().string() + ": tensor " + name + " has shape " + shape_string(shape) + ", but " +
+                          config + " implies " + shape_string(expected) + "; the config and the weights disagree");
+}
+
 // A BatchTopK SAE saved by SAELens-style code carries θ·ones(d_sae) as "threshold".
 double single_threshold(const torch::Tensor& threshold, const std::string& file) {
   const auto t = threshold.to(torch::kFloat64);
@@ -128,6 +140,7 @@ SparseAutoencoder load_saelens(const fs::path& dir) {
   const lm::SafetensorsFile file(weights_path);
   const std::string where = weights_path.string();
 
+  check_shape_before_building(file, "W_enc", {cfg.d_in, cfg.d_sae}, cfg_path.string());
   SparseAutoencoder sae(cfg);
   assign(sae->W_enc, require(file, "W_enc"), where, "W_enc");
   assign(sae->W_dec, require(file, "W_dec"), where, "W_dec");
@@ -203,6 +216,7 @@ SparseAutoencoder load_sparsify(const fs::path& dir) {
   else cfg.hook_name = hookpoint;
   cfg.validate(cwhere);
 
+  check_shape_before_building(file, "encoder.weight", {cfg.d_sae, cfg.d_in}, cwhere);
   SparseAutoencoder sae(cfg);
   assign(sae->W_enc, encoder_weight.t(), where, "encoder.weight (transposed)");
   assign(sae->b_enc, require(file, "encoder.bias"), where, "encoder.bias");
